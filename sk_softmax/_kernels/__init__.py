@@ -1,0 +1,19 @@
+"""Numba kernels.
+
+Kernels take only arrays (or CSR triplets) and scalars, validate nothing and allocate
+nothing of size ``n_samples``; the loss object in :mod:`sk_softmax._loss` owns the
+buffers and the dispatch.  Every kernel is compiled on first call, never at import.
+"""
+
+from ._dense import dense_loss_grad, reduce_chunks, softmax_grad_row
+from ._softmax import row_exp_inplace, row_logsumexp, row_max, softmax_rows
+
+__all__ = [
+    "dense_loss_grad",
+    "reduce_chunks",
+    "row_exp_inplace",
+    "row_logsumexp",
+    "row_max",
+    "softmax_grad_row",
+    "softmax_rows",
+]

@@ -1,0 +1,140 @@
+"""Fused loss + gradient kernel for dense ``X``.
+
+One pass over ``X`` in row blocks: for each block, the logits ``Z_b = X_b @ W.T`` (BLAS
+``gemm`` on the block, written into a preallocated slice of ``Z``), then per row the bias,
+the stable softmax, the weighted cross-entropy and ``sw * (P - Y)`` written over the
+logits in place, then ``(P - Y)_b.T @ X_b`` while ``X_b`` is still in cache.
+
+Determinism: the blocks are grouped into ``n_chunks`` contiguous chunks (the leading
+dimension of the accumulators, fixed by the caller from the data shape only).  ``prange``
+runs over chunks; each chunk sums its blocks in order into its own accumulator, and the
+chunks are reduced in order by :func:`reduce_chunks`.  Which thread runs which chunk
+therefore does not change a single bit of the result, and neither does the number of
+threads.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import jit, jit_parallel
+from ._softmax import row_exp_inplace
+
+
+@jit
+def softmax_grad_row(z, b, col, ref_zero, w, gb):
+    """Turn one row of logits into ``w * (p - onehot(col))`` in place.
+
+    Parameters
+    ----------
+    z : ndarray of shape (K,)
+        ``x @ W.T`` on entry (``b`` is added here); ``w * (p - onehot)`` on exit.
+    b : ndarray of shape (K,)
+        Intercepts.
+    col : int
+        Column of the true class in ``z``, or -1 for the implicit zero logit.
+    ref_zero : bool
+        Whether the row has an implicit first logit equal to 0 (binary model).
+    w : float
+        Sample weight of the row.
+    gb : ndarray of shape (K,), float64
+        Intercept-gradient accumulator; the row's gradient is added to it.
+
+    Returns
+    -------
+    loss : float
+        ``w * (logsumexp(z) - z[col])``, the weighted cross-entropy of the row.
+    """
+    K = z.shape[0]
+    for k in range(K):
+        z[k] += b[k]
+    zy = z[col] if col >= 0 else 0.0
+    m, s = row_exp_inplace(z, ref_zero)
+    scale = w / s
+    for k in range(K):
+        r = z[k] * scale
+        if k == col:
+            r -= w
+        z[k] = r
+        gb[k] += r
+    return w * (m + np.log(s) - zy)
+
+
+@jit_parallel
+def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
+    """Per-chunk weighted cross-entropy and its gradients, one pass over ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+    y : ndarray of shape (n_samples,), integer
+        Encoded labels in ``[0, n_classes)``.  With ``ref_zero`` class 0 is the implicit
+        zero logit and class ``k >= 1`` is column ``k - 1`` of ``W``.
+    sw : ndarray of shape (n_samples,) or (0,), float64
+        Sample weights; an empty array means all ones.
+    W : ndarray of shape (K, n_features), dtype of X, C-contiguous
+        Coefficients, ``K = n_classes - ref_zero``.
+    b : ndarray of shape (K,), dtype of X
+        Intercepts (zeros when there is no intercept).
+    ref_zero : bool
+        Binary (sigmoid) model with an implicit zero logit for class 0.
+    block_size : int
+        Rows per block.
+    Z : ndarray of shape (n_samples, K), dtype of X
+        Work buffer; holds ``sw * (P - Y)`` (without the implicit column) on exit.
+    tmp : ndarray of shape (n_chunks, K, n_features), dtype of X
+        Work buffer for the per-block coefficient gradient.
+    acc_W : ndarray of shape (n_chunks, K, n_features), float64
+        Output: per-chunk sum of ``(sw * (P - Y)).T @ X``.
+    acc_b : ndarray of shape (n_chunks, K), float64
+        Output: per-chunk sum of ``sw * (P - Y)``.
+    acc_loss : ndarray of shape (n_chunks,), float64
+        Output: per-chunk sum of ``sw * -log P[i, y_i]``.
+    """
+    n = X.shape[0]
+    n_chunks = acc_W.shape[0]
+    n_blocks = (n + block_size - 1) // block_size
+    off = 1 if ref_zero else 0
+    WT = W.T
+    for c in prange(n_chunks):
+        gW = acc_W[c]
+        gb = acc_b[c]
+        gW[:, :] = 0.0
+        gb[:] = 0.0
+        t = tmp[c]
+        loss = 0.0
+        for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
+            lo = blk * block_size
+            hi = min(n, lo + block_size)
+            Xb = X[lo:hi]
+            Zb = Z[lo:hi]
+            np.dot(Xb, WT, Zb)
+            for i in range(hi - lo):
+                w = 1.0 if sw.shape[0] == 0 else sw[lo + i]
+                loss += softmax_grad_row(Zb[i], b, y[lo + i] - off, ref_zero, w, gb)
+            np.dot(Zb.T, Xb, t)
+            gW += t
+        acc_loss[c] = loss
+
+
+@jit
+def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
+    """Sum the per-chunk accumulators in chunk order into ``gW`` and ``gb``; return the loss.
+
+    Parameters
+    ----------
+    acc_W : ndarray of shape (n_chunks, K, n_features), float64
+    acc_b : ndarray of shape (n_chunks, K), float64
+    acc_loss : ndarray of shape (n_chunks,), float64
+    gW : ndarray of shape (K, n_features), float64
+        Output.
+    gb : ndarray of shape (K,), float64
+        Output.
+    """
+    gW[:, :] = acc_W[0]
+    gb[:] = acc_b[0]
+    loss = acc_loss[0]
+    for c in range(1, acc_W.shape[0]):
+        gW += acc_W[c]
+        gb += acc_b[c]
+        loss += acc_loss[c]
+    return loss

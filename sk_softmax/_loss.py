@@ -1,0 +1,190 @@
+"""The loss object: coefficient layout, L2 penalty, scaling, buffers, kernel dispatch.
+
+A solver sees only :meth:`SoftmaxLoss.loss_gradient` (and the layout helpers); it does
+not know whether the model is binary or multinomial, nor how the kernels are laid out.
+
+Objective
+---------
+With sample weights ``s_i`` (class weights already folded in), ``S = sum_i s_i`` and
+``P = softmax(X @ W.T + b)``, the objective is scaled exactly as scikit-learn scales
+``LogisticRegression``'s (``LinearModelLoss`` with ``l2_reg_strength = 1 / (C S)``)::
+
+    f(W, b) = (1 / S) * sum_i s_i * -log P[i, y_i]  +  ||W||_F^2 / (2 C S)
+
+so that ``tol`` (scipy's ``gtol``) means what it means for ``LogisticRegression``.  The
+intercept is not penalised and ``C = inf`` means no penalty.  Multiplying ``f`` by ``S``
+gives the "sum form" ``sum_i s_i * -log P[i, y_i] + ||W||^2 / (2 C)``.
+
+Coefficient layout
+------------------
+The solver works on one flat float64 vector ``coef``:
+
+* multinomial (``n_classes >= 3``): ``coef.reshape(n_classes, n_features + fit_intercept)``
+  in C order, row ``k`` being ``[W_k, b_k]`` (``b_k`` present only with an intercept);
+* binary (``n_classes == 2``): ``coef`` of shape ``(n_features + fit_intercept,)`` is
+  ``[w, b]``, the logit of class 1 is ``x @ w + b`` and that of class 0 is fixed at 0.
+  This is the sigmoid model of ``LogisticRegression`` with the same objective, and it is
+  what ``softmax([0, z])`` computes, so the kernels treat it as a softmax with an
+  implicit zero logit (``ref_zero``) and ``K = 1`` stored row.
+
+In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of shape
+``(K,)`` with ``K = n_classes - (n_classes == 2)``.
+"""
+
+import numpy as np
+
+from ._kernels import dense_loss_grad, reduce_chunks
+from ._threading import kernel_threads
+
+__all__ = ["SoftmaxLoss"]
+
+# Rows per block of the dense kernel: 128 rows kept the block's logits and gradient
+# products in cache on MNIST-like widths in benchmarks/loss_eval.py (32 to 512 rows were
+# within 10%); float32 and float64 alike.
+_BLOCK_SIZE = 128
+# Chunks of blocks, each with its own gradient accumulator (see _kernels/_dense.py). A
+# constant, so that results do not depend on the thread count; it is only lowered when
+# the accumulators would take more than _ACC_BUDGET bytes.
+_MAX_CHUNKS = 32
+_ACC_BUDGET = 128 * 2**20
+
+
+class SoftmaxLoss:
+    """Softmax (or, for two classes, sigmoid) cross-entropy with L2 penalty.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+        Training data; referenced, never copied nor modified.
+    y : ndarray of shape (n_samples,), integer
+        Encoded labels in ``[0, n_classes)``.
+    n_classes : int
+        Number of classes, at least 2.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights with a positive sum; ``None`` means all ones.
+    C : float
+        Inverse regularisation strength in ``(0, inf]``.
+    fit_intercept : bool
+        Whether the model has (unpenalised) intercepts.
+    n_threads : int
+        Threads used by the kernels.
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the flat coefficient vector.
+    sw_sum : float
+        Sum of the sample weights (``n_samples`` without weights).
+    """
+
+    def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
+                 n_threads=1):
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}.")
+        self.X = X
+        self.y = y
+        self.n_classes = n_classes
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.n_threads = n_threads
+        self.binary = n_classes == 2
+        n_samples, n_features = X.shape
+        self.n_features = n_features
+        self.K = n_classes - 1 if self.binary else n_classes
+        self.n_params = self.K * (n_features + fit_intercept)
+
+        if sample_weight is None:
+            self.sample_weight = np.empty(0, dtype=np.float64)
+            self.sw_sum = float(n_samples)
+        else:
+            self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+            self.sw_sum = float(self.sample_weight.sum())
+        self.l2_reg_strength = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
+
+        dtype = X.dtype
+        K = self.K
+        n_blocks = max(1, -(-n_samples // _BLOCK_SIZE))
+        per_chunk = K * n_features * (8 + dtype.itemsize) + 1
+        self.n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
+        # Work buffers, allocated once per fit: an evaluation allocates nothing of size
+        # n_samples (only the returned gradient, of size n_params).
+        self._W = np.zeros((K, n_features), dtype=dtype)
+        self._b = np.zeros(K, dtype=dtype)
+        self._Z = np.empty((n_samples, K), dtype=dtype)
+        self._tmp = np.empty((self.n_chunks, K, n_features), dtype=dtype)
+        self._acc_W = np.empty((self.n_chunks, K, n_features), dtype=np.float64)
+        self._acc_b = np.empty((self.n_chunks, K), dtype=np.float64)
+        self._acc_loss = np.empty(self.n_chunks, dtype=np.float64)
+        self._gW = np.empty((K, n_features), dtype=np.float64)
+        self._gb = np.empty(K, dtype=np.float64)
+
+    # -- layout --------------------------------------------------------------------
+    @property
+    def coef_shape(self):
+        """Shape of the 2-D view of ``coef``: ``(K, n_features + fit_intercept)``."""
+        return (self.K, self.n_features + self.fit_intercept)
+
+    def weight_intercept(self, coef):
+        """Split a flat ``coef`` into views ``W`` (K, n_features) and ``b`` (K,).
+
+        ``b`` is a zero array when there is no intercept.
+        """
+        coef2 = np.asarray(coef).reshape(self.coef_shape)
+        W = coef2[:, : self.n_features]
+        if self.fit_intercept:
+            b = coef2[:, -1]
+        else:
+            b = np.zeros(self.K, dtype=coef2.dtype)
+        return W, b
+
+    def pack(self, W, b=None):
+        """Flat float64 ``coef`` from ``W`` (K, n_features) and ``b`` (K,); inverse of
+        :meth:`weight_intercept`."""
+        coef2 = np.zeros(self.coef_shape, dtype=np.float64)
+        coef2[:, : self.n_features] = W
+        if self.fit_intercept and b is not None:
+            coef2[:, -1] = b
+        return coef2.ravel()
+
+    # -- evaluation ----------------------------------------------------------------
+    def loss_gradient(self, coef):
+        """Objective and its gradient at ``coef``.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_params,)
+            Flat coefficients in the layout described in the module docstring.
+
+        Returns
+        -------
+        loss : float
+            The scaled objective ``f`` (see module docstring).
+        grad : ndarray of shape (n_params,), float64
+            Its gradient, in the same layout as ``coef``.
+        """
+        W, b = self.weight_intercept(coef)
+        self._W[...] = W
+        self._b[...] = b
+        with kernel_threads(self.n_threads):
+            dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
+                            self.binary, _BLOCK_SIZE, self._Z, self._tmp, self._acc_W,
+                            self._acc_b, self._acc_loss)
+        loss_sum = reduce_chunks(self._acc_W, self._acc_b, self._acc_loss, self._gW,
+                                 self._gb)
+        inv = 1.0 / self.sw_sum
+        l2 = self.l2_reg_strength
+        grad = np.empty(self.coef_shape, dtype=np.float64)
+        grad[:, : self.n_features] = self._gW * inv
+        if l2 > 0.0:
+            grad[:, : self.n_features] += l2 * W
+        if self.fit_intercept:
+            grad[:, -1] = self._gb * inv
+        loss = loss_sum * inv
+        if l2 > 0.0:
+            Wf = np.asarray(W, dtype=np.float64)
+            loss += 0.5 * l2 * float(np.vdot(Wf, Wf))
+        return loss, grad.ravel()
+
+    def loss(self, coef):
+        """The scaled objective at ``coef`` (see :meth:`loss_gradient`)."""
+        return self.loss_gradient(coef)[0]

@@ -1,0 +1,141 @@
+"""Thread control for the numba kernels: how many threads, which layer, BLAS limits.
+
+Three things are decided here and nowhere else:
+
+* **How many threads.**  ``n_jobs`` follows joblib's convention (``None`` and ``-1``
+  mean all, ``-2`` all but one) and is capped by ``numba.config.NUMBA_NUM_THREADS``,
+  which joblib's loky workers set to their share of the cores.  ``numba.set_num_threads``
+  is thread-local, and the previous value is restored when a call ends, also on error.
+* **BLAS inside the kernels.**  The dense kernel calls ``gemm`` on row blocks from every
+  numba thread; letting OpenBLAS start its own threads there would oversubscribe the
+  cores.  BLAS is limited to one thread while a parallel kernel runs.  The limit is
+  process-wide (BLAS has one pool), so it is reference-counted: the first caller sets it,
+  the last one to leave restores the original values, whichever threads they run on.
+* **The threading layer.**  numba's ``workqueue`` layer aborts when two Python threads
+  launch parallel kernels at once.  Unless the user chose a layer (``NUMBA_THREADING_LAYER``),
+  we ask numba for a thread-safe one (TBB or OpenMP) when one is loadable; if neither
+  is, launches are serialised by a lock instead, which is slower but never crashes.
+"""
+
+import contextlib
+import os
+import threading
+
+import numba
+
+__all__ = ["effective_n_threads", "kernel_threads"]
+
+_state_lock = threading.Lock()
+_launch_lock = threading.Lock()
+_layer_checked = False
+_serialise_launches = False
+_blas_users = 0
+_blas_limiter = None
+_controller = None
+
+
+def effective_n_threads(n_jobs):
+    """Number of kernel threads for ``n_jobs`` (joblib convention).
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        ``None`` or ``-1``: all threads numba was given; ``-k``: all but ``k - 1``;
+        a positive value is capped by what numba was given.
+
+    Returns
+    -------
+    n_threads : int
+        In ``[1, numba.config.NUMBA_NUM_THREADS]``.
+    """
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return max_threads
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
+    if n_jobs < 0:
+        return max(1, max_threads + 1 + n_jobs)
+    return min(int(n_jobs), max_threads)
+
+
+def _loadable(module):
+    try:
+        __import__(module)
+    except Exception:  # ImportError, or OSError from a missing runtime library
+        return False
+    return True
+
+
+def _choose_threading_layer():
+    """Pick a thread-safe numba threading layer before the first parallel launch."""
+    global _layer_checked, _serialise_launches
+    with _state_lock:
+        if _layer_checked:
+            return
+        user_choice = "NUMBA_THREADING_LAYER" in os.environ
+        safe_available = _loadable("numba.np.ufunc.tbbpool") or _loadable(
+            "numba.np.ufunc.omppool"
+        )
+        if not user_choice and safe_available and numba.config.THREADING_LAYER == "default":
+            numba.config.THREADING_LAYER = "threadsafe"
+        # When only workqueue exists (or the user forced it) we cannot make concurrent
+        # launches safe in numba, so we serialise them.
+        _serialise_launches = not safe_available or numba.config.THREADING_LAYER == "workqueue"
+        _layer_checked = True
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        # numba's np.dot calls the BLAS behind scipy.linalg.cython_blas: make sure that
+        # library is loaded before threadpoolctl looks for BLAS libraries.
+        import scipy.linalg.cython_blas  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    global _blas_users, _blas_limiter
+    with _state_lock:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _state_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+@contextlib.contextmanager
+def kernel_threads(n_threads):
+    """Run parallel kernels with ``n_threads`` numba threads and single-threaded BLAS.
+
+    Parameters
+    ----------
+    n_threads : int
+        From :func:`effective_n_threads`.
+
+    Notes
+    -----
+    Restores the caller's numba thread count and the BLAS limits on exit, also when
+    the body raises.
+    """
+    _choose_threading_layer()
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        with _single_threaded_blas():
+            if _serialise_launches:
+                with _launch_lock:
+                    yield
+            else:
+                yield
+    finally:
+        numba.set_num_threads(previous)
