@@ -181,6 +181,16 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         sw = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        if isinstance(self.class_weight, str):  # "balanced"
+            totals = np.bincount(np.searchsorted(classes, y), weights=sw,
+                                 minlength=classes.shape[0])
+            if np.any(totals <= 0):
+                empty = classes[totals <= 0]
+                raise ValueError(
+                    "class_weight='balanced' needs a positive total sample weight in "
+                    f"every class; the sample weights of class(es) {list(empty)!r} sum "
+                    "to zero."
+                )
         if self.class_weight is not None:
             cw = compute_class_weight(
                 self.class_weight, classes=classes, y=y, sample_weight=sample_weight

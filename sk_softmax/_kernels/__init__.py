@@ -6,14 +6,14 @@ buffers and the dispatch.  Every kernel is compiled on first call, never at impo
 """
 
 from ._dense import dense_loss_grad, reduce_chunks, softmax_grad_row
-from ._softmax import row_exp_inplace, row_logsumexp, row_max, softmax_rows
+from ._softmax import row_exp_inplace, row_max, row_max_sumexp, softmax_rows
 
 __all__ = [
     "dense_loss_grad",
     "reduce_chunks",
     "row_exp_inplace",
-    "row_logsumexp",
     "row_max",
+    "row_max_sumexp",
     "softmax_grad_row",
     "softmax_rows",
 ]

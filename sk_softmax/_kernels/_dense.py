@@ -42,7 +42,7 @@ def softmax_grad_row(z, b, col, ref_zero, w, gb):
     Returns
     -------
     loss : float
-        ``w * (logsumexp(z) - z[col])``, the weighted cross-entropy of the row.
+        ``w * ((max(z) - z[col]) + log(sum(exp(z - max(z)))))``, the weighted cross-entropy of the row.
     """
     K = z.shape[0]
     for k in range(K):
@@ -56,7 +56,7 @@ def softmax_grad_row(z, b, col, ref_zero, w, gb):
             r -= w
         z[k] = r
         gb[k] += r
-    return w * (m + np.log(s) - zy)
+    return w * ((m - zy) + np.log(s))
 
 
 @jit_parallel

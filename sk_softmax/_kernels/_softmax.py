@@ -8,7 +8,7 @@ share one code path at the cost of the binary one.
 
 Stability: the row maximum ``m`` (at least 0 with ``ref_zero``) is subtracted before
 ``exp``, so every exponent is <= 0, the sum ``s`` lies in ``[1, K + 1]`` and
-``log-sum-exp = m + log(s)`` is finite for any finite logits.
+the log-softmax ``(z - m) - log(s)`` is finite for any finite logits.
 """
 
 import numpy as np
@@ -28,13 +28,17 @@ def row_max(z, ref_zero):
 
 
 @jit
-def row_logsumexp(z, ref_zero):
-    """``log(sum(exp(z)))`` of one row, computed stably; ``z`` is not modified."""
+def row_max_sumexp(z, ref_zero):
+    """``(m, s)`` of one row: its maximum and ``sum(exp(z - m))``; ``z`` is not modified.
+
+    The log-softmax is then ``(z - m) - log(s)``.  Subtracting ``m`` first matters: for
+    huge logits ``m + log(s)`` rounds to ``m`` and would lose ``log(s)`` entirely.
+    """
     m = row_max(z, ref_zero)
     s = np.exp(-m) if ref_zero else 0.0
     for k in range(z.shape[0]):
         s += np.exp(z[k] - m)
-    return m + np.log(s)
+    return m, s
 
 
 @jit
@@ -42,7 +46,7 @@ def row_exp_inplace(z, ref_zero):
     """Overwrite ``z`` with ``exp(z - m)`` and return ``(m, s)``.
 
     ``m`` is the row maximum and ``s = sum(exp(z - m))`` (implicit zero logit included),
-    so the probabilities are ``z / s`` afterwards and ``log-sum-exp = m + log(s)``.
+    so the probabilities are ``z / s`` afterwards.
     """
     m = row_max(z, ref_zero)
     s = np.exp(-m) if ref_zero else 0.0
@@ -70,7 +74,8 @@ def softmax_rows(Z, ref_zero, log, out):
 
     Notes
     -----
-    Log-probabilities are ``z - logsumexp(z)``, never ``log(softmax(z))``, and are
+    Log-probabilities are ``(z - max) - log(sum(exp(z - max)))``, never
+    ``log(softmax(z))``, and are
     clipped at the most negative finite value of the dtype, so no entry is ``-inf``
     or NaN for finite logits, however large.
     """
@@ -80,11 +85,12 @@ def softmax_rows(Z, ref_zero, log, out):
     for i in prange(n):
         z = Z[i]
         if log:
-            lse = row_logsumexp(z, ref_zero)
+            m, s = row_max_sumexp(z, ref_zero)
+            log_s = np.log(s)
             if ref_zero:
-                out[i, 0] = max(-lse, lowest)
+                out[i, 0] = max(-m - log_s, lowest)
             for k in range(K):
-                out[i, k + off] = max(z[k] - lse, lowest)
+                out[i, k + off] = max((z[k] - m) - log_s, lowest)
         else:
             o = out[i, off:]
             for k in range(K):

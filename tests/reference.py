@@ -1,0 +1,73 @@
+"""Plain NumPy reference implementation: the oracle every kernel is checked against.
+
+Written for clarity, not speed: full float64 (or longdouble where cheap), explicit
+one-hot matrices, no blocking, no in-place tricks.  Conventions follow
+``sk_softmax._loss`` (see its module docstring): for the binary model the logits of a
+row are ``[0, z]``.
+"""
+
+import numpy as np
+
+
+def full_logits(X, W, b, binary):
+    """Logits of every class, shape (n_samples, n_classes), in float64."""
+    Z = np.asarray(X, dtype=np.float64) @ np.asarray(W, dtype=np.float64).T + np.asarray(
+        b, dtype=np.float64
+    )
+    if binary:
+        Z = np.hstack([np.zeros((Z.shape[0], 1)), Z])
+    return Z
+
+
+def logsumexp(Z):
+    """Row-wise log-sum-exp, shape (n_samples,)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    m = Z.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def softmax(Z):
+    """Row-wise softmax."""
+    Z = np.asarray(Z, dtype=np.float64)
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def log_softmax(Z):
+    """Row-wise log-softmax, ``Z - logsumexp(Z)``."""
+    return np.asarray(Z, dtype=np.float64) - logsumexp(Z)[:, None]
+
+
+def loss_sum_terms(X, y, W, b, sw=None, binary=False):
+    """Unscaled pieces: ``(sum_i s_i CE_i, G_W, g_b, R)``.
+
+    ``G_W = R.T @ X`` and ``g_b = R.sum(0)`` with ``R = s * (P - Y)`` restricted to the
+    stored columns (the implicit first column is dropped for the binary model).
+    """
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    Z = full_logits(X, W, b, binary)
+    n_classes = Z.shape[1]
+    Y = np.zeros((n, n_classes))
+    Y[np.arange(n), y] = 1.0
+    ce = logsumexp(Z) - Z[np.arange(n), y]
+    R = sw[:, None] * (softmax(Z) - Y)
+    if binary:
+        R = R[:, 1:]
+    return float(sw @ ce), R.T @ np.asarray(X, dtype=np.float64), R.sum(axis=0), R
+
+
+def objective(X, y, W, b, C, sw=None, binary=False):
+    """scikit-learn's scaled objective ``mean_w(CE) + ||W||^2 / (2 C S)``."""
+    S = X.shape[0] if sw is None else float(np.sum(sw))
+    total = loss_sum_terms(X, y, W, b, sw, binary)[0]
+    pen = 0.0 if np.isinf(C) else float(np.sum(np.asarray(W, np.float64) ** 2)) / (2 * C * S)
+    return total / S + pen
+
+
+def objective_gradient(X, y, W, b, C, sw=None, binary=False):
+    """Gradient of :func:`objective`: ``(grad_W, grad_b)``."""
+    S = X.shape[0] if sw is None else float(np.sum(sw))
+    _, GW, gb, _ = loss_sum_terms(X, y, W, b, sw, binary)
+    l2 = 0.0 if np.isinf(C) else 1.0 / (C * S)
+    return GW / S + l2 * np.asarray(W, np.float64), gb / S

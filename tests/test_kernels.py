@@ -1,0 +1,150 @@
+"""Kernels against the NumPy reference (tests/reference.py) on awkward shapes."""
+
+import numpy as np
+import pytest
+
+from sk_softmax._kernels import dense_loss_grad, reduce_chunks, softmax_rows
+from sk_softmax._threading import kernel_threads
+
+from . import reference as ref
+
+TOL = {np.float64: dict(rtol=1e-12), np.float32: dict(rtol=1e-5)}
+
+
+def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2):
+    """Call the fused kernel with fresh buffers; return (loss, gW, gb, Z)."""
+    dtype = X.dtype
+    n, d = X.shape
+    K = W.shape[0]
+    sw = np.empty(0) if sw is None else np.asarray(sw, dtype=np.float64)
+    Z = np.full((n, K), np.nan, dtype=dtype)
+    tmp = np.empty((n_chunks, K, d), dtype=dtype)
+    acc_W = np.full((n_chunks, K, d), np.nan)
+    acc_b = np.full((n_chunks, K), np.nan)
+    acc_loss = np.full(n_chunks, np.nan)
+    gW = np.empty((K, d))
+    gb = np.empty(K)
+    with kernel_threads(n_threads):
+        dense_loss_grad(X, y, sw, W.astype(dtype), b.astype(dtype), binary, block_size, Z,
+                        tmp, acc_W, acc_b, acc_loss)
+    loss = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
+    return loss, gW, gb, Z
+
+
+def make_problem(rng, n, d, n_classes, dtype, scale=1.0):
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, n_classes, size=n)
+    K = n_classes - 1 if n_classes == 2 else n_classes
+    W = (scale * rng.standard_normal((K, d))).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    return X, y, W, b
+
+
+def assert_close(actual, expected, dtype):
+    """rtol per dtype, with an absolute floor relative to the largest entry."""
+    expected = np.asarray(expected, dtype=np.float64)
+    rtol = TOL[dtype]["rtol"]
+    atol = rtol * max(1.0, float(np.max(np.abs(expected)))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "n, block_size, n_chunks",
+    [
+        (1, 4, 1),  # one row
+        (3, 4, 1),  # fewer rows than a block
+        (4, 4, 1),  # exactly one block
+        (29, 4, 3),  # 8 blocks over 3 chunks: not divisible, last block partial
+        (37, 5, 7),  # 8 blocks over 7 chunks
+        (300, 128, 2),  # the production block size, partial last block
+    ],
+)
+@pytest.mark.parametrize("n_classes", [2, 3, 10, 50])
+def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_classes):
+    d = 7
+    X, y, W, b = make_problem(rng, n, d, n_classes, dtype)
+    binary = n_classes == 2
+    sw = rng.uniform(0, 3, size=n)
+    sw[::4] = 0.0  # zero weights must contribute nothing
+    loss, gW, gb, Z = run_dense(X, y, W, b, binary, sw, block_size, n_chunks)
+    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X.astype(np.float64), y, W, b, sw, binary)
+    assert_close(loss, r_loss, dtype)
+    assert_close(gW, r_GW, dtype)
+    assert_close(gb, r_gb, dtype)
+    # The work buffer ends holding sw * (P - Y) for the stored columns.
+    assert_close(Z, r_R, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_dense_kernel_unit_weights_equal_no_weights(rng, dtype, n_classes):
+    X, y, W, b = make_problem(rng, 50, 6, n_classes, dtype)
+    binary = n_classes == 2
+    a = run_dense(X, y, W, b, binary, None)
+    c = run_dense(X, y, W, b, binary, np.ones(50))
+    for u, v in zip(a, c):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_dense_kernel_huge_logits(rng, dtype, n_classes):
+    """Logits of magnitude 1e4: loss and gradients finite and equal to the reference."""
+    X, y, W, b = make_problem(rng, 40, 5, n_classes, dtype, scale=1.0)
+    W = (W * (1e4 / np.abs(X @ W.T).max())).astype(dtype)
+    binary = n_classes == 2
+    loss, gW, gb, Z = run_dense(X, y, W, b, binary)
+    assert np.isfinite(loss) and np.all(np.isfinite(gW)) and np.all(np.isfinite(gb))
+    r_loss, r_GW, r_gb, _ = ref.loss_sum_terms(X.astype(np.float64), y, W, b, None, binary)
+    assert_close(loss, r_loss, dtype)
+    assert_close(gW, r_GW, dtype)
+    assert_close(gb, r_gb, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_kernel_bit_identical_across_threads_and_runs(rng, dtype):
+    X, y, W, b = make_problem(rng, 1000, 13, 6, dtype)
+    first = run_dense(X, y, W, b, False, block_size=16, n_chunks=7, n_threads=1)
+    for n_threads in (1, 2, 2):
+        again = run_dense(X, y, W, b, False, block_size=16, n_chunks=7, n_threads=n_threads)
+        for u, v in zip(first, again):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ref_zero", [False, True])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows_matches_reference(rng, dtype, ref_zero, log):
+    Z = (5 * rng.standard_normal((33, 4))).astype(dtype)
+    out = np.empty((33, 4 + ref_zero), dtype=dtype)
+    with kernel_threads(2):
+        softmax_rows(Z, ref_zero, log, out)
+    full = np.hstack([np.zeros((33, 1)), Z]) if ref_zero else Z
+    expected = ref.log_softmax(full) if log else ref.softmax(full)
+    assert_close(out, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ref_zero", [False, True])
+def test_softmax_rows_extreme_logits_stay_finite(dtype, ref_zero):
+    big = np.finfo(dtype).max / 4
+    Z = np.array(
+        [[1e4, -1e4, 0.0], [big, -big, big], [-big, -big, -big], [0.0, 0.0, 0.0],
+         [1e30, 1e30 * (1 - 1e-7), -1e30]],
+        dtype=dtype,
+    )
+    p = np.empty((5, 3 + ref_zero), dtype=dtype)
+    lp = np.empty_like(p)
+    with kernel_threads(1):
+        softmax_rows(Z, ref_zero, False, p)
+        softmax_rows(Z, ref_zero, True, lp)
+    assert np.all(np.isfinite(p)) and np.all(p >= 0)
+    assert np.all(np.isfinite(lp)) and np.all(lp <= 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=10 * np.finfo(dtype).eps)
+    # the largest logit of each row gets the largest probability
+    full = np.hstack([np.zeros((5, 1), dtype), Z]) if ref_zero else Z
+    np.testing.assert_array_equal(np.argmax(lp, axis=1), np.argmax(full, axis=1))
+    # where the probability is representable, log-softmax equals its log
+    mask = p > np.finfo(dtype).tiny
+    np.testing.assert_allclose(lp[mask], np.log(p[mask]), rtol=1e-5, atol=1e-6)

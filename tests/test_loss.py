@@ -1,0 +1,160 @@
+"""The loss object: scaling, layout, gradient, buffers, thread independence."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sk_softmax._loss import SoftmaxLoss
+
+from . import reference as ref
+
+
+def make(rng, n=60, d=5, n_classes=3, dtype=np.float64, weighted=False):
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, n_classes, size=n)
+    y[:n_classes] = np.arange(n_classes)
+    sw = rng.uniform(0, 2, size=n) if weighted else None
+    return X, y, sw
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("C", [0.01, 1.0, np.inf])
+def test_loss_gradient_matches_reference(rng, dtype, n_classes, fit_intercept, weighted, C):
+    X, y, sw = make(rng, n_classes=n_classes, dtype=dtype, weighted=weighted)
+    loss = SoftmaxLoss(X, y, n_classes, sw, C=C, fit_intercept=fit_intercept, n_threads=2)
+    coef = rng.standard_normal(loss.n_params)
+    W, b = loss.weight_intercept(coef)
+    # the kernels see coefficients rounded to X's dtype
+    Wd, bd = W.astype(dtype), b.astype(dtype)
+    value, grad = loss.loss_gradient(coef)
+    binary = n_classes == 2
+    r_value = ref.objective(X, y, Wd, bd, C, sw, binary)
+    r_gW, r_gb = ref.objective_gradient(X, y, Wd, bd, C, sw, binary)
+    if not np.isinf(C):
+        # the penalty is evaluated on the float64 coefficients
+        S = X.shape[0] if sw is None else sw.sum()
+        r_value += (np.sum(W**2) - np.sum(Wd.astype(np.float64) ** 2)) / (2 * C * S)
+        r_gW += (W - Wd) / (C * S)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(value, r_value, rtol=rtol)
+    gW, gb = loss.weight_intercept(grad)
+    np.testing.assert_allclose(gW, r_gW, rtol=rtol, atol=rtol * np.abs(r_gW).max())
+    if fit_intercept:
+        np.testing.assert_allclose(gb, r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
+    else:
+        assert grad.shape == (loss.K * X.shape[1],)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_finite_differences(rng, n_classes, fit_intercept, weighted):
+    X, y, sw = make(rng, n=40, d=4, n_classes=n_classes, weighted=weighted)
+    loss = SoftmaxLoss(X, y, n_classes, sw, C=0.7, fit_intercept=fit_intercept)
+    coef = 0.5 * rng.standard_normal(loss.n_params)
+    _, grad = loss.loss_gradient(coef)
+    h = 1e-6
+    fd = np.empty_like(coef)
+    for j in range(coef.size):
+        e = np.zeros_like(coef)
+        e[j] = h
+        fd[j] = (loss.loss(coef + e) - loss.loss(coef - e)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_layout_is_documented_one(rng, n_classes):
+    X, y, _ = make(rng, n_classes=n_classes)
+    loss = SoftmaxLoss(X, y, n_classes, fit_intercept=True)
+    K = n_classes - 1 if n_classes == 2 else n_classes
+    assert loss.coef_shape == (K, X.shape[1] + 1)
+    W = rng.standard_normal((K, X.shape[1]))
+    b = rng.standard_normal(K)
+    coef = loss.pack(W, b)
+    # row k of the (K, n_features + 1) C-order reshape is [W_k, b_k]
+    np.testing.assert_array_equal(coef.reshape(K, -1), np.hstack([W, b[:, None]]))
+    W2, b2 = loss.weight_intercept(coef)
+    np.testing.assert_array_equal(W2, W)
+    np.testing.assert_array_equal(b2, b)
+
+
+def test_scaling_matches_sklearn_linear_model_loss(rng):
+    """Same objective and gradient as scikit-learn's LinearModelLoss with l2 = 1/(C S)."""
+    from sklearn._loss.loss import HalfMultinomialLoss
+    from sklearn.linear_model._linear_loss import LinearModelLoss
+
+    X, y, sw = make(rng, n=80, d=6, n_classes=4, weighted=True)
+    C = 0.3
+    ours = SoftmaxLoss(X, y, 4, sw, C=C, fit_intercept=True)
+    coef = rng.standard_normal(ours.n_params)
+    sk = LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=4), fit_intercept=True)
+    # scikit-learn's multinomial layout is the same matrix raveled in F order
+    sk_coef = coef.reshape(ours.coef_shape).ravel(order="F")
+    sk_val, sk_grad = sk.loss_gradient(sk_coef, X, y.astype(float), sw, 1.0 / (C * sw.sum()))
+    val, grad = ours.loss_gradient(coef)
+    np.testing.assert_allclose(val, sk_val, rtol=1e-12)
+    np.testing.assert_allclose(grad.reshape(ours.coef_shape), sk_grad.reshape(
+        ours.coef_shape, order="F"), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_results_do_not_depend_on_thread_count(rng, dtype):
+    X, y, sw = make(rng, n=5000, d=20, n_classes=6, dtype=dtype, weighted=True)
+    coef = rng.standard_normal(6 * 21)
+    results = []
+    for n_threads in (1, 2, 1, 2):
+        v, g = SoftmaxLoss(X, y, 6, sw, n_threads=n_threads).loss_gradient(coef)
+        results.append((v, g))
+    for v, g in results[1:]:
+        assert v == results[0][0]
+        np.testing.assert_array_equal(g, results[0][1])
+
+
+def test_inputs_not_modified(rng):
+    X, y, sw = make(rng, n=300, weighted=True)
+    X0, y0, sw0 = X.copy(), y.copy(), sw.copy()
+    X.setflags(write=False)
+    loss = SoftmaxLoss(X, y, 3, sw)
+    assert loss.X is X  # referenced, not copied
+    loss.loss_gradient(rng.standard_normal(loss.n_params))
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(sw, sw0)
+
+
+def test_evaluation_allocates_nothing_per_sample():
+    """One evaluation allocates no n_samples-sized array: numpy allocations stay small
+    and numba's allocation count does not grow with the number of rows (blocks)."""
+    code = textwrap.dedent(
+        """
+        import tracemalloc
+        import numpy as np
+        from numba.core.runtime import rtsys
+        from sk_softmax._loss import SoftmaxLoss
+        rng = np.random.default_rng(0)
+        for n in (2_000, 40_000):
+            X = rng.standard_normal((n, 30)); y = rng.integers(0, 10, n)
+            loss = SoftmaxLoss(X, y, 10, None, n_threads=2)
+            coef = np.zeros(loss.n_params)
+            loss.loss_gradient(coef)
+            before = rtsys.get_allocation_stats().alloc
+            tracemalloc.start()
+            loss.loss_gradient(coef)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(n, rtsys.get_allocation_stats().alloc - before, peak)
+        """
+    )
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    small_allocs, _, large_allocs, large_peak = (int(v) for v in out[1:3] + out[4:6])
+    assert large_allocs == small_allocs  # per call, not per block
+    assert large_peak < 40_000 * 10 * 8 / 10  # far below one (n_samples, n_classes) array

@@ -1,0 +1,21 @@
+"""scikit-learn's estimator checks, with no expected failures."""
+
+import numpy as np
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sk_softmax import SoftmaxClassifier
+
+ESTIMATORS = [
+    SoftmaxClassifier(),
+    # fit_intercept=False is left out: check_class_weight_classifiers needs an
+    # intercept to move the decision boundary (LogisticRegression(fit_intercept=False)
+    # fails it too); test_classifier.py covers fit_intercept=False against it instead.
+    SoftmaxClassifier(C=0.05, class_weight="balanced"),
+    SoftmaxClassifier(C=np.inf, max_iter=500),
+    SoftmaxClassifier(warm_start=True, n_jobs=1),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

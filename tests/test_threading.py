@@ -1,0 +1,91 @@
+"""Thread-count conventions and restoration of numba / BLAS settings."""
+
+import threading
+
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from sk_softmax._threading import effective_n_threads, kernel_threads
+
+
+def blas_threads():
+    return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+def test_effective_n_threads_conventions():
+    top = numba.config.NUMBA_NUM_THREADS
+    assert effective_n_threads(None) == top
+    assert effective_n_threads(-1) == top
+    assert effective_n_threads(1) == 1
+    assert effective_n_threads(10_000) == top
+    assert effective_n_threads(-2) == max(1, top - 1)
+    assert effective_n_threads(-10_000) == 1
+    with pytest.raises(ValueError, match="n_jobs"):
+        effective_n_threads(0)
+
+
+def test_settings_restored_also_on_error():
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS numba uses)
+
+    before_numba = numba.get_num_threads()
+    before_blas = blas_threads()
+    with pytest.raises(RuntimeError):
+        with kernel_threads(1):
+            assert numba.get_num_threads() == 1
+            assert set(blas_threads()) == {1}
+            raise RuntimeError("boom")
+    assert numba.get_num_threads() == before_numba
+    assert blas_threads() == before_blas
+
+
+def test_blas_limits_restored_after_overlapping_calls_from_threads():
+    """Overlapping calls from two threads leave the original BLAS limits behind.
+
+    (threadpoolctl lets only one Python thread change OpenBLAS's process-wide limit; in
+    another thread the limit may not apply, which costs speed, never correctness.)
+    """
+    import scipy.linalg.cython_blas  # noqa: F401
+
+    before = blas_threads()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        with kernel_threads(1):
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(10)
+    with kernel_threads(1):
+        assert set(blas_threads()) == {1}  # the main thread controls OpenBLAS here
+    release.set()
+    t.join()
+    assert blas_threads() == before
+
+
+def test_concurrent_kernel_calls_from_threads():
+    """Parallel kernels launched from several Python threads at once give the serial result."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 12))
+    y = rng.integers(0, 4, 3000)
+    coef = rng.standard_normal(4 * 13)
+    expected = SoftmaxLoss(X, y, 4, n_threads=2).loss_gradient(coef)
+    results = [None] * 6
+
+    def work(i):
+        results[i] = SoftmaxLoss(X, y, 4, n_threads=2).loss_gradient(coef)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for value, grad in results:
+        assert value == expected[0]
+        np.testing.assert_array_equal(grad, expected[1])
