@@ -8,12 +8,12 @@ Three things are decided here and nowhere else:
   is thread-local, and the previous value is restored when a call ends, also on error.
 * **BLAS inside the kernels.**  The dense kernel calls ``gemm`` on row blocks from every
   numba thread; letting OpenBLAS start its own threads there would oversubscribe the
-  cores.  BLAS is limited to one thread while a parallel kernel runs.  The limit is
-  process-wide (BLAS has one pool), so it is reference-counted: the first caller sets it,
-  the last one to leave restores the original values, whichever threads they run on.
-  threadpoolctl (>= 3.6) lets only one Python thread at a time change OpenBLAS's limit
-  (the first that does, while it lives); in other threads the limit may not apply,
-  which costs speed (measured: 40 ms vs 56-62 ms per MNIST evaluation), not results.
+  cores (measured: 40 ms per MNIST evaluation with BLAS at 1 thread, 56-62 ms without).
+  BLAS is limited to one thread while a kernel runs and restored right after, through
+  threadpoolctl.  OpenBLAS's limit is process-wide: the first active call (in any
+  thread) sets it, the last one to leave restores the limits read before the first
+  (reference-counted in ``_single_threaded_blas``), so nested and overlapping calls
+  neither lift the limit under each other nor leave it behind.
 * **The threading layer.**  numba's ``workqueue`` layer aborts when two Python threads
   launch parallel kernels at once.  Unless the user chose a layer (``NUMBA_THREADING_LAYER``),
   we ask numba for a thread-safe one (TBB or OpenMP) when one is loadable; if neither
@@ -32,8 +32,8 @@ _state_lock = threading.Lock()
 _launch_lock = threading.Lock()
 _layer_checked = False
 _serialise_launches = False
-_blas_users = 0
-_blas_limiter = None
+_active_calls = 0
+_original_blas_limits = None
 _controller = None
 
 
@@ -99,21 +99,43 @@ def _blas_controller():
     return _controller
 
 
+def _blas_libraries():
+    return [lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
+
+
+def _set_blas_threads(libraries, counts):
+    for lib, count in zip(libraries, counts):
+        # threadpoolctl ignores OpenBLAS limits set from any Python thread but the first
+        # that set one (while it lives), so the last of several overlapping calls could
+        # not restore the original limit.  Our own reference count already keeps threads
+        # from fighting, so we use the unguarded setter where threadpoolctl has one.
+        setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads
+        setter(count)
+
+
 @contextlib.contextmanager
 def _single_threaded_blas():
-    global _blas_users, _blas_limiter
+    """Limit BLAS to one thread; restore the limits the process had before any call.
+
+    Calls nest (a fit holds the limit for its whole solve and every evaluation inside
+    enters again) and overlap across threads, so the original limits are read when no
+    call is active and restored when the last active call leaves: a call entering while
+    another holds the limit must not take the limit itself for the original.
+    """
+    global _active_calls, _original_blas_limits
+    libraries = _blas_libraries()
     with _state_lock:
-        if _blas_users == 0:
-            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
-        _blas_users += 1
+        if _active_calls == 0:
+            _original_blas_limits = [lib.num_threads for lib in libraries]
+            _set_blas_threads(libraries, [1] * len(libraries))
+        _active_calls += 1
     try:
         yield
     finally:
         with _state_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
+            _active_calls -= 1
+            if _active_calls == 0:
+                _set_blas_threads(libraries, _original_blas_limits)
 
 
 @contextlib.contextmanager

@@ -41,30 +41,36 @@ def test_settings_restored_also_on_error():
 
 
 def test_blas_limits_restored_after_overlapping_calls_from_threads():
-    """Overlapping calls from two threads leave the original BLAS limits behind.
-
-    (threadpoolctl lets only one Python thread change OpenBLAS's process-wide limit; in
-    another thread the limit may not apply, which costs speed, never correctness.)
-    """
+    """Overlapping calls from two threads: BLAS stays at one thread while any call is
+    active, and the original limits come back afterwards, whichever thread leaves last."""
     import scipy.linalg.cython_blas  # noqa: F401
 
     before = blas_threads()
     inside = threading.Event()
     release = threading.Event()
+    seen = []
 
     def worker():
         with kernel_threads(1):
             inside.set()
             release.wait(10)
+            seen.append(blas_threads())
 
-    t = threading.Thread(target=worker)
-    t.start()
-    inside.wait(10)
-    with kernel_threads(1):
-        assert set(blas_threads()) == {1}  # the main thread controls OpenBLAS here
-    release.set()
-    t.join()
-    assert blas_threads() == before
+    for main_leaves_first in (True, False):
+        inside.clear()
+        release.clear()
+        t = threading.Thread(target=worker)
+        t.start()
+        inside.wait(10)
+        with kernel_threads(1):
+            assert set(blas_threads()) == {1}
+            if not main_leaves_first:
+                release.set()
+                t.join()
+        release.set()
+        t.join()
+        assert blas_threads() == before
+    assert all(set(s) == {1} for s in seen), seen
 
 
 def test_concurrent_kernel_calls_from_threads():

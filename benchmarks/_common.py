@@ -1,0 +1,116 @@
+"""Shared helpers for the benchmarks: data, machine description, tables, counting."""
+
+import contextlib
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine_description():
+    """One line: CPU model, cores, Python and library versions."""
+    import numba
+    import scipy
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import sk_softmax
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn "
+        f"{sklearn.__version__}, numba {numba.__version__}, sk_softmax "
+        f"{sk_softmax.__version__}"
+    )
+
+
+def load_data(data_dir=None, quick=False):
+    """MNIST train/test (scaled to [0, 1]) from IDX files, else OpenML, else digits.
+
+    Returns ``(X_train, y_train, X_test, y_test, description)``; the description says
+    which source was used (and why, when falling back).
+    """
+    from sk_softmax.datasets import default_mnist_dir, load_mnist
+
+    data_dir = Path(data_dir) if data_dir else default_mnist_dir()
+    note = None
+    if data_dir is not None:
+        X, y = load_mnist(data_dir, "train")
+        Xt, yt = load_mnist(data_dir, "test")
+        desc = f"MNIST from IDX files in {data_dir}"
+    else:
+        try:
+            from sklearn.datasets import fetch_openml
+
+            X, y = fetch_openml("mnist_784", return_X_y=True, as_frame=False)
+            X = X / 255.0
+            y = y.astype(np.int64)
+            X, Xt, y, yt = X[:60000], X[60000:], y[:60000], y[60000:]
+            desc = "MNIST from OpenML (mnist_784)"
+        except Exception as exc:  # no network, no cache
+            from sklearn.datasets import load_digits
+            from sklearn.model_selection import train_test_split
+
+            X, y = load_digits(return_X_y=True)
+            X = X / 16.0
+            X, Xt, y, yt = train_test_split(X, y, test_size=0.25, random_state=0)
+            desc = "scikit-learn's digits (8x8)"
+            note = (f"NOTE: MNIST not found (no IDX files, OpenML failed: "
+                    f"{type(exc).__name__}); using scikit-learn's digits instead.")
+    if quick and X.shape[0] > 10000:
+        X, y = X[:10000], y[:10000]
+        desc += ", first 10000 training rows (--quick)"
+    if note:
+        print(note, file=sys.stderr)
+    return np.ascontiguousarray(X), y, np.ascontiguousarray(Xt), yt, desc
+
+
+def markdown_table(header, rows):
+    """A markdown table from a header list and row lists (values already formatted)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_result(name, text):
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text(text + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def count_calls(cls, method):
+    """Count calls of ``cls.method`` (e.g. loss+gradient evaluations) inside the block."""
+    counter = {"n": 0}
+    original = getattr(cls, method)
+
+    def wrapped(self, *args, **kwargs):
+        counter["n"] += 1
+        return original(self, *args, **kwargs)
+
+    setattr(cls, method, wrapped)
+    try:
+        yield counter
+    finally:
+        setattr(cls, method, original)
+
+
+def progress(iterable, total=None, desc=None):
+    """tqdm when installed (the ``bench`` extra), else the plain iterable."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False)

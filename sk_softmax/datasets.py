@@ -1,0 +1,97 @@
+"""Reading MNIST-style IDX files (optionally gzip-compressed).
+
+IDX layout: a 4-byte big-endian magic number whose third byte is the element type and
+whose last byte is the number of dimensions, one 4-byte big-endian size per dimension,
+then the data in C order.
+"""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["default_mnist_dir", "load_mnist", "read_idx"]
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _open(path):
+    path = Path(path)
+    if path.exists():
+        return gzip.open(path) if path.suffix == ".gz" else open(path, "rb")
+    gz = path.with_name(path.name + ".gz")
+    if gz.exists():
+        return gzip.open(gz)
+    raise FileNotFoundError(f"Neither {path} nor {gz} exists.")
+
+
+def read_idx(path):
+    """Read a whole IDX file (``.gz`` or plain) into an ndarray.
+
+    Parameters
+    ----------
+    path : str or Path
+        File path; if it does not exist, ``path + ".gz"`` is tried.
+
+    Returns
+    -------
+    array : ndarray of the shape stored in the file
+    """
+    with _open(path) as f:
+        header = f.read(4)
+        if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] not in _IDX_TYPES:
+            raise ValueError(f"{path} is not an IDX file (magic {header!r}).")
+        ndim = header[3]
+        dims = tuple(int.from_bytes(f.read(4), "big") for _ in range(ndim))
+        dtype = np.dtype(_IDX_TYPES[header[2]])
+        data = f.read()
+    count = int(np.prod(dims))
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"{path}: expected {count} values of {dtype}, file holds "
+                         f"{len(data)} bytes.")
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def default_mnist_dir():
+    """``$SK_SOFTMAX_MNIST`` if set, else ``../shared/data/mnist`` if it exists, else None."""
+    env = os.environ.get("SK_SOFTMAX_MNIST")
+    if env:
+        return Path(env)
+    candidate = Path("..", "shared", "data", "mnist")
+    return candidate if (candidate / "train-labels-idx1-ubyte.gz").exists() else None
+
+
+def load_mnist(data_dir, subset="train", *, dtype=np.float64, scale=True):
+    """Load MNIST images and labels from IDX files.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Folder holding ``train-images-idx3-ubyte[.gz]`` and friends.
+    subset : {"train", "test"}
+        Which split.
+    dtype : dtype, default=np.float64
+        Dtype of the returned images.
+    scale : bool, default=True
+        Divide the pixels by 255 (to [0, 1]).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784)
+    y : ndarray of shape (n_samples,), uint8
+    """
+    images, labels = _MNIST_FILES[subset]
+    raw = read_idx(Path(data_dir, images))
+    X = raw.reshape(raw.shape[0], -1).astype(dtype)
+    if scale:
+        X /= 255
+    y = read_idx(Path(data_dir, labels))
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{data_dir}: {X.shape[0]} images but {y.shape[0]} labels.")
+    return X, y
