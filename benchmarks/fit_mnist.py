@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -86,10 +87,10 @@ def main(argv=None):
         Xd = X.astype(dt)
         common = dict(C=args.C, tol=args.tol, max_iter=args.max_iter)
         if name == "LogisticRegression":
-            res = run(lambda: LogisticRegression(**common), Xd, y, repeats,
+            res = run(partial(LogisticRegression, **common), Xd, y, repeats,
                       LinearModelLoss, "loss_gradient")
         else:
-            res = run(lambda: SoftmaxClassifier(**common), Xd, y, repeats,
+            res = run(partial(SoftmaxClassifier, **common), Xd, y, repeats,
                       SoftmaxLoss, "loss_gradient")
         results[dt, name] = res
     for dt in args.dtype:
@@ -109,7 +110,7 @@ def main(argv=None):
     header = ["estimator", "dtype", "fit time (s)", "iterations", "loss+grad evals",
               "final objective", "vs sklearn", "train acc", "test acc", "time ratio"]
     text = "\n".join([
-        f"# fit_mnist: SoftmaxClassifier vs LogisticRegression (lbfgs)",
+        "# fit_mnist: SoftmaxClassifier vs LogisticRegression (lbfgs)",
         "",
         f"- data: {desc}: {X.shape[0]} x {X.shape[1]} train, {Xt.shape[0]} test, "
         f"{len(np.unique(y))} classes",

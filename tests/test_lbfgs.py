@@ -32,7 +32,8 @@ def test_finds_the_minimiser():
 def test_warns_and_names_max_iter():
     rng = np.random.default_rng(0)
     q = Quadratic(rng.standard_normal(50), np.logspace(0, 4, 50))
-    with pytest.warns(ConvergenceWarning, match=r"Increase the number of iterations \(max_iter=2\)"):
+    match = r"Increase the number of iterations \(max_iter=2\)"
+    with pytest.warns(ConvergenceWarning, match=match):
         _, n_iter, _ = minimize_lbfgs(q, np.zeros(50), max_iter=2, tol=1e-12)
     assert n_iter == 2
 

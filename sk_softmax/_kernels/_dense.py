@@ -42,7 +42,8 @@ def softmax_grad_row(z, b, col, ref_zero, w, gb):
     Returns
     -------
     loss : float
-        ``w * ((max(z) - z[col]) + log(sum(exp(z - max(z)))))``, the weighted cross-entropy of the row.
+        The weighted cross-entropy of the row,
+        ``w * ((max(z) - z[col]) + log(sum(exp(z - max(z)))))``.
     """
     K = z.shape[0]
     for k in range(K):
