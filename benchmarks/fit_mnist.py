@@ -76,8 +76,10 @@ def main(argv=None):
 
     X, y, Xt, yt, desc = load_data(args.data_dir, args.quick)
     # compile the kernels outside the timed region (a cold numba cache costs seconds)
-    for dt in args.dtype:
-        SoftmaxClassifier(max_iter=2).fit(X[:300].astype(dt), y[:300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for dt in args.dtype:
+            SoftmaxClassifier(max_iter=2).fit(X[:300].astype(dt), y[:300])
 
     rows = []
     jobs = [(dt, name) for dt in args.dtype for name in ("LogisticRegression",
