@@ -91,18 +91,26 @@ def write_result(name, text):
 
 
 @contextlib.contextmanager
-def count_calls(cls, method):
-    """Count calls of ``cls.method`` (e.g. loss+gradient evaluations) inside the block."""
-    counter = {"n": 0}
-    original = getattr(cls, method)
+def record_calls(cls, method):
+    """Record every call of ``cls.method(self, coef, ...)`` made inside the block.
 
-    def wrapped(self, *args, **kwargs):
-        counter["n"] += 1
-        return original(self, *args, **kwargs)
+    Yields a list that receives ``(seconds since entering, copy of coef)`` per call: the
+    number of loss+gradient evaluations, and a trace whose objective is evaluated later,
+    outside any timed region.
+    """
+    calls = []
+    original = getattr(cls, method)
+    import time
+
+    t0 = time.perf_counter()
+
+    def wrapped(self, coef, *args, **kwargs):
+        calls.append((time.perf_counter() - t0, np.array(coef, copy=True)))
+        return original(self, coef, *args, **kwargs)
 
     setattr(cls, method, wrapped)
     try:
-        yield counter
+        yield calls
     finally:
         setattr(cls, method, original)
 

@@ -1,7 +1,22 @@
-"""sk_softmax: fast, scikit-learn-compatible softmax regression."""
+"""sk_softmax: fast, scikit-learn-compatible softmax regression.
 
-from ._classifier import SoftmaxClassifier
+The estimator is imported on first access (PEP 562), so ``import sk_softmax`` stays cheap
+(importing scikit-learn alone takes about a second) and compiles nothing; numba kernels
+compile on their first call.
+"""
 
 __version__ = "0.1.0"
 
 __all__ = ["SoftmaxClassifier", "__version__"]
+
+
+def __getattr__(name):
+    if name == "SoftmaxClassifier":
+        from ._classifier import SoftmaxClassifier
+
+        return SoftmaxClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
