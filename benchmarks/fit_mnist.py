@@ -75,6 +75,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None,
                         help="fits per estimator, best time kept (default 1)")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--tight-tol", type=float, default=1e-6,
+                        help="also fit SoftmaxClassifier at this tol, to time when it reaches "
+                             "LogisticRegression's objective (0 to skip)")
     args = parser.parse_args(argv)
     repeats = args.repeats or 1
 
@@ -102,24 +105,30 @@ def main(argv=None):
 
     common = dict(C=args.C, tol=args.tol, max_iter=args.max_iter)
     results = {}
-    jobs = [(dt, name) for dt in args.dtype for name in ("LogisticRegression",
-                                                          "SoftmaxClassifier")]
+    names = ["LogisticRegression", "SoftmaxClassifier"]
+    tight = f"SoftmaxClassifier tol={args.tight_tol:g}"
+    if args.tight_tol > 0:
+        names.append(tight)
+    jobs = [(dt, name) for dt in args.dtype for name in names]
     for dt, name in progress(jobs, desc="fits"):
         Xd = X.astype(dt)
         if name == "LogisticRegression":
             results[dt, name] = run(partial(LogisticRegression, **common), Xd, y, repeats,
                                     LinearModelLoss)
-        else:
+        elif name == "SoftmaxClassifier":
             results[dt, name] = run(partial(SoftmaxClassifier, **common), Xd, y, repeats,
                                     SoftmaxLoss)
+        else:
+            results[dt, name] = run(partial(SoftmaxClassifier, **{**common, "tol": args.tight_tol}),
+                                    Xd, y, 1, SoftmaxLoss)
 
     rows = []
     curves = {}
     for dt in args.dtype:
         sk_est, t_sk, sk_trace, _ = results[dt, "LogisticRegression"]
         f_sk = loss64.loss(loss64.pack(sk_est.coef_, sk_est.intercept_))
-        for name, layout in (("LogisticRegression", sk_layout),
-                             ("SoftmaxClassifier", our_layout)):
+        for name in names:
+            layout = sk_layout if name == "LogisticRegression" else our_layout
             est, elapsed, trace, warns = results[dt, name]
             f = loss64.loss(loss64.pack(est.coef_, est.intercept_))
             fs = trace_objectives(trace, layout, loss64)
@@ -169,7 +178,7 @@ def plot(curves, path, desc):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     f_min = min(c[1].min() for c in curves.values())
     for (dt, name), (times, best) in curves.items():
-        style = "-" if name == "SoftmaxClassifier" else "--"
+        style = "-" if name == "SoftmaxClassifier" else (":" if "tol=" in name else "--")
         ax.semilogy(times, best - f_min + 1e-7, style, label=f"{name} {dt}")
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("objective - lowest objective seen (+1e-7)")
