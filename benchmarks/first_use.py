@@ -80,8 +80,8 @@ def main(argv=None):
         "# first_use: fresh-process wall times",
         "",
         f"- best of {repeats}; after `import sk_softmax` and `from sk_softmax import "
-        f"SoftmaxClassifier` no kernel is compiled (checked); numba imported by "
-        f"{out}",
+        f"SoftmaxClassifier` no kernel is compiled (checked; numba loaded by then: {out}); "
+        "`import sk_softmax` alone loads neither numba nor scikit-learn",
         f"- machine: {machine_description()}",
         f"- date: {time.strftime('%Y-%m-%d')}",
         "",

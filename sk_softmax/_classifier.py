@@ -1,10 +1,15 @@
-"""The estimator: parameter validation, label encoding, weights, wiring to loss and solver."""
+"""The estimator: parameter validation, label encoding, weights, wiring to loss and solvers."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -12,10 +17,21 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._kernels import softmax_rows
 from ._loss import SoftmaxLoss
-from ._solvers import minimize_lbfgs
+from ._solvers import SGDState, auto_eta0, minimize_lbfgs, sgd_epoch
 from ._threading import effective_n_threads, kernel_threads
 
 __all__ = ["SoftmaxClassifier"]
+
+# scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
+_MIN_ADAPTIVE_ETA = 1e-6
+
+
+def _solver_is_sgd(estimator):
+    if estimator.solver != "sgd":
+        raise AttributeError(
+            f"partial_fit is only available with solver='sgd' (solver={estimator.solver!r})."
+        )
+    return True
 
 
 class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
@@ -32,7 +48,10 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
     in ``LogisticRegression``.
 
     The loss and its gradient are computed by a fused, parallel numba kernel in one
-    pass over ``X``; float32 input is kept in float32.
+    pass over ``X``; float32 input is kept in float32.  Two solvers minimise it:
+    ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options) and ``"sgd"``
+    (minibatch stochastic gradient descent, which also offers :meth:`partial_fit` for
+    streaming and out-of-core data).
 
     Parameters
     ----------
@@ -41,25 +60,60 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         penalty.
     fit_intercept : bool, default=True
         Whether to fit (unpenalised) intercepts.
-    solver : {"lbfgs"}, default="lbfgs"
-        Optimisation algorithm: scipy's L-BFGS-B with ``LogisticRegression``'s options.
-    tol : float, default=1e-4
-        Stop when the max-norm of the gradient of the objective is below ``tol``.
+    solver : {"lbfgs", "sgd"}, default="lbfgs"
+        ``"lbfgs"``: L-BFGS-B on the whole data.  ``"sgd"``: minibatch SGD.
+    tol : float or None, default=1e-4
+        lbfgs: stop when the max-norm of the gradient is below ``tol`` (``None`` is not
+        allowed).  sgd: an epoch "improves" when the training loss drops by more than
+        ``tol`` (or, with ``early_stopping``, the validation accuracy rises by more than
+        ``tol``); ``None`` disables stopping and step reductions.
     max_iter : int, default=100
-        Maximum number of L-BFGS iterations.
+        lbfgs: maximum number of iterations.  sgd: maximum number of epochs.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into the sample weights.  "balanced" uses
         ``n_samples / (n_classes * np.bincount(y))`` (weighted counts when
-        ``sample_weight`` is given), as scikit-learn does.
+        ``sample_weight`` is given), as scikit-learn does; not available in
+        :meth:`partial_fit`.
     warm_start : bool, default=False
         Start from the previous solution when refitting.
     verbose : int, default=0
-        If positive, print the objective after every iteration.
+        If positive, print the objective after every iteration (lbfgs) or epoch (sgd).
     n_jobs : int or None, default=None
         Threads used by the numba kernels.  ``None`` or ``-1`` use all the threads numba
         was given (``NUMBA_NUM_THREADS``, which joblib lowers in its workers), ``-2``
         all but one.  The setting applies during the call only.  Results do not depend
         on it.
+    batch_size : int, default=128
+        sgd only: rows per minibatch.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="adaptive"
+        sgd only: step-size schedule.  "constant": ``eta0``; "invscaling":
+        ``eta0 / (1 + t) ** power_t`` with ``t`` the number of minibatch updates;
+        "adaptive": ``eta0`` while epochs improve, divided by 5 after
+        ``n_iter_no_change`` epochs without improvement, stopping below 1e-6.
+    eta0 : float or "auto", default="auto"
+        sgd only: initial step.  "auto" is ``1 / L_b`` with ``L_b`` the expected
+        smoothness of minibatch gradients (from the top eigenvalue of ``X^T X / n`` and
+        the largest row norm; see ``sk_softmax._solvers._sgd.auto_eta0``), which works
+        on standardised or [0, 1]-scaled data without tuning; in :meth:`partial_fit`
+        each chunk can only lower it.
+    power_t : float, default=0.5
+        sgd only: exponent of the "invscaling" schedule.
+    shuffle : bool, default=True
+        sgd only: visit the rows in a new random order every epoch (indices are
+        shuffled; X is never copied or reordered).
+    random_state : int, RandomState instance or None, default=None
+        sgd only: seeds shuffling and the validation split.
+    early_stopping : bool, default=False
+        sgd only: hold out ``validation_fraction`` of the training data (stratified) and
+        stop when its accuracy stops improving; the best coefficients are kept.
+    validation_fraction : float, default=0.1
+        sgd only: fraction held out when ``early_stopping``.
+    n_iter_no_change : int, default=5
+        sgd only: epochs without improvement before stopping (or, with "adaptive",
+        before dividing the step by 5).
+    average : bool or int, default=False
+        sgd only: Polyak-Ruppert averaging of the iterates; the average is the model.
+        An integer starts averaging once that many samples have been seen.
 
     Attributes
     ----------
@@ -74,7 +128,15 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen during fit, when ``X`` has string column names.
     n_iter_ : ndarray of shape (1,)
-        Number of solver iterations.
+        Number of solver iterations (lbfgs) or epochs (sgd; one per partial_fit call).
+    loss_curve_ : list of float
+        sgd only: training objective of every epoch.
+    validation_scores_ : list of float
+        sgd with early_stopping only: validation accuracy after every epoch.
+    best_validation_score_ : float
+        sgd with early_stopping only: the best of ``validation_scores_``.
+    t_ : int
+        sgd only: number of training samples seen.
 
     See Also
     --------
@@ -93,13 +155,23 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "C": [Interval(Real, 0, None, closed="right")],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"lbfgs"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"lbfgs", "sgd"})],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "n_jobs": [None, Integral],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "eta0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "average": ["boolean", Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -114,6 +186,16 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         n_jobs=None,
+        batch_size=128,
+        learning_rate="adaptive",
+        eta0="auto",
+        power_t=0.5,
+        shuffle=True,
+        random_state=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        average=False,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -124,7 +206,18 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.n_jobs = n_jobs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.average = average
 
+    # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -144,6 +237,8 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         self : SoftmaxClassifier
             The fitted estimator.
         """
+        if self.solver == "lbfgs" and self.tol is None:
+            raise ValueError("tol=None is only valid with solver='sgd'; lbfgs needs a tol.")
         n_threads = effective_n_threads(self.n_jobs)
         X, y = validate_data(
             self, X, y, accept_sparse=False, dtype=[np.float64, np.float32], order="C"
@@ -156,14 +251,21 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                 f"the data contains only one class: {classes[0]!r}."
             )
         y_enc = y_enc.astype(np.intp, copy=False).reshape(-1)
-        sw = self._sample_weight(X, y, classes, sample_weight)
+        sw = self._sample_weight(X, y, classes, sample_weight, self.class_weight)
+        init = self._initial_coef(classes.shape[0], X.shape[1])
+        if self.solver == "lbfgs":
+            W, b, n_iter = self._fit_lbfgs(X, y_enc, classes.shape[0], sw, init, n_threads)
+        else:
+            W, b, n_iter = self._fit_sgd(X, y_enc, classes.shape[0], sw, init, n_threads)
+        self.classes_ = classes
+        self._set_model(W, b, X.dtype)
+        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        return self
 
-        coef0 = self._initial_coef(classes.shape[0], X.shape[1])
-        loss = SoftmaxLoss(
-            X, y_enc, classes.shape[0], sw, C=self.C,
-            fit_intercept=self.fit_intercept, n_threads=n_threads,
-        )
-        coef0 = loss.pack(*coef0) if coef0 is not None else np.zeros(loss.n_params)
+    def _fit_lbfgs(self, X, y_enc, n_classes, sw, init, n_threads):
+        loss = SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
+                           fit_intercept=self.fit_intercept, n_threads=n_threads)
+        coef0 = loss.pack(*init) if init is not None else np.zeros(loss.n_params)
         # Hold the thread settings for the whole solve, not just inside each evaluation:
         # with BLAS back at full width between evaluations, OpenBLAS threads woken by
         # L-BFGS-B's vector updates keep spinning and steal the cores from the next
@@ -173,20 +275,227 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                 loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose
             )
         W, b = loss.weight_intercept(coef)
-        self.classes_ = classes
-        self.coef_ = np.array(W, dtype=X.dtype, order="C")
-        self.intercept_ = np.array(b, dtype=X.dtype)
-        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        return W, b, n_iter
+
+    def _fit_sgd(self, X, y_enc, n_classes, sw, init, n_threads):
+        for attr in ("loss_curve_", "validation_scores_", "best_validation_score_"):
+            self.__dict__.pop(attr, None)
+        rng = check_random_state(self.random_state)
+        train = None
+        early_stopping = self.early_stopping
+        if early_stopping:
+            n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+            counts = np.bincount(y_enc, minlength=n_classes)
+            if n_val < n_classes or X.shape[0] - n_val < n_classes or counts.min() < 2:
+                warnings.warn(
+                    f"early_stopping is ignored: {X.shape[0]} samples of {n_classes} "
+                    f"classes (smallest class: {counts.min()}) cannot be split into "
+                    f"stratified training and validation sets with validation_fraction="
+                    f"{self.validation_fraction}.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                early_stopping = False
+        if early_stopping:
+            train, val = train_test_split(
+                np.arange(X.shape[0]), test_size=self.validation_fraction,
+                stratify=y_enc, random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            train.sort()
+            X_val, y_val = X[val], y_enc[val]
+            sw_val = None if sw is None else sw[val]
+            penalty_S = float(train.shape[0] if sw is None else sw[train].sum())
+        else:
+            penalty_S = None
+        loss = SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
+                           fit_intercept=self.fit_intercept, n_threads=n_threads,
+                           penalty_weight_sum=penalty_S)
+        state = self._new_sgd_state(loss, init, rng)
+        validation_scores = []
+        best = None
+        converged = False
+        with kernel_threads(n_threads):
+            for _ in range(self.max_iter):
+                epoch_loss = self._sgd_epoch(loss, state, train)
+                if self.tol is None:
+                    continue
+                if early_stopping:
+                    W, b = state.model()
+                    score = _accuracy(X_val, y_val, sw_val, W, b, loss.binary)
+                    validation_scores.append(score)
+                    improved = score > state.best_score + self.tol
+                    if score > state.best_score:
+                        state.best_score = score
+                        best = (W.copy(), b.copy())
+                else:
+                    improved = epoch_loss < state.best_loss - self.tol
+                    state.best_loss = min(state.best_loss, epoch_loss)
+                state.no_improvement = 0 if improved else state.no_improvement + 1
+                if state.no_improvement >= self.n_iter_no_change:
+                    if self.learning_rate == "adaptive":
+                        state.eta /= 5.0
+                        state.no_improvement = 0
+                        if self.verbose:
+                            print(f"SGD: no improvement in {self.n_iter_no_change} epochs, "
+                                  f"step divided by 5 to {state.eta:.3e}", flush=True)
+                        if state.eta >= _MIN_ADAPTIVE_ETA:
+                            continue
+                    converged = True
+                    break
+        if self.tol is not None and not converged:
+            warnings.warn(
+                f"SGD reached max_iter={self.max_iter} epochs before the loss stopped "
+                "improving; increase max_iter to improve the fit.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if early_stopping:
+            self.validation_scores_ = validation_scores
+            if best is not None:
+                self.best_validation_score_ = state.best_score
+                state.W, state.b = best
+                state.W_avg = state.b_avg = None
+                state.n_avg = 0
+        self._sgd_state = state
+        W, b = state.model()
+        return W, b, state.epochs
+
+    def _new_sgd_state(self, loss, init, rng):
+        if init is not None:
+            W = np.array(init[0], dtype=np.float64)
+            b = np.array(init[1], dtype=np.float64)
+        else:
+            W = np.zeros((loss.K, loss.n_features))
+            b = np.zeros(loss.K)
+        eta0 = self._eta0(loss)
+        return SGDState(W=W, b=b, eta0=eta0, eta=eta0,
+                        rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)))
+
+    def _eta0(self, loss):
+        if self.eta0 != "auto":
+            return float(self.eta0)
+        return auto_eta0(loss.X, loss.sample_weight, self.fit_intercept, loss.binary,
+                         loss.l2_reg_strength, self.batch_size)
+
+    def _sgd_epoch(self, loss, state, rows=None):
+        # An overflow is reported below as one clear error, not as numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            epoch_loss = sgd_epoch(
+                loss, state, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                power_t=self.power_t, shuffle=self.shuffle, average=self.average, rows=rows,
+                verbose=self.verbose,
+            )
+        if not np.isfinite(epoch_loss) or not np.all(np.isfinite(state.W)):
+            raise ValueError(
+                f"SGD diverged (non-finite loss or coefficients) at epoch {state.epochs}; "
+                "lower eta0 (or use eta0='auto') or scale the input data, e.g. with "
+                "StandardScaler or MinMaxScaler."
+            )
+        self.loss_curve_ = list(state.loss_curve)
+        self.t_ = state.samples_seen
+        return epoch_loss
+
+    @available_if(_solver_is_sgd)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of minibatch SGD over a chunk of data (``solver="sgd"`` only).
+
+        The learning-rate schedule, averaging and shuffling state continue across calls.
+        The penalty is ``||W||^2 / (2 C S)`` with ``S`` the weight seen so far, so that a
+        stream of chunks minimises the objective of all the data seen.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,)
+            Its labels; all must belong to ``classes``.  A chunk may miss some classes.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes of the stream; required on the first call, optional (and
+            then checked) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        self : SoftmaxClassifier
+        """
+        first = not hasattr(self, "_sgd_state")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            all_classes = np.unique(classes)
+            if all_classes.shape[0] < 2:
+                raise ValueError(
+                    f"partial_fit needs at least 2 classes in `classes`, got {all_classes!r}."
+                )
+        else:
+            all_classes = self.classes_
+            if classes is not None and not np.array_equal(np.unique(classes), all_classes):
+                raise ValueError(
+                    f"`classes={np.unique(classes)!r}` is not the same as on the first call "
+                    f"to partial_fit ({all_classes!r})."
+                )
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of the whole stream are unknown. Pass a dict of class weights, "
+                "or compute them with sklearn.utils.class_weight.compute_class_weight."
+            )
+        X, y = validate_data(self, X, y, reset=first, accept_sparse=False,
+                             dtype=[np.float64, np.float32], order="C")
+        check_classification_targets(y)
+        unseen = np.setdiff1d(np.unique(y), all_classes)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not in classes: {list(unseen)!r} (classes: "
+                f"{list(all_classes)!r})."
+            )
+        y_enc = np.searchsorted(all_classes, y).astype(np.intp, copy=False)
+        sw = self._sample_weight(X, y, all_classes, sample_weight, self.class_weight,
+                                 allow_zero_sum=True)
+        n_threads = effective_n_threads(self.n_jobs)
+        weight = float(X.shape[0] if sw is None else sw.sum())
+        seen = weight if first else self._sgd_state.weight_seen + weight
+        loss = SoftmaxLoss(X, y_enc, all_classes.shape[0], sw, C=self.C,
+                           fit_intercept=self.fit_intercept, n_threads=n_threads,
+                           penalty_weight_sum=max(seen, np.finfo(float).tiny))
+        if first:
+            state = self._new_sgd_state(loss, None, check_random_state(self.random_state))
+            self.classes_ = all_classes
+        else:
+            state = self._sgd_state
+            if state.n_avg == 0:
+                # coef_ / intercept_ are the model: continue from them (a user may have
+                # edited them); with averaging the raw iterate lives in the state.
+                state.W = np.array(self.coef_, dtype=np.float64)
+                state.b = np.array(self.intercept_, dtype=np.float64)
+            if self.eta0 == "auto":
+                cap = self._eta0(loss)
+                state.eta = min(state.eta, cap)
+                state.eta0 = min(state.eta0, cap)
+        self._sgd_state = state
+        with kernel_threads(n_threads):
+            self._sgd_epoch(loss, state)
+        W, b = state.model()
+        self._set_model(W, b, X.dtype)
+        self.n_iter_ = np.array([state.epochs], dtype=np.int32)
         return self
 
-    def _sample_weight(self, X, y, classes, sample_weight):
+    def _set_model(self, W, b, dtype):
+        self.coef_ = np.array(W, dtype=dtype, order="C")
+        self.intercept_ = (np.array(b, dtype=dtype) if self.fit_intercept
+                           else np.zeros(self.coef_.shape[0], dtype=dtype))
+
+    def _sample_weight(self, X, y, classes, sample_weight, class_weight,
+                       allow_zero_sum=False):
         """Validated float64 sample weights with class weights folded in, or None."""
-        if sample_weight is None and self.class_weight is None:
+        if sample_weight is None and class_weight is None:
             return None
         sw = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        if isinstance(self.class_weight, str):  # "balanced"
+        if isinstance(class_weight, str):  # "balanced"
             totals = np.bincount(np.searchsorted(classes, y), weights=sw,
                                  minlength=classes.shape[0])
             if np.any(totals <= 0):
@@ -196,12 +505,12 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                     f"every class; the sample weights of class(es) {list(empty)!r} sum "
                     "to zero."
                 )
-        if self.class_weight is not None:
+        if class_weight is not None:
             cw = compute_class_weight(
-                self.class_weight, classes=classes, y=y, sample_weight=sample_weight
+                class_weight, classes=classes, y=y, sample_weight=sample_weight
             )
             sw = sw * cw[np.searchsorted(classes, y)]
-        if not sw.sum() > 0:
+        if not allow_zero_sum and not sw.sum() > 0:
             raise ValueError(
                 "The sum of the sample weights (times the class weights) is zero: "
                 "at least one sample must have a positive weight."
@@ -221,6 +530,7 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
             )
         return self.coef_, self.intercept_
 
+    # -- prediction ------------------------------------------------------------------
     def _softmax(self, scores, log):
         """(log-)softmax of decision scores; binary scores are the logit of class 1."""
         binary = scores.ndim == 1
@@ -261,3 +571,10 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self._softmax(self.decision_function(X), log=True)
+
+
+def _accuracy(X, y_enc, sample_weight, W, b, binary):
+    """(Weighted) accuracy of the linear model ``(W, b)`` on encoded labels."""
+    scores = X @ W.T.astype(X.dtype) + b.astype(X.dtype)
+    pred = (scores[:, 0] > 0).astype(np.intp) if binary else np.argmax(scores, axis=1)
+    return float(np.average(pred == y_enc, weights=sample_weight))

@@ -33,7 +33,7 @@ In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of sh
 
 import numpy as np
 
-from ._kernels import dense_loss_grad, reduce_chunks
+from ._kernels import dense_loss_grad, gather_rows, reduce_chunks
 from ._threading import kernel_threads
 
 __all__ = ["SoftmaxLoss"]
@@ -46,6 +46,8 @@ _BLOCK_SIZE = 128
 # constant, so that results do not depend on the thread count; it is only lowered when
 # the accumulators would take more than _ACC_BUDGET bytes.
 _MAX_CHUNKS = 32
+# Rows per block inside a minibatch (SGD): small, so that a batch spreads over threads.
+_BATCH_BLOCK_SIZE = 32
 _ACC_BUDGET = 128 * 2**20
 
 
@@ -68,6 +70,9 @@ class SoftmaxLoss:
         Whether the model has (unpenalised) intercepts.
     n_threads : int
         Threads used by the kernels.
+    penalty_weight_sum : float or None
+        ``S`` in the penalty ``||W||^2 / (2 C S)``; default: the sum of the sample weights
+        of this data.  Streaming fits (``partial_fit``) pass the weight seen so far.
 
     Attributes
     ----------
@@ -78,7 +83,7 @@ class SoftmaxLoss:
     """
 
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 n_threads=1):
+                 n_threads=1, penalty_weight_sum=None):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}.")
         self.X = X
@@ -99,24 +104,43 @@ class SoftmaxLoss:
         else:
             self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
             self.sw_sum = float(self.sample_weight.sum())
-        self.l2_reg_strength = 0.0 if np.isinf(C) else 1.0 / (C * self.sw_sum)
+        S = self.sw_sum if penalty_weight_sum is None else float(penalty_weight_sum)
+        self.l2_reg_strength = 0.0 if np.isinf(C) else 1.0 / (C * S)
 
-        dtype = X.dtype
         K = self.K
-        n_blocks = max(1, -(-n_samples // _BLOCK_SIZE))
-        per_chunk = K * n_features * (8 + dtype.itemsize) + 1
-        self.n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
-        # Work buffers, allocated once per fit: an evaluation allocates nothing of size
-        # n_samples (only the returned gradient, of size n_params).
-        self._W = np.zeros((K, n_features), dtype=dtype)
-        self._b = np.zeros(K, dtype=dtype)
-        self._Z = np.empty((n_samples, K), dtype=dtype)
-        self._tmp = np.empty((self.n_chunks, K, n_features), dtype=dtype)
-        self._acc_W = np.empty((self.n_chunks, K, n_features), dtype=np.float64)
-        self._acc_b = np.empty((self.n_chunks, K), dtype=np.float64)
-        self._acc_loss = np.empty(self.n_chunks, dtype=np.float64)
+        self._W = np.zeros((K, n_features), dtype=X.dtype)
+        self._b = np.zeros(K, dtype=X.dtype)
         self._gW = np.empty((K, n_features), dtype=np.float64)
         self._gb = np.empty(K, dtype=np.float64)
+        # Work buffers, allocated on first use and kept: an evaluation allocates nothing
+        # of size n_samples (only the returned gradient, of size n_params).
+        self._full = None
+        self._batch = None
+
+    @staticmethod
+    def _chunk_buffers(n_rows, block_size, K, n_features, dtype):
+        """``(Z, tmp, acc_W, acc_b, acc_loss)`` for ``dense_loss_grad`` on ``n_rows``."""
+        n_blocks = max(1, -(-n_rows // block_size))
+        per_chunk = K * n_features * (8 + dtype.itemsize) + 1
+        n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
+        return (
+            np.empty((n_rows, K), dtype=dtype),
+            np.empty((n_chunks, K, n_features), dtype=dtype),
+            np.empty((n_chunks, K, n_features), dtype=np.float64),
+            np.empty((n_chunks, K), dtype=np.float64),
+            np.empty(n_chunks, dtype=np.float64),
+        )
+
+    @property
+    def n_chunks(self):
+        """Number of gradient accumulators of a full evaluation (a function of the shape)."""
+        return self._full_buffers()[1].shape[0]
+
+    def _full_buffers(self):
+        if self._full is None:
+            self._full = self._chunk_buffers(self.X.shape[0], _BLOCK_SIZE, self.K,
+                                             self.n_features, self.X.dtype)
+        return self._full
 
     # -- layout --------------------------------------------------------------------
     @property
@@ -165,12 +189,11 @@ class SoftmaxLoss:
         W, b = self.weight_intercept(coef)
         self._W[...] = W
         self._b[...] = b
+        Z, tmp, acc_W, acc_b, acc_loss = self._full_buffers()
         with kernel_threads(self.n_threads):
             dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                            self.binary, _BLOCK_SIZE, self._Z, self._tmp, self._acc_W,
-                            self._acc_b, self._acc_loss)
-        loss_sum = reduce_chunks(self._acc_W, self._acc_b, self._acc_loss, self._gW,
-                                 self._gb)
+                            self.binary, _BLOCK_SIZE, Z, tmp, acc_W, acc_b, acc_loss)
+        loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gW, self._gb)
         inv = 1.0 / self.sw_sum
         l2 = self.l2_reg_strength
         grad = np.empty(self.coef_shape, dtype=np.float64)
@@ -188,3 +211,60 @@ class SoftmaxLoss:
     def loss(self, coef):
         """The scaled objective at ``coef`` (see :meth:`loss_gradient`)."""
         return self.loss_gradient(coef)[0]
+
+    def batch_loss_gradient(self, W, b, rows, gW, gb):
+        """Minibatch estimate of the gradient at ``(W, b)`` on the rows ``rows``.
+
+        The estimate of the objective's gradient is that of
+        ``(1 / S_B) * sum_{i in B} s_i * -log P[i, y_i] + ||W||^2 / (2 C S)``, with
+        ``S_B`` the batch's weight and ``S`` the weight of the whole data (or
+        ``penalty_weight_sum``): the penalty is the full objective's.
+
+        Parameters
+        ----------
+        W : ndarray of shape (K, n_features), float64
+        b : ndarray of shape (K,), float64
+            Intercepts (ignored without intercept).
+        rows : ndarray of shape (m,), integer
+            Row indices of the batch, in the order they are summed.
+        gW : ndarray of shape (K, n_features), float64
+            Output: the gradient estimate w.r.t. ``W``.
+        gb : ndarray of shape (K,), float64
+            Output: the gradient estimate w.r.t. ``b`` (zeros without intercept).
+
+        Returns
+        -------
+        loss_sum : float
+            ``sum_{i in B} s_i * -log P[i, y_i]`` at ``(W, b)`` (no penalty).
+        weight_sum : float
+            ``S_B``; when it is 0 the data part of the gradient is 0.
+        """
+        m = rows.shape[0]
+        if self._batch is None or self._batch[0].shape[0] < m:
+            # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
+            # function of the batch size only, so results do not depend on threads.
+            Xb = np.empty((m, self.n_features), dtype=self.X.dtype)
+            yb = np.empty(m, dtype=self.y.dtype)
+            swb = np.empty(m if self.sample_weight.shape[0] else 0, dtype=np.float64)
+            self._batch = (Xb, yb, swb, *self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K,
+                                                             self.n_features, self.X.dtype))
+        Xb, yb, swb, Z, tmp, acc_W, acc_b, acc_loss = self._batch
+        weight_sum = gather_rows(self.X, self.y, self.sample_weight, rows, Xb, yb, swb)
+        self._W[...] = W
+        self._b[...] = b if self.fit_intercept else 0.0
+        if Z.shape[0] == m:
+            views = (Xb, yb, swb, Z)
+        else:  # a last, shorter batch: work on the leading rows
+            views = (Xb[:m], yb[:m], swb[:m], Z[:m])
+        with kernel_threads(self.n_threads):
+            dense_loss_grad(views[0], views[1], views[2], self._W, self._b, self.binary,
+                            _BATCH_BLOCK_SIZE, views[3], tmp, acc_W, acc_b, acc_loss)
+        loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
+        if weight_sum > 0:
+            gW *= 1.0 / weight_sum
+            gb *= 1.0 / weight_sum
+        if self.l2_reg_strength > 0:
+            gW += self.l2_reg_strength * W
+        if not self.fit_intercept:
+            gb[:] = 0.0
+        return loss_sum, weight_sum

@@ -71,3 +71,36 @@ def objective_gradient(X, y, W, b, C, sw=None, binary=False):
     _, GW, gb, _ = loss_sum_terms(X, y, W, b, sw, binary)
     l2 = 0.0 if np.isinf(C) else 1.0 / (C * S)
     return GW / S + l2 * np.asarray(W, np.float64), gb / S
+
+
+def sgd_epochs(X, y, W, b, *, C, eta, batch_size, n_epochs, binary, fit_intercept=True,
+               sw=None):
+    """Plain minibatch SGD in row order (no shuffling), constant step, with the running
+    average of the iterates.  Returns ``(W, b, W_avg, b_avg)``.
+
+    Each step follows the gradient of ``(1/S_B) sum_B s_i CE_i + ||W||^2 / (2 C S)``.
+    """
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else np.asarray(sw, np.float64)
+    S = sw.sum()
+    l2 = 0.0 if np.isinf(C) else 1.0 / (C * S)
+    W = np.array(W, np.float64)
+    b = np.array(b, np.float64)
+    W_avg, b_avg, k = None, None, 0
+    for _ in range(n_epochs):
+        for lo in range(0, n, batch_size):
+            sl = slice(lo, lo + batch_size)
+            SB = sw[sl].sum()
+            if SB <= 0:
+                continue
+            _, GW, gb, _ = loss_sum_terms(X[sl], y[sl], W, b, sw[sl], binary)
+            W = W - eta * (GW / SB + l2 * W)
+            if fit_intercept:
+                b = b - eta * gb / SB
+            if k == 0:
+                W_avg, b_avg = W.copy(), b.copy()
+            else:
+                W_avg = W_avg + (W - W_avg) / (k + 1)
+                b_avg = b_avg + (b - b_avg) / (k + 1)
+            k += 1
+    return W, b, W_avg, b_avg

@@ -13,6 +13,11 @@ ESTIMATORS = [
     SoftmaxClassifier(C=0.05, class_weight="balanced"),
     SoftmaxClassifier(C=np.inf, max_iter=500),
     SoftmaxClassifier(warm_start=True, n_jobs=1),
+    SoftmaxClassifier(solver="sgd", random_state=0),
+    SoftmaxClassifier(solver="sgd", average=True, learning_rate="constant", random_state=0),
+    # early_stopping=True is left out: its held-out split depends on how rows are
+    # repeated, so check_sample_weight_equivalence cannot hold (scikit-learn's
+    # SGDClassifier marks that check as an expected failure); tests/test_sgd.py covers it.
 ]
 
 

@@ -139,3 +139,37 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
         gb += acc_b[c]
         loss += acc_loss[c]
     return loss
+
+
+@jit
+def gather_rows(X, y, sw, rows, Xb, yb, swb):
+    """Copy the rows ``rows`` of ``X``, ``y`` (and ``sw``) into batch buffers.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), integer
+    sw : ndarray of shape (n_samples,) or (0,), float64
+    rows : ndarray of shape (m,), integer
+        Row indices, ``m <= Xb.shape[0]``.
+    Xb : ndarray of shape (batch_size, n_features), dtype of X
+    yb : ndarray of shape (batch_size,), integer
+    swb : ndarray of shape (batch_size,) or (0,), float64
+        Filled only when ``sw`` is not empty.
+
+    Returns
+    -------
+    weight_sum : float
+        Sum of the gathered weights (``m`` without weights).
+    """
+    total = 0.0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        Xb[r, :] = X[i, :]
+        yb[r] = y[i]
+        if sw.shape[0] == 0:
+            total += 1.0
+        else:
+            swb[r] = sw[i]
+            total += sw[i]
+    return total

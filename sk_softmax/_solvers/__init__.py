@@ -2,5 +2,6 @@
 methods only."""
 
 from ._lbfgs import minimize_lbfgs
+from ._sgd import SGDState, auto_eta0, sgd_epoch
 
-__all__ = ["minimize_lbfgs"]
+__all__ = ["SGDState", "auto_eta0", "minimize_lbfgs", "sgd_epoch"]

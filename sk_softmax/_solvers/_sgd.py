@@ -1,0 +1,193 @@
+"""Minibatch stochastic gradient descent on the softmax objective.
+
+The solver talks to the loss object only through ``batch_loss_gradient`` (the fused
+kernel on a gathered minibatch) and ``l2_reg_strength``; it owns the step-size schedule,
+shuffling, Polyak averaging and the epoch bookkeeping.  Its state lives in
+:class:`SGDState` so that ``partial_fit`` calls continue where the previous one stopped.
+
+Schedules (``t`` counts minibatch updates since the schedule started):
+
+* ``"constant"``: ``eta = eta0``;
+* ``"invscaling"``: ``eta = eta0 / (1 + t) ** power_t``;
+* ``"adaptive"``: ``eta = eta0`` while the epoch loss (or the validation score) keeps
+  improving by ``tol``; after ``n_iter_no_change`` epochs without improvement
+  ``eta /= 5``; training stops once ``eta < 1e-6`` (scikit-learn's rule).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
+
+
+# Rows used to estimate the top eigenvalue of the second-moment matrix (a strided,
+# deterministic subsample; power iteration costs 2 * _POWER_ITERATIONS passes over it).
+_EIG_ROWS = 8192
+_POWER_ITERATIONS = 30
+
+
+def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_size):
+    """Step size ``1 / L_b`` from the "expected smoothness" of minibatch gradients.
+
+    The Hessian of the cross-entropy w.r.t. the logits, ``diag(p) - p p^T``, has norm at
+    most ``c = 1/2`` (1/4 for the binary, one-logit model), so with ``x~ = [x, 1]`` (with
+    an intercept) the loss of all the data has curvature at most
+    ``c * lambda_max(sum_i w_i x~_i x~_i^T / n)`` and one row at most ``c * ||x~_i||^2``.
+    A minibatch of ``b`` rows drawn without replacement has expected smoothness (Gower
+    et al., "SGD: general analysis and improved rates", 2019)::
+
+        L_b = c * (n (b - 1) / (b (n - 1)) * lambda_max + (n - b) / (b (n - 1)) * max_i ||x~_i||^2)
+
+    and ``1 / L_b`` (plus the penalty) is a step that does not diverge.  The largest row
+    norm alone (the one-sample bound) lets a few outlying rows shrink the step for all:
+    on standardised digits ``max ||x||^2 = 2338`` while ``lambda_max`` is about 7.
+    ``n`` is the total weight and rows count by their weight (zero removes a row, an
+    integer repeats it), so weighted and repeated data get the same step.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+    fit_intercept, binary : bool
+    l2_reg_strength : float
+    batch_size : int
+
+    Returns
+    -------
+    eta0 : float
+    """
+    w = sample_weight if sample_weight.shape[0] else np.ones(X.shape[0])
+    keep = np.flatnonzero(w > 0)
+    n = float(w[keep].sum())
+    sq = np.einsum("ij,ij->i", X[keep], X[keep], dtype=np.float64) + float(fit_intercept)
+    max_sq = float(sq.max()) if sq.size else 0.0
+    # lambda_max of sum_i w_i x~_i x~_i^T / sum_i w_i, by power iteration on a subsample
+    sub = keep[:: max(1, keep.shape[0] // _EIG_ROWS)]
+    Xs = np.asarray(X[sub], dtype=np.float64)
+    ws = w[sub] / w[sub].sum() if sub.size else w[sub]
+    v = np.ones(X.shape[1])
+    v0 = 1.0
+    lam = 0.0
+    for _ in range(_POWER_ITERATIONS):
+        u = ws * (Xs @ v + (v0 if fit_intercept else 0.0))
+        v, v0 = Xs.T @ u, float(u.sum()) if fit_intercept else 0.0
+        lam = float(np.sqrt(v @ v + v0 * v0))
+        if lam == 0.0:
+            break
+        v /= lam
+        v0 /= lam
+    b = float(batch_size)
+    if n <= b or n <= 1:
+        curvature = lam
+    else:
+        curvature = n * (b - 1) / (b * (n - 1)) * lam + (n - b) / (b * (n - 1)) * max_sq
+    c = 0.25 if binary else 0.5
+    return 1.0 / (c * curvature + l2_reg_strength) if c * curvature + l2_reg_strength > 0 else 1.0
+
+
+@dataclass
+class SGDState:
+    """Everything that carries over between epochs and between ``partial_fit`` calls.
+
+    ``W`` (K, n_features) and ``b`` (K,) are the raw SGD iterates (float64); with
+    averaging, ``W_avg``/``b_avg`` hold the running mean of the iterates since averaging
+    started (``n_avg`` of them) and are the model that predicts.
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+    eta0: float  # the schedule's initial step
+    eta: float  # the current step of "constant"/"adaptive" (reduced by "adaptive")
+    rng: np.random.Generator
+    t: int = 0  # minibatch updates
+    samples_seen: int = 0  # rows visited (what averaging and ``t_`` count)
+    weight_seen: float = 0.0  # their total weight (the penalty's S in partial_fit)
+    W_avg: np.ndarray = None
+    b_avg: np.ndarray = None
+    n_avg: int = 0
+    loss_curve: list = field(default_factory=list)
+    best_loss: float = np.inf
+    best_score: float = -np.inf
+    no_improvement: int = 0
+    epochs: int = 0
+
+    def model(self):
+        """``(W, b)`` that predicts: the average when averaging is on, else the iterate."""
+        if self.n_avg > 0:
+            return self.W_avg, self.b_avg
+        return self.W, self.b
+
+
+def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, average,
+              rows=None, verbose=0):
+    """One pass of minibatch SGD over the loss object's rows; updates ``state`` in place.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+        Holds the data (or the current ``partial_fit`` chunk).
+    state : SGDState
+    batch_size : int
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        "invscaling" steps from ``state.eta0``; the others use ``state.eta``.
+    power_t : float
+    shuffle : bool
+        Visit rows in a new random order each epoch (indices are shuffled, never X).
+    average : bool or int
+        Polyak averaging: True from the first update, an int ``a`` once ``a`` samples
+        have been seen, False never.
+    rows : ndarray of shape (m,) or None
+        The rows to train on (e.g. without a validation split); default all.
+    verbose : int
+
+    Returns
+    -------
+    epoch_loss : float
+        Mean weighted cross-entropy over the epoch's minibatches (each evaluated at the
+        iterate before its update) plus the penalty at the end of the epoch.
+    """
+    t0 = time.perf_counter()
+    pool = np.arange(loss.X.shape[0], dtype=np.intp) if rows is None else rows
+    order = pool[state.rng.permutation(pool.shape[0])] if shuffle else pool
+    n = order.shape[0]
+    gW = np.empty_like(state.W)
+    gb = np.empty_like(state.b)
+    W, b = state.W, state.b
+    loss_total = 0.0
+    weight_total = 0.0
+    for lo in range(0, n, batch_size):
+        batch = order[lo:lo + batch_size]
+        loss_sum, weight_sum = loss.batch_loss_gradient(W, b, batch, gW, gb)
+        loss_total += loss_sum
+        weight_total += weight_sum
+        state.samples_seen += batch.shape[0]
+        state.weight_seen += weight_sum
+        if weight_sum <= 0:
+            continue
+        if learning_rate == "invscaling":
+            eta = state.eta0 / (1.0 + state.t) ** power_t
+        else:  # "constant" keeps eta0, "adaptive" its current, reduced step
+            eta = state.eta
+        W -= eta * gW
+        b -= eta * gb
+        state.t += 1
+        if average is not False and state.samples_seen >= (0 if average is True else average):
+            if state.n_avg == 0:
+                state.W_avg = W.copy()
+                state.b_avg = b.copy()
+            else:
+                inv = 1.0 / (state.n_avg + 1)
+                state.W_avg += inv * (W - state.W_avg)
+                state.b_avg += inv * (b - state.b_avg)
+            state.n_avg += 1
+    Wm, _ = state.model()
+    penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
+    epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
+    state.loss_curve.append(epoch_loss)
+    state.epochs += 1
+    if verbose:
+        print(f"SGD epoch {state.epochs:4d}  loss {epoch_loss:.8f}  eta {state.eta:.3e}  "
+              f"{time.perf_counter() - t0:.3f} s", flush=True)
+    return epoch_loss

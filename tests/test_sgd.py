@@ -1,0 +1,208 @@
+"""solver="sgd" and partial_fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sk_softmax import SoftmaxClassifier
+from sk_softmax._loss import SoftmaxLoss
+
+from . import reference as ref
+
+
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def objective(est, X, y, C):
+    y_enc = np.searchsorted(est.classes_, y)
+    loss = SoftmaxLoss(np.asarray(X, np.float64), y_enc, len(est.classes_), C=C)
+    return loss.loss(loss.pack(est.coef_, est.intercept_))
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sgd_steps_match_numpy_reference(rng, n_classes, average, weighted):
+    X = rng.standard_normal((70, 5))
+    y = rng.integers(0, n_classes, 70)
+    y[:n_classes] = np.arange(n_classes)
+    sw = rng.uniform(0, 2, 70) if weighted else None
+    eta = 0.05
+    clf = SoftmaxClassifier(solver="sgd", learning_rate="constant", eta0=eta, batch_size=16,
+                            shuffle=False, tol=None, max_iter=3, average=average, C=0.5)
+    clf.fit(X, y, sample_weight=sw)
+    K = 1 if n_classes == 2 else n_classes
+    W, b, W_avg, b_avg = ref.sgd_epochs(X, y, np.zeros((K, 5)), np.zeros(K), C=0.5, eta=eta,
+                                        batch_size=16, n_epochs=3, binary=n_classes == 2,
+                                        sw=sw)
+    expected_W, expected_b = (W_avg, b_avg) if average else (W, b)
+    np.testing.assert_allclose(clf.coef_, expected_W, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(clf.intercept_, expected_b, rtol=1e-10, atol=1e-12)
+    assert clf.t_ == 3 * 70
+
+
+def test_deterministic_with_random_state():
+    X, y = digits()
+    a = SoftmaxClassifier(solver="sgd", random_state=3, max_iter=5, tol=None).fit(X, y)
+    b = SoftmaxClassifier(solver="sgd", random_state=3, max_iter=5, tol=None).fit(X, y)
+    c = SoftmaxClassifier(solver="sgd", random_state=4, max_iter=5, tol=None).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert not np.array_equal(a.coef_, c.coef_)
+    one = SoftmaxClassifier(solver="sgd", random_state=3, max_iter=5, tol=None, n_jobs=1)
+    np.testing.assert_array_equal(one.fit(X, y).coef_, a.coef_)  # threads do not matter
+
+
+def test_sgd_objective_close_to_lbfgs():
+    X, y = digits()
+    C = 0.01
+    lbfgs = SoftmaxClassifier(C=C, tol=1e-10, max_iter=5000).fit(X, y)
+    sgd = SoftmaxClassifier(C=C, solver="sgd", batch_size=512, n_iter_no_change=10,
+                            tol=1e-8, max_iter=5000, random_state=0).fit(X, y)
+    f_lbfgs = objective(lbfgs, X, y, C)
+    f_sgd = objective(sgd, X, y, C)
+    assert f_lbfgs <= f_sgd <= f_lbfgs * (1 + 1e-3)
+
+
+def test_loss_decreases_on_average():
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", tol=None, max_iter=30, random_state=0).fit(X, y)
+    curve = np.array(clf.loss_curve_)
+    assert len(curve) == 30 == clf.n_iter_[0]
+    assert curve[-5:].mean() < 0.5 * curve[:5].mean()
+    assert np.all(np.isfinite(curve))
+
+
+def test_adaptive_schedule_stops_and_tol_none_runs_all_epochs():
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", tol=1e-2, max_iter=500, random_state=0).fit(X, y)
+    assert clf.n_iter_[0] < 500
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        SoftmaxClassifier(solver="sgd", tol=1e-12, max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxClassifier(solver="sgd", tol=None, max_iter=7, random_state=0).fit(X, y)
+    assert clf.n_iter_[0] == 7
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+def test_schedules_learn(learning_rate):
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", learning_rate=learning_rate, max_iter=20, tol=None,
+                            random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+
+
+def test_early_stopping():
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", early_stopping=True, max_iter=500, tol=1e-3,
+                            learning_rate="constant", random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_[0] < 500
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_validation_score_ > 0.9
+    plain = SoftmaxClassifier(solver="sgd", max_iter=5, tol=None, random_state=0).fit(X, y)
+    assert not hasattr(plain, "validation_scores_")
+    with pytest.warns(UserWarning, match="early_stopping is ignored"):
+        tiny = SoftmaxClassifier(solver="sgd", early_stopping=True, random_state=0)
+        tiny.fit(X[:12], y[:12])  # 10 classes: no stratified split possible
+    assert not hasattr(tiny, "validation_scores_") and tiny.n_iter_[0] >= 1
+
+
+def test_float32_kept_and_binary():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    clf = SoftmaxClassifier(solver="sgd", max_iter=50, random_state=0).fit(X, y)
+    assert clf.coef_.dtype == np.float32 and clf.score(X, y) > 0.9
+    yb = (y == 2).astype(int)
+    binary = SoftmaxClassifier(solver="sgd", max_iter=50, random_state=0).fit(X, yb)
+    assert binary.coef_.shape == (1, 4) and binary.decision_function(X).shape == (150,)
+    assert binary.score(X, yb) > 0.9
+
+
+def test_divergence_is_a_clear_error():
+    """Softmax gradients are bounded, so SGD only overflows with absurd steps and scales;
+    then the fit stops with a clear error instead of returning NaN coefficients."""
+    X, y = digits()
+    with pytest.raises(ValueError, match="diverged"):
+        SoftmaxClassifier(solver="sgd", eta0=1e200, learning_rate="constant", tol=None,
+                          max_iter=5, C=np.inf).fit(X * 1e150, y)
+
+
+def test_tol_none_needs_sgd():
+    X, y = digits()
+    with pytest.raises(ValueError, match="tol=None"):
+        SoftmaxClassifier(tol=None).fit(X, y)
+
+
+# -- partial_fit -------------------------------------------------------------------
+def test_partial_fit_one_call_equals_one_epoch_of_fit():
+    X, y = digits()
+    kw = dict(solver="sgd", random_state=0, shuffle=False)
+    a = SoftmaxClassifier(**kw).partial_fit(X, y, classes=np.unique(y))
+    b = SoftmaxClassifier(**kw, max_iter=1, tol=None).fit(X, y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-12, atol=1e-14)
+    assert a.n_iter_[0] == 1 and a.t_ == len(y)
+
+
+def test_partial_fit_streaming_reaches_fit_accuracy():
+    X, y = digits()
+    classes = np.unique(y)
+    clf = SoftmaxClassifier(solver="sgd", random_state=0)
+    for epoch in range(10):
+        for chunk in np.array_split(np.arange(len(y)), 7):
+            clf.partial_fit(X[chunk], y[chunk], classes=classes if epoch == 0 else None)
+    full = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=10, tol=None).fit(X, y)
+    assert clf.n_iter_[0] == 70 and clf.t_ == 10 * len(y)
+    assert clf.score(X, y) >= full.score(X, y) - 0.02
+    assert len(clf.loss_curve_) == 70
+
+
+def test_partial_fit_chunk_missing_classes():
+    X, y = digits()
+    classes = np.unique(y)
+    clf = SoftmaxClassifier(solver="sgd", random_state=0)
+    clf.partial_fit(X[y < 5], y[y < 5], classes=classes)  # half the classes only
+    assert clf.coef_.shape == (10, X.shape[1])
+    np.testing.assert_array_equal(clf.classes_, classes)
+    clf.partial_fit(X[y >= 5], y[y >= 5])
+    assert set(clf.predict(X)) - set(range(5))  # the later classes are predicted too
+
+
+def test_partial_fit_contract_errors():
+    X, y = digits()
+    with pytest.raises(ValueError, match="classes must be passed"):
+        SoftmaxClassifier(solver="sgd").partial_fit(X, y)
+    clf = SoftmaxClassifier(solver="sgd").partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X[:5], np.array([0, 1, 2, 3, 11]))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :10], y)
+    with pytest.raises(ValueError, match="not the same"):
+        clf.partial_fit(X, y, classes=np.arange(11))
+    with pytest.raises(ValueError, match="balanced"):
+        SoftmaxClassifier(solver="sgd", class_weight="balanced").partial_fit(
+            X, y, classes=np.arange(10))
+    lbfgs = SoftmaxClassifier()
+    assert not hasattr(lbfgs, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        lbfgs.partial_fit(X, y, classes=np.arange(10))
+
+
+def test_partial_fit_continues_schedule_and_coef_is_the_model():
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", learning_rate="invscaling", random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))
+    t_after_one = clf._sgd_state.t
+    clf.partial_fit(X, y)
+    assert clf._sgd_state.t == 2 * t_after_one  # the schedule's clock keeps running
+    clf.coef_[:] = 0.0  # the next call continues from what coef_ holds
+    clf.intercept_[:] = 0.0
+    before = clf._sgd_state.t
+    clf.partial_fit(X[:128], y[:128])
+    assert np.abs(clf.coef_).max() < 0.5  # one small step away from zero
+    assert clf._sgd_state.t == before + 1
