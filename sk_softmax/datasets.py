@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["default_mnist_dir", "load_mnist", "read_idx"]
+__all__ = ["default_mnist_dir", "iter_mnist_chunks", "load_mnist", "read_idx"]
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
               0x0E: ">f8"}
@@ -31,6 +31,14 @@ def _open(path):
     raise FileNotFoundError(f"Neither {path} nor {gz} exists.")
 
 
+def _read_header(f, path):
+    header = f.read(4)
+    if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (magic {header!r}).")
+    dims = tuple(int.from_bytes(f.read(4), "big") for _ in range(header[3]))
+    return np.dtype(_IDX_TYPES[header[2]]), dims
+
+
 def read_idx(path):
     """Read a whole IDX file (``.gz`` or plain) into an ndarray.
 
@@ -44,12 +52,7 @@ def read_idx(path):
     array : ndarray of the shape stored in the file
     """
     with _open(path) as f:
-        header = f.read(4)
-        if len(header) != 4 or header[:2] != b"\x00\x00" or header[2] not in _IDX_TYPES:
-            raise ValueError(f"{path} is not an IDX file (magic {header!r}).")
-        ndim = header[3]
-        dims = tuple(int.from_bytes(f.read(4), "big") for _ in range(ndim))
-        dtype = np.dtype(_IDX_TYPES[header[2]])
+        dtype, dims = _read_header(f, path)
         data = f.read()
     count = int(np.prod(dims))
     if len(data) != count * dtype.itemsize:
@@ -95,3 +98,39 @@ def load_mnist(data_dir, subset="train", *, dtype=np.float64, scale=True):
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"{data_dir}: {X.shape[0]} images but {y.shape[0]} labels.")
     return X, y
+
+
+def iter_mnist_chunks(data_dir, subset="train", *, chunk_size=5000, dtype=np.float32,
+                      scale=True):
+    """Stream MNIST from its IDX files in chunks, never holding more than one chunk.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+    subset : {"train", "test"}
+    chunk_size : int, default=5000
+        Rows per chunk (the last one may be shorter).
+    dtype : dtype, default=np.float32
+    scale : bool, default=True
+        Divide the pixels by 255.
+
+    Yields
+    ------
+    X : ndarray of shape (m, 784)
+    y : ndarray of shape (m,), uint8
+    """
+    images, labels = _MNIST_FILES[subset]
+    with _open(Path(data_dir, images)) as fi, _open(Path(data_dir, labels)) as fl:
+        img_dtype, img_dims = _read_header(fi, images)
+        lab_dtype, lab_dims = _read_header(fl, labels)
+        if img_dims[0] != lab_dims[0]:
+            raise ValueError(f"{data_dir}: {img_dims[0]} images but {lab_dims[0]} labels.")
+        row = int(np.prod(img_dims[1:]))
+        for start in range(0, img_dims[0], chunk_size):
+            m = min(chunk_size, img_dims[0] - start)
+            raw = np.frombuffer(fi.read(m * row * img_dtype.itemsize), dtype=img_dtype)
+            X = raw.reshape(m, row).astype(dtype)
+            if scale:
+                X /= 255
+            y = np.frombuffer(fl.read(m * lab_dtype.itemsize), dtype=lab_dtype)
+            yield X, y.astype(lab_dtype.newbyteorder("="))

@@ -24,8 +24,8 @@ __all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
 
 # Rows used to estimate the top eigenvalue of the second-moment matrix (a strided,
 # deterministic subsample; power iteration costs 2 * _POWER_ITERATIONS passes over it).
-_EIG_ROWS = 8192
-_POWER_ITERATIONS = 30
+_EIG_ROWS = 4096
+_POWER_ITERATIONS = 15
 
 
 def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_size):
@@ -73,11 +73,13 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     for _ in range(_POWER_ITERATIONS):
         u = ws * (Xs @ v + (v0 if fit_intercept else 0.0))
         v, v0 = Xs.T @ u, float(u.sum()) if fit_intercept else 0.0
-        lam = float(np.sqrt(v @ v + v0 * v0))
+        previous, lam = lam, float(np.sqrt(v @ v + v0 * v0))
         if lam == 0.0:
             break
         v /= lam
         v0 /= lam
+        if abs(lam - previous) <= 1e-3 * lam:  # a step-size estimate needs no more
+            break
     b = float(batch_size)
     if n <= b or n <= 1:
         curvature = lam
