@@ -125,7 +125,7 @@ class SoftmaxLoss:
         n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
         return (
             np.empty((n_rows, K), dtype=dtype),
-            np.empty((n_chunks, K, n_features), dtype=dtype),
+            np.empty((n_chunks, n_features, K), dtype=dtype),
             np.empty((n_chunks, K, n_features), dtype=np.float64),
             np.empty((n_chunks, K), dtype=np.float64),
             np.empty(n_chunks, dtype=np.float64),

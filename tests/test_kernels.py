@@ -18,7 +18,7 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
     K = W.shape[0]
     sw = np.empty(0) if sw is None else np.asarray(sw, dtype=np.float64)
     Z = np.full((n, K), np.nan, dtype=dtype)
-    tmp = np.empty((n_chunks, K, d), dtype=dtype)
+    tmp = np.empty((n_chunks, d, K), dtype=dtype)
     acc_W = np.full((n_chunks, K, d), np.nan)
     acc_b = np.full((n_chunks, K), np.nan)
     acc_loss = np.full(n_chunks, np.nan)
