@@ -33,7 +33,7 @@ In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of sh
 
 import numpy as np
 
-from ._kernels import dense_loss_grad, gather_rows, reduce_chunks
+from ._kernels import dense_loss_grad, reduce_chunks
 from ._threading import kernel_threads
 
 __all__ = ["SoftmaxLoss"]
@@ -48,6 +48,8 @@ _BLOCK_SIZE = 128
 _MAX_CHUNKS = 32
 # Rows per block inside a minibatch (SGD): small, so that a batch spreads over threads.
 _BATCH_BLOCK_SIZE = 32
+# "All rows, in order" for the kernel's row list.
+_ALL_ROWS = np.empty(0, dtype=np.intp)
 _ACC_BUDGET = 128 * 2**20
 
 
@@ -118,13 +120,15 @@ class SoftmaxLoss:
         self._batch = None
 
     @staticmethod
-    def _chunk_buffers(n_rows, block_size, K, n_features, dtype):
-        """``(Z, tmp, acc_W, acc_b, acc_loss)`` for ``dense_loss_grad`` on ``n_rows``."""
+    def _chunk_buffers(n_rows, block_size, K, n_features, dtype, gather=False):
+        """``(Z, Xg, tmp, acc_W, acc_b, acc_loss)`` for ``dense_loss_grad`` on ``n_rows``
+        (``Xg`` is empty unless the rows are gathered, as minibatches are)."""
         n_blocks = max(1, -(-n_rows // block_size))
         per_chunk = K * n_features * (8 + dtype.itemsize) + 1
         n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
         return (
             np.empty((n_rows, K), dtype=dtype),
+            np.empty((n_chunks, block_size, n_features) if gather else (0, 0, 0), dtype=dtype),
             np.empty((n_chunks, n_features, K), dtype=dtype),
             np.empty((n_chunks, K, n_features), dtype=np.float64),
             np.empty((n_chunks, K), dtype=np.float64),
@@ -134,7 +138,7 @@ class SoftmaxLoss:
     @property
     def n_chunks(self):
         """Number of gradient accumulators of a full evaluation (a function of the shape)."""
-        return self._full_buffers()[1].shape[0]
+        return self._full_buffers()[3].shape[0]
 
     def _full_buffers(self):
         if self._full is None:
@@ -189,10 +193,10 @@ class SoftmaxLoss:
         W, b = self.weight_intercept(coef)
         self._W[...] = W
         self._b[...] = b
-        Z, tmp, acc_W, acc_b, acc_loss = self._full_buffers()
+        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._full_buffers()
         with kernel_threads(self.n_threads):
-            dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                            self.binary, _BLOCK_SIZE, Z, tmp, acc_W, acc_b, acc_loss)
+            dense_loss_grad(self.X, self.y, self.sample_weight, _ALL_ROWS, self._W, self._b,
+                            self.binary, _BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b, acc_loss)
         loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gW, self._gb)
         inv = 1.0 / self.sw_sum
         l2 = self.l2_reg_strength
@@ -243,22 +247,17 @@ class SoftmaxLoss:
         if self._batch is None or self._batch[0].shape[0] < m:
             # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
             # function of the batch size only, so results do not depend on threads.
-            Xb = np.empty((m, self.n_features), dtype=self.X.dtype)
-            yb = np.empty(m, dtype=self.y.dtype)
-            swb = np.empty(m if self.sample_weight.shape[0] else 0, dtype=np.float64)
-            self._batch = (Xb, yb, swb, *self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K,
-                                                             self.n_features, self.X.dtype))
-        Xb, yb, swb, Z, tmp, acc_W, acc_b, acc_loss = self._batch
-        weight_sum = gather_rows(self.X, self.y, self.sample_weight, rows, Xb, yb, swb)
+            self._batch = self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K, self.n_features,
+                                              self.X.dtype, gather=True)
+        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._batch
+        weight_sum = float(m if self.sample_weight.shape[0] == 0
+                           else self.sample_weight[rows].sum())
         self._W[...] = W
         self._b[...] = b if self.fit_intercept else 0.0
-        if Z.shape[0] == m:
-            views = (Xb, yb, swb, Z)
-        else:  # a last, shorter batch: work on the leading rows
-            views = (Xb[:m], yb[:m], swb[:m], Z[:m])
         with kernel_threads(self.n_threads):
-            dense_loss_grad(views[0], views[1], views[2], self._W, self._b, self.binary,
-                            _BATCH_BLOCK_SIZE, views[3], tmp, acc_W, acc_b, acc_loss)
+            dense_loss_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
+                            self.binary, _BATCH_BLOCK_SIZE, Z[:m], Xg, tmp, acc_W, acc_b,
+                            acc_loss)
         loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
         if weight_sum > 0:
             gW *= 1.0 / weight_sum

@@ -11,8 +11,11 @@ from . import reference as ref
 TOL = {np.float64: dict(rtol=1e-12), np.float32: dict(rtol=1e-5)}
 
 
-def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2):
-    """Call the fused kernel with fresh buffers; return (loss, gW, gb, Z)."""
+def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2, rows=None):
+    """Call the fused kernel with fresh buffers; return (loss, gW, gb, Z).
+
+    ``rows`` (a minibatch's row list) makes the kernel gather those rows, in that order.
+    """
     dtype = X.dtype
     n, d = X.shape
     K = W.shape[0]
@@ -24,9 +27,13 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
     acc_loss = np.full(n_chunks, np.nan)
     gW = np.empty((K, d))
     gb = np.empty(K)
+    rows = np.empty(0, dtype=np.intp) if rows is None else rows
+    m = rows.shape[0] or n
+    Z = Z[:m]
+    Xg = np.full((n_chunks, block_size, d) if rows.shape[0] else (0, 0, 0), np.nan, dtype=dtype)
     with kernel_threads(n_threads):
-        dense_loss_grad(X, y, sw, W.astype(dtype), b.astype(dtype), binary, block_size, Z,
-                        tmp, acc_W, acc_b, acc_loss)
+        dense_loss_grad(X, y, sw, rows, W.astype(dtype), b.astype(dtype), binary, block_size,
+                        Z, Xg, tmp, acc_W, acc_b, acc_loss)
     loss = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
     return loss, gW, gb, Z
 
@@ -73,6 +80,25 @@ def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_c
     assert_close(gW, r_GW, dtype)
     assert_close(gb, r_gb, dtype)
     # The work buffer ends holding sw * (P - Y) for the stored columns.
+    assert_close(Z, r_R, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [2, 6])
+@pytest.mark.parametrize("m, block_size, n_chunks", [(1, 4, 1), (13, 4, 2), (40, 8, 3)])
+def test_dense_kernel_gathered_rows_match_reference(rng, dtype, n_classes, m, block_size,
+                                                     n_chunks):
+    """A minibatch given as a row list (repeats allowed) equals the reference on X[rows]."""
+    X, y, W, b = make_problem(rng, 50, 7, n_classes, dtype)
+    binary = n_classes == 2
+    sw = rng.uniform(0, 2, size=50)
+    rows = rng.integers(0, 50, size=m).astype(np.intp)
+    loss, gW, gb, Z = run_dense(X, y, W, b, binary, sw, block_size, n_chunks, rows=rows)
+    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X[rows].astype(np.float64), y[rows], W, b,
+                                                 sw[rows], binary)
+    assert_close(loss, r_loss, dtype)
+    assert_close(gW, r_GW, dtype)
+    assert_close(gb, r_gb, dtype)
     assert_close(Z, r_R, dtype)
 
 

@@ -5,12 +5,11 @@ nothing of size ``n_samples``; the loss object in :mod:`sk_softmax._loss` owns t
 buffers and the dispatch.  Every kernel is compiled on first call, never at import.
 """
 
-from ._dense import dense_loss_grad, gather_rows, reduce_chunks, softmax_grad_row
+from ._dense import dense_loss_grad, reduce_chunks, softmax_grad_row
 from ._softmax import row_exp_inplace, row_max, row_max_sumexp, softmax_rows
 
 __all__ = [
     "dense_loss_grad",
-    "gather_rows",
     "reduce_chunks",
     "row_exp_inplace",
     "row_max",

@@ -61,8 +61,9 @@ def softmax_grad_row(z, b, col, ref_zero, w, gb):
 
 
 @jit_parallel
-def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
-    """Per-chunk weighted cross-entropy and its gradients, one pass over ``X``.
+def dense_loss_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, tmp, acc_W, acc_b,
+                    acc_loss):
+    """Per-chunk weighted cross-entropy and its gradients, one pass over the rows.
 
     Parameters
     ----------
@@ -72,6 +73,9 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, 
         zero logit and class ``k >= 1`` is column ``k - 1`` of ``W``.
     sw : ndarray of shape (n_samples,) or (0,), float64
         Sample weights; an empty array means all ones.
+    rows : ndarray of shape (m,) or (0,), integer
+        The rows to use, in this order (a minibatch); empty means all rows of ``X`` in
+        order.  Listed rows are gathered block by block into ``Xg``.
     W : ndarray of shape (K, n_features), dtype of X, C-contiguous
         Coefficients, ``K = n_classes - ref_zero``.
     b : ndarray of shape (K,), dtype of X
@@ -80,8 +84,10 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, 
         Binary (sigmoid) model with an implicit zero logit for class 0.
     block_size : int
         Rows per block.
-    Z : ndarray of shape (n_samples, K), dtype of X
+    Z : ndarray of shape (m or n_samples, K), dtype of X
         Work buffer; holds ``sw * (P - Y)`` (without the implicit column) on exit.
+    Xg : ndarray of shape (n_chunks, block_size, n_features) or (0, 0, 0), dtype of X
+        Gather buffer, used only when ``rows`` is not empty.
     tmp : ndarray of shape (n_chunks, n_features, K), dtype of X
         Work buffer for the per-block coefficient gradient (transposed).
     acc_W : ndarray of shape (n_chunks, K, n_features), float64
@@ -91,7 +97,8 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, 
     acc_loss : ndarray of shape (n_chunks,), float64
         Output: per-chunk sum of ``sw * -log P[i, y_i]``.
     """
-    n = X.shape[0]
+    gathered = rows.shape[0] > 0
+    n = rows.shape[0] if gathered else X.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
     off = 1 if ref_zero else 0
@@ -106,12 +113,18 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, 
         for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             lo = blk * block_size
             hi = min(n, lo + block_size)
-            Xb = X[lo:hi]
+            if gathered:
+                Xb = Xg[c, : hi - lo]
+                for r in range(hi - lo):
+                    Xb[r, :] = X[rows[lo + r], :]
+            else:
+                Xb = X[lo:hi]
             Zb = Z[lo:hi]
             np.dot(Xb, WT, Zb)
             for i in range(hi - lo):
-                w = 1.0 if sw.shape[0] == 0 else sw[lo + i]
-                loss += softmax_grad_row(Zb[i], b, y[lo + i] - off, ref_zero, w, gb)
+                idx = rows[lo + i] if gathered else lo + i
+                w = 1.0 if sw.shape[0] == 0 else sw[idx]
+                loss += softmax_grad_row(Zb[i], b, y[idx] - off, ref_zero, w, gb)
             # X_b.T @ R_b into a (n_features, K) buffer: the tall, thin orientation runs
             # faster in OpenBLAS than R_b.T @ X_b (benchmarks/loss_eval.py).
             np.dot(Xb.T, Zb, t)
@@ -141,37 +154,3 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
         gb += acc_b[c]
         loss += acc_loss[c]
     return loss
-
-
-@jit
-def gather_rows(X, y, sw, rows, Xb, yb, swb):
-    """Copy the rows ``rows`` of ``X``, ``y`` (and ``sw``) into batch buffers.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,), integer
-    sw : ndarray of shape (n_samples,) or (0,), float64
-    rows : ndarray of shape (m,), integer
-        Row indices, ``m <= Xb.shape[0]``.
-    Xb : ndarray of shape (batch_size, n_features), dtype of X
-    yb : ndarray of shape (batch_size,), integer
-    swb : ndarray of shape (batch_size,) or (0,), float64
-        Filled only when ``sw`` is not empty.
-
-    Returns
-    -------
-    weight_sum : float
-        Sum of the gathered weights (``m`` without weights).
-    """
-    total = 0.0
-    for r in range(rows.shape[0]):
-        i = rows[r]
-        Xb[r, :] = X[i, :]
-        yb[r] = y[i]
-        if sw.shape[0] == 0:
-            total += 1.0
-        else:
-            swb[r] = sw[i]
-            total += sw[i]
-    return total

@@ -61,7 +61,8 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     w = sample_weight if sample_weight.shape[0] else np.ones(X.shape[0])
     keep = np.flatnonzero(w > 0)
     n = float(w[keep].sum())
-    sq = np.einsum("ij,ij->i", X[keep], X[keep], dtype=np.float64) + float(fit_intercept)
+    # row norms of X itself: indexing X[keep] first would copy all of X
+    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)[keep] + float(fit_intercept)
     max_sq = float(sq.max()) if sq.size else 0.0
     # lambda_max of sum_i w_i x~_i x~_i^T / sum_i w_i, by power iteration on a subsample
     sub = keep[:: max(1, keep.shape[0] // _EIG_ROWS)]
