@@ -91,11 +91,12 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         "adaptive": ``eta0`` while epochs improve, divided by 5 after
         ``n_iter_no_change`` epochs without improvement, stopping below 1e-6.
     eta0 : float or "auto", default="auto"
-        sgd only: initial step.  "auto" is ``1 / L_b`` with ``L_b`` the expected
-        smoothness of minibatch gradients (from the top eigenvalue of ``X^T X / n`` and
-        the largest row norm; see ``sk_softmax._solvers._sgd.auto_eta0``), which works
-        on standardised or [0, 1]-scaled data without tuning; in :meth:`partial_fit`
-        each chunk can only lower it.
+        sgd only: initial step.  "auto" is ``2 / L_b`` with ``L_b`` a bound on the
+        expected smoothness of minibatch gradients (from the top eigenvalue of
+        ``X^T X / n`` and the largest row norm; see
+        ``sk_softmax._solvers._sgd.auto_eta0``), which works on standardised or
+        [0, 1]-scaled data without tuning; in :meth:`partial_fit` it is computed on the
+        first chunk.
     power_t : float, default=0.5
         sgd only: exponent of the "invscaling" schedule.
     shuffle : bool, default=True
@@ -473,10 +474,6 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                     # have edited them); with averaging the raw iterate lives in the state.
                     state.W = np.array(self.coef_, dtype=np.float64)
                     state.b = np.array(self.intercept_, dtype=np.float64)
-                if self.eta0 == "auto":
-                    cap = self._eta0(loss)
-                    state.eta = min(state.eta, cap)
-                    state.eta0 = min(state.eta0, cap)
             self._sgd_state = state
             self._sgd_epoch(loss, state)
         W, b = state.model()
