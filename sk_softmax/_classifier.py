@@ -225,9 +225,9 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.  float32 and float64 are kept (no copy when C-contiguous);
-            other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.  float32 and float64 are kept (no copy when C-contiguous, or
+            CSR); other dtypes are converted to float64, CSC/COO to CSR (one copy).
         y : array-like of shape (n_samples,)
             Class labels (integers, strings, booleans...); at least two classes.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -242,7 +242,7 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
             raise ValueError("tol=None is only valid with solver='sgd'; lbfgs needs a tol.")
         n_threads = effective_n_threads(self.n_jobs)
         X, y = validate_data(
-            self, X, y, accept_sparse=False, dtype=[np.float64, np.float32], order="C"
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
         )
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
@@ -409,8 +409,8 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            A chunk of training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data (dense or CSR, see :meth:`fit`).
         y : array-like of shape (n_samples,)
             Its labels; all must belong to ``classes``.  A chunk may miss some classes.
         classes : array-like of shape (n_classes,), default=None
@@ -445,7 +445,7 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                 "frequencies of the whole stream are unknown. Pass a dict of class weights, "
                 "or compute them with sklearn.utils.class_weight.compute_class_weight."
             )
-        X, y = validate_data(self, X, y, reset=first, accept_sparse=False,
+        X, y = validate_data(self, X, y, reset=first, accept_sparse="csr",
                              dtype=[np.float64, np.float32], order="C")
         check_classification_targets(y)
         unseen = np.setdiff1d(np.unique(y), all_classes)
@@ -528,6 +528,11 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
                 f"n_features={n_features}). Set warm_start=False to start afresh."
             )
         return self.coef_, self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # -- prediction ------------------------------------------------------------------
     def _softmax(self, scores, log):

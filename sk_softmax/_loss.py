@@ -32,8 +32,9 @@ In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of sh
 """
 
 import numpy as np
+import scipy.sparse as sp
 
-from ._kernels import dense_loss_grad, reduce_chunks
+from ._kernels import csr_loss_grad, csr_sgd_step, dense_loss_grad, reduce_chunks
 from ._threading import kernel_threads
 
 __all__ = ["SoftmaxLoss"]
@@ -48,6 +49,8 @@ _BLOCK_SIZE = 128
 _MAX_CHUNKS = 32
 # Rows per block inside a minibatch (SGD): small, so that a batch spreads over threads.
 _BATCH_BLOCK_SIZE = 32
+# Rows per accumulator chunk of the sparse kernel (before the caps above).
+_SPARSE_CHUNK_ROWS = 2048
 # "All rows, in order" for the kernel's row list.
 _ALL_ROWS = np.empty(0, dtype=np.intp)
 _ACC_BUDGET = 128 * 2**20
@@ -58,8 +61,9 @@ class SoftmaxLoss:
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
-        Training data; referenced, never copied nor modified.
+    X : ndarray or CSR matrix/array of shape (n_samples, n_features), float32 or float64
+        Training data (C-contiguous when dense); referenced, never copied nor modified.
+        CSR indices may be unsorted or repeated (repeats add up, as in scipy).
     y : ndarray of shape (n_samples,), integer
         Encoded labels in ``[0, n_classes)``.
     n_classes : int
@@ -97,6 +101,9 @@ class SoftmaxLoss:
         self.binary = n_classes == 2
         n_samples, n_features = X.shape
         self.n_features = n_features
+        self.sparse = sp.issparse(X)
+        if self.sparse and X.format != "csr":
+            raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
         self.K = n_classes - 1 if self.binary else n_classes
         self.n_params = self.K * (n_features + fit_intercept)
 
@@ -110,7 +117,8 @@ class SoftmaxLoss:
         self.l2_reg_strength = 0.0 if np.isinf(C) else 1.0 / (C * S)
 
         K = self.K
-        self._W = np.zeros((K, n_features), dtype=X.dtype)
+        # dense kernels read W (K, n_features); sparse ones W.T (n_features, K)
+        self._W = np.zeros((n_features, K) if self.sparse else (K, n_features), dtype=X.dtype)
         self._b = np.zeros(K, dtype=X.dtype)
         self._gW = np.empty((K, n_features), dtype=np.float64)
         self._gb = np.empty(K, dtype=np.float64)
@@ -118,12 +126,14 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
+        self._gWT = None
+        self._sgd = None
 
     @staticmethod
     def _chunk_buffers(n_rows, block_size, K, n_features, dtype, gather=False):
         """``(Z, Xg, tmp, acc_W, acc_b, acc_loss)`` for ``dense_loss_grad`` on ``n_rows``
         (``Xg`` is empty unless the rows are gathered, as minibatches are)."""
-        n_blocks = max(1, -(-n_rows // block_size))
+        n_blocks = max(1, -(-n_rows // block_size))  # the chunk count depends on shape only
         per_chunk = K * n_features * (8 + dtype.itemsize) + 1
         n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
         return (
@@ -142,9 +152,28 @@ class SoftmaxLoss:
 
     def _full_buffers(self):
         if self._full is None:
-            self._full = self._chunk_buffers(self.X.shape[0], _BLOCK_SIZE, self.K,
-                                             self.n_features, self.X.dtype)
+            if self.sparse:
+                self._full = self._sparse_buffers()
+            else:
+                self._full = self._chunk_buffers(self.X.shape[0], _BLOCK_SIZE, self.K,
+                                                 self.n_features, self.X.dtype)
         return self._full
+
+    def _sparse_buffers(self):
+        """``(Z, None, None, acc_WT, acc_b, acc_loss)`` for ``csr_loss_grad``: one chunk
+        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_CHUNKS`` and within the budget."""
+        n, d, K = self.X.shape[0], self.n_features, self.K
+        per_chunk = d * K * 8 + 1
+        n_chunks = int(max(1, min(_MAX_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS),
+                                  _ACC_BUDGET // per_chunk)))
+        return (
+            np.empty((n, K), dtype=self.X.dtype),
+            None,
+            None,
+            np.empty((n_chunks, d, K), dtype=np.float64),
+            np.empty((n_chunks, K), dtype=np.float64),
+            np.empty(n_chunks, dtype=np.float64),
+        )
 
     # -- layout --------------------------------------------------------------------
     @property
@@ -191,13 +220,25 @@ class SoftmaxLoss:
             Its gradient, in the same layout as ``coef``.
         """
         W, b = self.weight_intercept(coef)
-        self._W[...] = W
         self._b[...] = b
         Z, Xg, tmp, acc_W, acc_b, acc_loss = self._full_buffers()
-        with kernel_threads(self.n_threads):
-            dense_loss_grad(self.X, self.y, self.sample_weight, _ALL_ROWS, self._W, self._b,
-                            self.binary, _BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b, acc_loss)
-        loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gW, self._gb)
+        if self.sparse:
+            self._W[...] = W.T
+            X = self.X
+            with kernel_threads(self.n_threads):
+                csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight,
+                              self._W, self._b, self.binary, Z, acc_W, acc_b, acc_loss)
+            if self._gWT is None:
+                self._gWT = np.empty((self.n_features, self.K))
+            loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gWT, self._gb)
+            self._gW[...] = self._gWT.T
+        else:
+            self._W[...] = W
+            with kernel_threads(self.n_threads):
+                dense_loss_grad(self.X, self.y, self.sample_weight, _ALL_ROWS, self._W,
+                                self._b, self.binary, _BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b,
+                                acc_loss)
+            loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gW, self._gb)
         inv = 1.0 / self.sw_sum
         l2 = self.l2_reg_strength
         grad = np.empty(self.coef_shape, dtype=np.float64)
@@ -216,33 +257,70 @@ class SoftmaxLoss:
         """The scaled objective at ``coef`` (see :meth:`loss_gradient`)."""
         return self.loss_gradient(coef)[0]
 
-    def batch_loss_gradient(self, W, b, rows, gW, gb):
-        """Minibatch estimate of the gradient at ``(W, b)`` on the rows ``rows``.
+    # -- SGD ---------------------------------------------------------------------------
+    def sgd_begin(self, W, b):
+        """Start minibatch steps from ``W`` (K, n_features) and ``b`` (K,), float64.
 
-        The estimate of the objective's gradient is that of
-        ``(1 / S_B) * sum_{i in B} s_i * -log P[i, y_i] + ||W||^2 / (2 C S)``, with
-        ``S_B`` the batch's weight and ``S`` the weight of the whole data (or
-        ``penalty_weight_sum``): the penalty is the full objective's.
+        Dense data updates ``W`` and ``b`` in place.  Sparse data keeps the weights as
+        ``scale * V`` (``V`` transposed, for row access by feature) so that the L2
+        shrinkage of a step is one multiplication of ``scale`` and a step touches only
+        the batch's non-zeros; :meth:`sgd_current` / :meth:`sgd_end` give ``W`` back.
+        """
+        if self.sparse:
+            self._sgd = {"VT": np.ascontiguousarray(W.T, dtype=np.float64), "scale": 1.0,
+                         "W": W, "b": b}
+        else:
+            self._sgd = {"W": W, "b": b, "gW": np.empty_like(W), "gb": np.empty_like(b)}
+
+    def sgd_step(self, rows, eta):
+        """One minibatch step ``W, b -= eta * g`` on the rows ``rows``.
+
+        ``g`` is the gradient of ``(1 / S_B) sum_{i in B} s_i CE_i + ||W||^2 / (2 C S)``:
+        the batch's weighted mean loss plus the full objective's penalty (``S`` is the
+        weight of all the data, or ``penalty_weight_sum``).
 
         Parameters
         ----------
-        W : ndarray of shape (K, n_features), float64
-        b : ndarray of shape (K,), float64
-            Intercepts (ignored without intercept).
         rows : ndarray of shape (m,), integer
-            Row indices of the batch, in the order they are summed.
-        gW : ndarray of shape (K, n_features), float64
-            Output: the gradient estimate w.r.t. ``W``.
-        gb : ndarray of shape (K,), float64
-            Output: the gradient estimate w.r.t. ``b`` (zeros without intercept).
+            The batch's rows, in the order they are summed.
+        eta : float
+            Step size.
 
         Returns
         -------
         loss_sum : float
-            ``sum_{i in B} s_i * -log P[i, y_i]`` at ``(W, b)`` (no penalty).
+            ``sum_{i in B} s_i * -log P[i, y_i]`` before the step (no penalty).
         weight_sum : float
-            ``S_B``; when it is 0 the data part of the gradient is 0.
+            ``S_B``; when it is 0 no step is taken.
         """
+        weight_sum = float(rows.shape[0] if self.sample_weight.shape[0] == 0
+                           else self.sample_weight[rows].sum())
+        if self.sparse:
+            return self._sparse_sgd_step(rows, eta, weight_sum), weight_sum
+        st = self._sgd
+        loss_sum = self._dense_batch_gradient(st["W"], st["b"], rows, weight_sum, st["gW"],
+                                              st["gb"])
+        if weight_sum > 0:
+            st["W"] -= eta * st["gW"]
+            if self.fit_intercept:
+                st["b"] -= eta * st["gb"]
+        return loss_sum, weight_sum
+
+    def sgd_current(self):
+        """``(W, b)`` after the steps so far (sparse: a new array for ``W``)."""
+        st = self._sgd
+        if self.sparse:
+            return st["scale"] * st["VT"].T, st["b"]
+        return st["W"], st["b"]
+
+    def sgd_end(self):
+        """Write the weights back into the ``W`` given to :meth:`sgd_begin`."""
+        if self.sparse:
+            st = self._sgd
+            st["W"][...] = st["scale"] * st["VT"].T
+        self._sgd = None
+
+    def _dense_batch_gradient(self, W, b, rows, weight_sum, gW, gb):
         m = rows.shape[0]
         if self._batch is None or self._batch[0].shape[0] < m:
             # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
@@ -250,8 +328,6 @@ class SoftmaxLoss:
             self._batch = self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K, self.n_features,
                                               self.X.dtype, gather=True)
         Z, Xg, tmp, acc_W, acc_b, acc_loss = self._batch
-        weight_sum = float(m if self.sample_weight.shape[0] == 0
-                           else self.sample_weight[rows].sum())
         self._W[...] = W
         self._b[...] = b if self.fit_intercept else 0.0
         with kernel_threads(self.n_threads):
@@ -264,6 +340,41 @@ class SoftmaxLoss:
             gb *= 1.0 / weight_sum
         if self.l2_reg_strength > 0:
             gW += self.l2_reg_strength * W
-        if not self.fit_intercept:
-            gb[:] = 0.0
-        return loss_sum, weight_sum
+        return loss_sum
+
+    def _sparse_sgd_step(self, rows, eta, weight_sum):
+        st = self._sgd
+        m = rows.shape[0]
+        if self._batch is None or self._batch[0].shape[0] < m:
+            self._batch = (np.empty((m, self.K)), np.empty((m, self.K)), np.empty(m))
+        Z, gb_rows, losses = self._batch
+        if weight_sum <= 0:
+            return 0.0
+        X = self.X
+        VT, scale, b = st["VT"], st["scale"], st["b"]
+        shrink = 1.0 - eta * self.l2_reg_strength
+        step = eta / weight_sum
+        with kernel_threads(self.n_threads):
+            if shrink > 0.5:
+                new_scale = scale * shrink
+                loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
+                                        self.sample_weight, rows, VT, scale, new_scale, b,
+                                        self.binary, step, self.fit_intercept, Z, gb_rows,
+                                        losses)
+            else:
+                # A step so large that the penalty shrinks W by half or more (or flips
+                # it): apply it on materialised weights, O(n_features * K), never in
+                # ordinary use.
+                VT *= scale
+                W_old = VT.copy()
+                new_scale = 1.0
+                loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
+                                        self.sample_weight, rows, VT, 1.0, 1.0, b,
+                                        self.binary, step, self.fit_intercept, Z, gb_rows,
+                                        losses)
+                VT -= (1.0 - shrink) * W_old
+        if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
+            VT *= new_scale
+            new_scale = 1.0
+        st["scale"] = new_scale
+        return loss_sum

@@ -1,7 +1,10 @@
 """Minibatch stochastic gradient descent on the softmax objective.
 
-The solver talks to the loss object only through ``batch_loss_gradient`` (the fused
-kernel on a gathered minibatch) and ``l2_reg_strength``; it owns the step-size schedule,
+The solver talks to the loss object only through ``sgd_begin`` / ``sgd_step`` /
+``sgd_current`` / ``sgd_end`` (the loss object computes the minibatch gradient with the
+fused kernels and applies the step in the representation that suits the data: in place
+for dense X, on scaled weights touching only non-zeros for sparse X) and
+``l2_reg_strength``; it owns the step-size schedule,
 shuffling, Polyak averaging and the epoch bookkeeping.  Its state lives in
 :class:`SGDState` so that ``partial_fit`` calls continue where the previous one stopped.
 
@@ -18,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.utils.extmath import row_norms
 
 __all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
 
@@ -49,7 +53,8 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        Read, never copied whole (row norms come from the stored values).
     sample_weight : ndarray of shape (n_samples,) or (0,)
     fit_intercept, binary : bool
     l2_reg_strength : float
@@ -62,8 +67,8 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     w = sample_weight if sample_weight.shape[0] else np.ones(X.shape[0])
     keep = np.flatnonzero(w > 0)
     n = float(w[keep].sum())
-    # row norms of X itself: indexing X[keep] first would copy all of X
-    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)[keep] + float(fit_intercept)
+    # row norms of X itself (indexing X[keep] first would copy all of X)
+    sq = row_norms(X, squared=True).astype(np.float64)[keep] + float(fit_intercept)
     max_sq = float(sq.max()) if sq.size else 0.0
     # lambda_max of sum_i w_i x~_i x~_i^T / sum_i w_i, by power iteration on a subsample
     sub = keep[:: max(1, keep.shape[0] // _EIG_ROWS)]
@@ -73,8 +78,9 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     v0 = 1.0
     lam = 0.0
     for _ in range(_POWER_ITERATIONS):
-        u = ws * (Xs @ v + (v0 if fit_intercept else 0.0))
-        v, v0 = Xs.T @ u, float(u.sum()) if fit_intercept else 0.0
+        u = ws * (np.asarray(Xs @ v, dtype=np.float64) + (v0 if fit_intercept else 0.0))
+        v = np.asarray(Xs.T @ u, dtype=np.float64)
+        v0 = float(u.sum()) if fit_intercept else 0.0
         previous, lam = lam, float(np.sqrt(v @ v + v0 * v0))
         if lam == 0.0:
             break
@@ -160,36 +166,34 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
     pool = np.arange(loss.X.shape[0], dtype=np.intp) if rows is None else rows
     order = pool[state.rng.permutation(pool.shape[0])] if shuffle else pool
     n = order.shape[0]
-    gW = np.empty_like(state.W)
-    gb = np.empty_like(state.b)
-    W, b = state.W, state.b
     loss_total = 0.0
     weight_total = 0.0
+    loss.sgd_begin(state.W, state.b)
     for lo in range(0, n, batch_size):
         batch = order[lo:lo + batch_size]
-        loss_sum, weight_sum = loss.batch_loss_gradient(W, b, batch, gW, gb)
+        if learning_rate == "invscaling":
+            eta = state.eta0 / (1.0 + state.t) ** power_t
+        else:  # "constant" keeps eta0, "adaptive" its current, reduced step
+            eta = state.eta
+        loss_sum, weight_sum = loss.sgd_step(batch, eta)
         loss_total += loss_sum
         weight_total += weight_sum
         state.samples_seen += batch.shape[0]
         state.weight_seen += weight_sum
         if weight_sum <= 0:
-            continue
-        if learning_rate == "invscaling":
-            eta = state.eta0 / (1.0 + state.t) ** power_t
-        else:  # "constant" keeps eta0, "adaptive" its current, reduced step
-            eta = state.eta
-        W -= eta * gW
-        b -= eta * gb
+            continue  # no data weight in this batch: no step was taken
         state.t += 1
         if average is not False and state.samples_seen >= (0 if average is True else average):
+            W, b = loss.sgd_current()
             if state.n_avg == 0:
-                state.W_avg = W.copy()
+                state.W_avg = np.array(W, copy=True)
                 state.b_avg = b.copy()
             else:
                 inv = 1.0 / (state.n_avg + 1)
                 state.W_avg += inv * (W - state.W_avg)
                 state.b_avg += inv * (b - state.b_avg)
             state.n_avg += 1
+    loss.sgd_end()
     Wm, _ = state.model()
     penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
     epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty

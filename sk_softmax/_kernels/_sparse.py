@@ -1,0 +1,150 @@
+"""Kernels for CSR ``X``: the same softmax rows as the dense kernels, sparse products.
+
+A CSR matrix arrives as its triplet ``(data, indices, indptr)``; indices may be unsorted,
+repeated (repeats add up, as in scipy) or explicit zeros, and rows may be empty: every
+loop below just visits the stored entries.  Coefficients are laid out as ``WT`` of shape
+``(n_features, K)`` so that the ``K`` weights of one feature are contiguous.
+
+Work is proportional to the number of stored entries times ``K``; nothing of size
+``n_features`` is touched per row.
+"""
+
+from numba import prange
+
+from ._config import jit, jit_parallel
+from ._dense import softmax_grad_row
+
+
+@jit
+def csr_row_logits(data, indices, start, stop, WT, scale, z):
+    """``z = scale * (x @ WT)`` for the CSR row stored in ``[start, stop)``."""
+    K = z.shape[0]
+    for k in range(K):
+        z[k] = 0.0
+    for p in range(start, stop):
+        j = indices[p]
+        v = data[p]
+        for k in range(K):
+            z[k] += v * WT[j, k]
+    if scale != 1.0:
+        for k in range(K):
+            z[k] *= scale
+
+
+@jit_parallel
+def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
+    """Per-chunk weighted cross-entropy and gradients for CSR ``X`` (one pass).
+
+    Parameters
+    ----------
+    data : ndarray of shape (nnz,), float32 or float64
+    indices : ndarray of shape (nnz,), int32 or int64
+    indptr : ndarray of shape (n_samples + 1,), int32 or int64
+    y : ndarray of shape (n_samples,), integer
+        Encoded labels (see ``dense_loss_grad`` for ``ref_zero``).
+    sw : ndarray of shape (n_samples,) or (0,), float64
+        Sample weights; empty means all ones.
+    WT : ndarray of shape (n_features, K), dtype of data
+        Coefficients, transposed.
+    b : ndarray of shape (K,), dtype of data
+    ref_zero : bool
+    Z : ndarray of shape (n_samples, K), dtype of data
+        Work buffer; ``sw * (P - Y)`` on exit.
+    acc_WT : ndarray of shape (n_chunks, n_features, K), float64
+        Output: per-chunk ``X.T @ (sw * (P - Y))``.
+    acc_b : ndarray of shape (n_chunks, K), float64
+    acc_loss : ndarray of shape (n_chunks,), float64
+
+    Notes
+    -----
+    Chunk ``c`` owns rows ``[c n / n_chunks, (c + 1) n / n_chunks)`` and sums them in
+    order, so results do not depend on the number of threads.
+    """
+    n = indptr.shape[0] - 1
+    n_chunks = acc_WT.shape[0]
+    K = WT.shape[1]
+    off = 1 if ref_zero else 0
+    for c in prange(n_chunks):
+        g = acc_WT[c]
+        gb = acc_b[c]
+        g[:, :] = 0.0
+        gb[:] = 0.0
+        loss = 0.0
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            z = Z[i]
+            csr_row_logits(data, indices, indptr[i], indptr[i + 1], WT, 1.0, z)
+            w = 1.0 if sw.shape[0] == 0 else sw[i]
+            loss += softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb)
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                v = data[p]
+                for k in range(K):
+                    g[j, k] += v * z[k]
+        acc_loss[c] = loss
+
+
+@jit_parallel
+def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
+                 step, fit_intercept, Z, gb_rows, losses):
+    """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
+
+    The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
+    has already shrunk the scale for the L2 penalty (``new_scale = scale * (1 - eta l2)``),
+    so the data part of the step is applied to ``V`` as ``-step / new_scale * g``, which
+    costs one update per stored entry and class, never ``n_features * K``.
+
+    Parameters
+    ----------
+    data, indices, indptr : CSR triplet of X
+    y : ndarray of shape (n_samples,), integer
+    sw : ndarray of shape (n_samples,) or (0,), float64
+    rows : ndarray of shape (m,), integer
+        The batch's rows.
+    VT : ndarray of shape (n_features, K), float64
+        Unscaled weights, updated in place.
+    scale, new_scale : float
+        Weight scale before and after the penalty's shrinkage.
+    b : ndarray of shape (K,), float64
+        Intercepts, updated in place when ``fit_intercept``.
+    ref_zero : bool
+    step : float
+        ``eta / S_B``: the step divided by the batch's weight.
+    fit_intercept : bool
+    Z : ndarray of shape (>= m, K), float64
+        Work buffer (residuals).
+    gb_rows : ndarray of shape (>= m, K), float64
+        Work buffer (per-row intercept gradients).
+    losses : ndarray of shape (>= m,), float64
+        Work buffer (per-row losses).
+
+    Returns
+    -------
+    loss_sum : float
+        Weighted cross-entropy of the batch at the weights before the step.
+    """
+    m = rows.shape[0]
+    K = VT.shape[1]
+    off = 1 if ref_zero else 0
+    for r in prange(m):
+        i = rows[r]
+        z = Z[r]
+        csr_row_logits(data, indices, indptr[i], indptr[i + 1], VT, scale, z)
+        w = 1.0 if sw.shape[0] == 0 else sw[i]
+        gb_rows[r, :] = 0.0
+        losses[r] = softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb_rows[r])
+    # The update runs serially in batch order: rows share features, and a fixed order
+    # keeps results independent of the thread count.
+    loss_sum = 0.0
+    factor = step / new_scale
+    for r in range(m):
+        i = rows[r]
+        loss_sum += losses[r]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            v = data[p] * factor
+            for k in range(K):
+                VT[j, k] -= v * Z[r, k]
+        if fit_intercept:
+            for k in range(K):
+                b[k] -= step * gb_rows[r, k]
+    return loss_sum

@@ -1,0 +1,191 @@
+"""Sparse (CSR) input: kernels against the reference, dense == sparse, awkward CSR."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits, load_iris
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
+
+from sk_softmax import SoftmaxClassifier
+from sk_softmax._kernels import csr_loss_grad, reduce_chunks
+from sk_softmax._loss import SoftmaxLoss
+from sk_softmax._threading import kernel_threads
+
+from . import reference as ref
+
+
+def awkward_csr(rng, n=40, d=12, dtype=np.float64, index_dtype=np.int32):
+    """CSR with unsorted and repeated indices, explicit zeros, empty rows and columns."""
+    rows, cols, vals = [], [], []
+    for i in range(n):
+        if i % 7 == 3:
+            continue  # empty row
+        k = rng.integers(1, 6)
+        c = rng.integers(0, d - 2, size=k)  # the last two columns stay empty
+        c = np.concatenate([c, c[:1]])  # a repeated index: values add up
+        v = rng.standard_normal(k + 1)
+        v[0] = 0.0 if i % 5 == 0 else v[0]  # explicit zero
+        rows += [i] * (k + 1)
+        cols += list(c[::-1])  # unsorted
+        vals += list(v)
+    indptr = np.searchsorted(rows, np.arange(n + 1)).astype(index_dtype)
+    X = sp.csr_matrix((np.array(vals, dtype=dtype), np.array(cols, dtype=index_dtype),
+                       indptr), shape=(n, d))
+    assert not X.has_canonical_format
+    return X
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+@pytest.mark.parametrize("n_chunks", [1, 3])
+def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chunks):
+    X = awkward_csr(rng, dtype=dtype, index_dtype=index_dtype)
+    n, d = X.shape
+    y = rng.integers(0, n_classes, n)
+    K = 1 if n_classes == 2 else n_classes
+    W = rng.standard_normal((K, d))
+    b = rng.standard_normal(K)
+    sw = rng.uniform(0, 2, n)
+    Z = np.empty((n, K), dtype=dtype)
+    acc_WT = np.empty((n_chunks, d, K))
+    acc_b = np.empty((n_chunks, K))
+    acc_loss = np.empty(n_chunks)
+    with kernel_threads(2):
+        csr_loss_grad(X.data, X.indices, X.indptr, y, sw, W.T.astype(dtype).copy(),
+                      b.astype(dtype), n_classes == 2, Z, acc_WT, acc_b, acc_loss)
+    gWT = np.empty((d, K))
+    gb = np.empty(K)
+    loss = reduce_chunks(acc_WT, acc_b, acc_loss, gWT, gb)
+    Wd, bd = W.astype(dtype), b.astype(dtype)
+    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X.toarray().astype(np.float64), y, Wd, bd, sw,
+                                                 n_classes == 2)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(loss, r_loss, rtol=rtol)
+    np.testing.assert_allclose(gWT.T, r_GW, rtol=rtol, atol=rtol * np.abs(r_GW).max())
+    np.testing.assert_allclose(gb, r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
+    np.testing.assert_allclose(Z, r_R, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sparse_loss_equals_dense_loss(rng, n_classes, fit_intercept):
+    X = awkward_csr(rng, n=300, d=30)
+    y = rng.integers(0, n_classes, 300)
+    sw = rng.uniform(0, 2, 300)
+    dense = SoftmaxLoss(X.toarray(), y, n_classes, sw, C=0.3, fit_intercept=fit_intercept)
+    sparse = SoftmaxLoss(X, y, n_classes, sw, C=0.3, fit_intercept=fit_intercept)
+    coef = rng.standard_normal(dense.n_params)
+    f_d, g_d = dense.loss_gradient(coef)
+    f_s, g_s = sparse.loss_gradient(coef)
+    np.testing.assert_allclose(f_s, f_d, rtol=1e-12)
+    np.testing.assert_allclose(g_s, g_d, rtol=1e-11, atol=1e-14)
+
+
+def digits_sparse():
+    X, y = load_digits(return_X_y=True)
+    X = MaxAbsScaler().fit_transform(X)  # keeps zeros: ~50% sparse
+    return X, sp.csr_matrix(X), y
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_lbfgs_dense_equals_sparse(n_classes):
+    X, Xs, y = digits_sparse()
+    if n_classes == 2:
+        y = y % 2
+    kw = dict(tol=1e-10, max_iter=5000, C=0.05)  # well conditioned: both reach the optimum
+    dense = SoftmaxClassifier(**kw).fit(X, y)
+    sparse = SoftmaxClassifier(**kw).fit(Xs, y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-8, atol=1e-8)
+    # unpenalised multinomial intercepts are defined up to a shift shared by all classes
+    b_d, b_s = dense.intercept_, sparse.intercept_
+    if n_classes > 2:
+        b_d, b_s = b_d - b_d.mean(), b_s - b_s.mean()
+    # unpenalised, the intercepts have little curvature: L-BFGS stops (ftol) with
+    # |grad| ~ 4e-8, which leaves them that far apart
+    np.testing.assert_allclose(b_s, b_d, atol=1e-7)
+
+
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_sgd_dense_equals_sparse(n_classes, average):
+    """Same shuffles, same steps: scaled sparse weights follow the dense iterates."""
+    X, Xs, y = digits_sparse()
+    if n_classes == 2:
+        y = y % 2
+    kw = dict(solver="sgd", random_state=0, max_iter=4, tol=None, average=average, C=0.05)
+    dense = SoftmaxClassifier(**kw).fit(X, y)
+    sparse = SoftmaxClassifier(**kw).fit(Xs, y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-10)
+    # and partial_fit
+    p_dense = SoftmaxClassifier(**kw).partial_fit(X, y, classes=np.unique(y))
+    p_sparse = SoftmaxClassifier(**kw).partial_fit(Xs, y, classes=np.unique(y))
+    np.testing.assert_allclose(p_sparse.coef_, p_dense.coef_, rtol=1e-9, atol=1e-10)
+
+
+def test_sgd_sparse_large_penalty_step():
+    """A step that shrinks W by more than half takes the materialised path: still equal."""
+    X, Xs, y = digits_sparse()
+    kw = dict(solver="sgd", random_state=0, max_iter=2, tol=None, C=1e-4, eta0=10.0,
+              learning_rate="constant")
+    dense = SoftmaxClassifier(**kw).fit(X, y)
+    sparse = SoftmaxClassifier(**kw).fit(Xs, y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "csc_matrix", "coo_matrix"])
+def test_formats_and_predict_across_dense_and_sparse(fmt):
+    X, Xs, y = digits_sparse()
+    Xf = getattr(sp, fmt)(Xs)
+    clf = SoftmaxClassifier(max_iter=300).fit(Xf, y)
+    dense = SoftmaxClassifier(max_iter=300).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(Xf), rtol=1e-10)
+    np.testing.assert_allclose(dense.predict_proba(Xs), dense.predict_proba(X), rtol=1e-10)
+    np.testing.assert_array_equal(clf.predict(X), dense.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_dtype_kept_and_matrix_untouched(rng, dtype):
+    X = awkward_csr(rng, n=200, d=20, dtype=dtype)
+    y = rng.integers(0, 3, 200)
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy(), X.has_sorted_indices)
+    for solver in ("lbfgs", "sgd"):
+        clf = SoftmaxClassifier(solver=solver, max_iter=20, tol=None if solver == "sgd" else 1e-4)
+        clf.fit(X, y)
+        assert clf.coef_.dtype == dtype
+        clf.predict_proba(X)
+    np.testing.assert_array_equal(X.data, before[0])
+    np.testing.assert_array_equal(X.indices, before[1])
+    np.testing.assert_array_equal(X.indptr, before[2])
+    assert X.has_sorted_indices == before[3]
+
+
+def test_no_densification_huge_sparse():
+    """1e6 x 1e6 CSR with 1e6 non-zeros (8 TB dense): both solvers fit in bounded memory."""
+    n = d = 1_000_000
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random(n), (np.arange(n), rng.integers(0, d, n))), shape=(n, d))
+    y = rng.integers(0, 2, n)
+    tracemalloc.start()
+    lbfgs = SoftmaxClassifier(max_iter=3)
+    with pytest.warns(Warning):  # stops at max_iter
+        lbfgs.fit(X, y)
+    sgd = SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, batch_size=4096).fit(X, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert lbfgs.coef_.shape == sgd.coef_.shape == (1, d)
+    assert np.all(np.isfinite(sgd.coef_))
+    assert peak < 2 * 2**30  # well under 2 GiB; the dense matrix would be 8 TB
+
+
+def test_iris_sparse_lbfgs_agrees_with_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    Xs = sp.csr_matrix(StandardScaler().fit_transform(X))
+    ours = SoftmaxClassifier(tol=1e-10, max_iter=5000).fit(Xs, y)
+    sk = LogisticRegression(tol=1e-10, max_iter=5000).fit(Xs, y)
+    np.testing.assert_allclose(ours.predict_proba(Xs), sk.predict_proba(Xs), atol=1e-6)
