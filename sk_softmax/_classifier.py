@@ -91,12 +91,13 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         "adaptive": ``eta0`` while epochs improve, divided by 5 after
         ``n_iter_no_change`` epochs without improvement, stopping below 1e-6.
     eta0 : float or "auto", default="auto"
-        sgd only: initial step.  "auto" is ``2 / L_b`` with ``L_b`` a bound on the
-        expected smoothness of minibatch gradients (from the top eigenvalue of
-        ``X^T X / n`` and the largest row norm; see
-        ``sk_softmax._solvers._sgd.auto_eta0``), which works on standardised or
-        [0, 1]-scaled data without tuning; in :meth:`partial_fit` it is computed on the
-        first chunk.
+        sgd only: initial step.  "auto" derives it from a bound on the expected
+        smoothness of minibatch gradients (the top eigenvalue of ``X^T X / n`` and the
+        largest row norm): either one step ``2 / L`` for weights and intercepts, or, when
+        the intercepts' curvature dominates (normalised text), separate steps ``1 / L``
+        per block (see ``sk_softmax._solvers._sgd.auto_eta0``).  It works on standardised,
+        [0, 1]-scaled or normalised sparse data without tuning; in :meth:`partial_fit` it
+        is computed on the first chunk.  A number sets one step for both.
     power_t : float, default=0.5
         sgd only: exponent of the "invscaling" schedule.
     shuffle : bool, default=True
@@ -370,15 +371,13 @@ class SoftmaxClassifier(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
         else:
             W = np.zeros((loss.K, loss.n_features))
             b = np.zeros(loss.K)
-        eta0 = self._eta0(loss)
-        return SGDState(W=W, b=b, eta0=eta0, eta=eta0,
+        if self.eta0 == "auto":
+            eta0, ratio = auto_eta0(loss.X, loss.sample_weight, self.fit_intercept,
+                                    loss.binary, loss.l2_reg_strength, self.batch_size)
+        else:
+            eta0, ratio = float(self.eta0), 1.0
+        return SGDState(W=W, b=b, eta0=eta0, eta=eta0, intercept_ratio=ratio,
                         rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)))
-
-    def _eta0(self, loss):
-        if self.eta0 != "auto":
-            return float(self.eta0)
-        return auto_eta0(loss.X, loss.sample_weight, self.fit_intercept, loss.binary,
-                         loss.l2_reg_strength, self.batch_size)
 
     def _sgd_epoch(self, loss, state, rows=None):
         # An overflow is reported below as one clear error, not as numpy warnings.

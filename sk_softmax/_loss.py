@@ -272,8 +272,8 @@ class SoftmaxLoss:
         else:
             self._sgd = {"W": W, "b": b, "gW": np.empty_like(W), "gb": np.empty_like(b)}
 
-    def sgd_step(self, rows, eta):
-        """One minibatch step ``W, b -= eta * g`` on the rows ``rows``.
+    def sgd_step(self, rows, eta, eta_intercept=None):
+        """One minibatch step ``W -= eta * g_W``, ``b -= eta_intercept * g_b`` on ``rows``.
 
         ``g`` is the gradient of ``(1 / S_B) sum_{i in B} s_i CE_i + ||W||^2 / (2 C S)``:
         the batch's weighted mean loss plus the full objective's penalty (``S`` is the
@@ -284,7 +284,9 @@ class SoftmaxLoss:
         rows : ndarray of shape (m,), integer
             The batch's rows, in the order they are summed.
         eta : float
-            Step size.
+            Step size of the weights.
+        eta_intercept : float or None
+            Step size of the intercepts (default ``eta``).
 
         Returns
         -------
@@ -295,15 +297,16 @@ class SoftmaxLoss:
         """
         weight_sum = float(rows.shape[0] if self.sample_weight.shape[0] == 0
                            else self.sample_weight[rows].sum())
+        eta_b = eta if eta_intercept is None else eta_intercept
         if self.sparse:
-            return self._sparse_sgd_step(rows, eta, weight_sum), weight_sum
+            return self._sparse_sgd_step(rows, eta, eta_b, weight_sum), weight_sum
         st = self._sgd
         loss_sum = self._dense_batch_gradient(st["W"], st["b"], rows, weight_sum, st["gW"],
                                               st["gb"])
         if weight_sum > 0:
             st["W"] -= eta * st["gW"]
             if self.fit_intercept:
-                st["b"] -= eta * st["gb"]
+                st["b"] -= eta_b * st["gb"]
         return loss_sum, weight_sum
 
     def sgd_current(self):
@@ -342,7 +345,7 @@ class SoftmaxLoss:
             gW += self.l2_reg_strength * W
         return loss_sum
 
-    def _sparse_sgd_step(self, rows, eta, weight_sum):
+    def _sparse_sgd_step(self, rows, eta, eta_b, weight_sum):
         st = self._sgd
         m = rows.shape[0]
         if self._batch is None or self._batch[0].shape[0] < m:
@@ -354,13 +357,14 @@ class SoftmaxLoss:
         VT, scale, b = st["VT"], st["scale"], st["b"]
         shrink = 1.0 - eta * self.l2_reg_strength
         step = eta / weight_sum
+        step_b = eta_b / weight_sum
         with kernel_threads(self.n_threads):
             if shrink > 0.5:
                 new_scale = scale * shrink
                 loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
                                         self.sample_weight, rows, VT, scale, new_scale, b,
-                                        self.binary, step, self.fit_intercept, Z, gb_rows,
-                                        losses)
+                                        self.binary, step, step_b, self.fit_intercept, Z,
+                                        gb_rows, losses)
             else:
                 # A step so large that the penalty shrinks W by half or more (or flips
                 # it): apply it on materialised weights, O(n_features * K), never in
@@ -370,8 +374,8 @@ class SoftmaxLoss:
                 new_scale = 1.0
                 loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
                                         self.sample_weight, rows, VT, 1.0, 1.0, b,
-                                        self.binary, step, self.fit_intercept, Z, gb_rows,
-                                        losses)
+                                        self.binary, step, step_b, self.fit_intercept, Z,
+                                        gb_rows, losses)
                 VT -= (1.0 - shrink) * W_old
         if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
             VT *= new_scale

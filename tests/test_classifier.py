@@ -335,14 +335,6 @@ def test_predict_before_fit_and_wrong_width():
         clf.predict_proba(X[:, :3])
 
 
-def test_sparse_input_rejected_clearly():
-    import scipy.sparse as sp
-
-    X, y = dataset("iris")
-    with pytest.raises(TypeError, match="[Ss]parse"):
-        SoftmaxClassifier().fit(sp.csr_matrix(X), y)
-
-
 def test_feature_names_in():
     pd = pytest.importorskip("pandas")
     X, y = load_iris(return_X_y=True, as_frame=True)

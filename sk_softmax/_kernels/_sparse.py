@@ -85,7 +85,7 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
 
 @jit_parallel
 def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                 step, fit_intercept, Z, gb_rows, losses):
+                 step, step_b, fit_intercept, Z, gb_rows, losses):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
@@ -108,7 +108,9 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
         Intercepts, updated in place when ``fit_intercept``.
     ref_zero : bool
     step : float
-        ``eta / S_B``: the step divided by the batch's weight.
+        ``eta / S_B``: the weights' step divided by the batch's weight.
+    step_b : float
+        The intercepts' step divided by the batch's weight.
     fit_intercept : bool
     Z : ndarray of shape (>= m, K), float64
         Work buffer (residuals).
@@ -146,5 +148,5 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
                 VT[j, k] -= v * Z[r, k]
         if fit_intercept:
             for k in range(K):
-                b[k] -= step * gb_rows[r, k]
+                b[k] -= step_b * gb_rows[r, k]
     return loss_sum

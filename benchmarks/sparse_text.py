@@ -1,0 +1,145 @@
+"""Text-like sparse data: SoftmaxClassifier vs LogisticRegression (lbfgs), and SGD epochs.
+
+A synthetic TF-IDF-like problem (default 100000 rows, 50000 columns, ~100 non-zeros per
+row with Zipf-distributed columns, rows L2-normalised, 20 classes with their own word
+distributions), CSR float64.  Reported in one run: fit time to ``tol=1e-4`` for both
+estimators, iterations, final objective of both evaluated by the same code, accuracy on
+held-out rows, the ratio; one SGD epoch of ours vs one epoch of
+``SGDClassifier(loss="log_loss")``.  20newsgroups is tried too when scikit-learn can
+fetch it (no network here: a note says so).
+
+Usage::
+
+    python benchmarks/sparse_text.py [--quick] [--rows 100000] [--cols 50000]
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import machine_description, markdown_table, write_result  # noqa: E402
+
+
+def text_like(n, d, nnz_per_row=100, n_classes=20, seed=0):
+    """CSR (n, d): Zipf word frequencies, class-specific topic words, L2-normalised rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    base = 1.0 / np.arange(1, d + 1) ** 1.1
+    base /= base.sum()
+    topics = rng.integers(0, d, size=(n_classes, 1000))  # each class favours 1000 words
+    counts = rng.poisson(nnz_per_row, n).clip(5, 4 * nnz_per_row)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    nnz = int(indptr[-1])
+    cols = rng.choice(d, size=nnz, p=base)
+    from_topic = rng.random(nnz) < 0.05
+    row_of = np.repeat(np.arange(n), counts)
+    cols[from_topic] = topics[y[row_of[from_topic]], rng.integers(0, 1000, from_topic.sum())]
+    # idf-like weights: columns are ranked by frequency, so rarer words (higher rank)
+    # weigh more, as log(n / document frequency) would make them
+    vals = (0.5 + rng.random(nnz)) * np.log1p((1.0 + cols) ** 1.1 / 10.0)
+    X = sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, d))
+    X.sum_duplicates()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
+    return X.tocsr(), y
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20000 x 20000")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--cols", type=int, default=None)
+    parser.add_argument("--C", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    n = args.rows or (20_000 if args.quick else 100_000)
+    d = args.cols or (20_000 if args.quick else 50_000)
+
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    from sk_softmax import SoftmaxClassifier
+    from sk_softmax._loss import SoftmaxLoss
+
+    X_all, y_all = text_like(n + n // 5, d)
+    X, y, Xt, yt = X_all[:n], y_all[:n], X_all[n:], y_all[n:]
+    SoftmaxClassifier(max_iter=2).fit(X[:200], y[:200])  # compile outside the timing
+    SoftmaxClassifier(solver="sgd", max_iter=1, tol=None).fit(X[:200], y[:200])
+    classes = np.unique(y)
+    loss = SoftmaxLoss(X, np.searchsorted(classes, y), len(classes), C=args.C)
+
+    rows = []
+    fits = {}
+    for name, make in (("LogisticRegression", lambda: LogisticRegression(C=args.C, tol=1e-4,
+                                                                           max_iter=1000)),
+                       ("SoftmaxClassifier", lambda: SoftmaxClassifier(C=args.C, tol=1e-4,
+                                                                         max_iter=1000))):
+        est = make()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            fits[name] = (est, time.perf_counter() - t0)
+    f_sk = loss.loss(loss.pack(fits["LogisticRegression"][0].coef_,
+                               fits["LogisticRegression"][0].intercept_))
+    for name, (est, elapsed) in fits.items():
+        f = loss.loss(loss.pack(est.coef_, est.intercept_))
+        rows.append([name, f"{elapsed:.2f}", int(est.n_iter_[0]), f"{f:.8f}",
+                     f"{(f - f_sk) / f_sk:+.1e}", f"{est.score(Xt, yt):.4f}",
+                     f"{elapsed / fits['LogisticRegression'][1]:.2f}"])
+    epoch = {}
+    for name, make in (("SGDClassifier(log_loss)", lambda: SGDClassifier(
+            loss="log_loss", max_iter=1, tol=None, random_state=0)),
+                       ("SoftmaxClassifier(sgd)", lambda: SoftmaxClassifier(
+            solver="sgd", max_iter=1, tol=None, random_state=0))):
+        best = np.inf
+        for _ in range(3):
+            est = make()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                est.fit(X, y)
+                best = min(best, time.perf_counter() - t0)
+        epoch[name] = (best, est.score(Xt, yt))
+    note = ""
+    try:
+        from sklearn.datasets import fetch_20newsgroups_vectorized
+
+        fetch_20newsgroups_vectorized(subset="train", download_if_missing=False)
+        note = "20newsgroups is cached here but not benchmarked in this version."
+    except Exception as exc:  # no network, no cache
+        note = f"20newsgroups: not available here ({type(exc).__name__}); synthetic data only."
+    name = "sparse_text_quick" if args.quick else "sparse_text"
+    text = "\n".join([
+        "# sparse_text: CSR text-like data",
+        "",
+        f"- data: synthetic TF-IDF-like CSR {n} x {d} (+{n // 5} held-out rows), "
+        f"{X.nnz / n:.0f} non-zeros per row, {len(classes)} classes, float64; C={args.C}",
+        f"- {note}",
+        f"- machine: {machine_description()}",
+        f"- date: {time.strftime('%Y-%m-%d')}",
+        "",
+        "## L-BFGS to tol=1e-4",
+        "",
+        markdown_table(["estimator", "fit time (s)", "iterations", "final objective",
+                        "vs sklearn", "held-out acc", "time ratio"], rows),
+        "",
+        "## One SGD epoch (best of 3)",
+        "",
+        markdown_table(["estimator", "one epoch (s)", "held-out acc after 1 epoch", "ratio"],
+                       [[k, f"{t:.2f}", f"{a:.4f}",
+                         f"{t / epoch['SGDClassifier(log_loss)'][0]:.2f}"]
+                        for k, (t, a) in epoch.items()]),
+    ])
+    print(text)
+    path = write_result(name, text)
+    print(f"\n(written to {path})")
+
+
+if __name__ == "__main__":
+    main()
