@@ -49,8 +49,11 @@ _BLOCK_SIZE = 128
 _MAX_CHUNKS = 32
 # Rows per block inside a minibatch (SGD): small, so that a batch spreads over threads.
 _BATCH_BLOCK_SIZE = 32
-# Rows per accumulator chunk of the sparse kernel (before the caps above).
+# Rows per accumulator chunk of the sparse kernel, and at most this many chunks: each
+# chunk's (n_features, K) accumulator is zeroed and reduced on every evaluation, which on
+# 100k x 50k text with 20 classes cost 18 ms of 79 with 16 chunks, 4.5 ms with 4.
 _SPARSE_CHUNK_ROWS = 2048
+_MAX_SPARSE_CHUNKS = 8
 # "All rows, in order" for the kernel's row list.
 _ALL_ROWS = np.empty(0, dtype=np.intp)
 _ACC_BUDGET = 128 * 2**20
@@ -161,10 +164,10 @@ class SoftmaxLoss:
 
     def _sparse_buffers(self):
         """``(Z, None, None, acc_WT, acc_b, acc_loss)`` for ``csr_loss_grad``: one chunk
-        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_CHUNKS`` and within the budget."""
+        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_SPARSE_CHUNKS``, within the budget."""
         n, d, K = self.X.shape[0], self.n_features, self.K
         per_chunk = d * K * 8 + 1
-        n_chunks = int(max(1, min(_MAX_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS),
+        n_chunks = int(max(1, min(_MAX_SPARSE_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS),
                                   _ACC_BUDGET // per_chunk)))
         return (
             np.empty((n, K), dtype=self.X.dtype),
