@@ -15,9 +15,11 @@ Three things are decided here and nowhere else:
   (reference-counted in ``_single_threaded_blas``), so nested and overlapping calls
   neither lift the limit under each other nor leave it behind.
 * **The threading layer.**  numba's ``workqueue`` layer aborts when two Python threads
-  launch parallel kernels at once.  Unless the user chose a layer (``NUMBA_THREADING_LAYER``),
-  we ask numba for a thread-safe one (TBB or OpenMP) when one is loadable; if neither
-  is, launches are serialised by a lock instead, which is slower but never crashes.
+  launch parallel kernels at once, and GNU OpenMP kills a child forked after the parent
+  used it (``multiprocessing``'s default on Linux).  Unless the user chose a layer
+  (``NUMBA_THREADING_LAYER``), we use TBB (the ``tbb`` dependency; thread- and
+  fork-safe), else OpenMP, else workqueue with launches serialised by a lock, which is
+  slower but never crashes.
 """
 
 import contextlib
@@ -69,21 +71,63 @@ def _loadable(module):
     return True
 
 
+def _preload_tbb():
+    """Make the TBB runtime of the ``tbb`` wheel findable by numba's TBB pool.
+
+    The wheel puts ``libtbb.so.12`` in ``<prefix>/lib``, which the dynamic loader does
+    not search in a virtual environment; loading it first with ``RTLD_GLOBAL`` lets
+    ``numba.np.ufunc.tbbpool`` resolve it.  Returns whether a library was loaded.
+    """
+    import ctypes
+    import sys
+
+    names = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
+    candidates = [os.path.join(sys.prefix, sub, name) for sub in ("lib", "Library/bin")
+                  for name in names]
+    try:
+        from importlib.metadata import PackageNotFoundError, files
+
+        try:
+            candidates += [str(f.locate()) for f in files("tbb") or [] if f.name in names]
+        except PackageNotFoundError:
+            pass
+    except ImportError:  # pragma: no cover
+        pass
+    for path in candidates:
+        if os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                return True
+            except OSError:
+                continue
+    return False
+
+
 def _choose_threading_layer():
-    """Pick a thread-safe numba threading layer before the first parallel launch."""
+    """Pick numba's threading layer before our first parallel launch.
+
+    Unless the user chose one (``NUMBA_THREADING_LAYER``): TBB when it loads (safe with
+    concurrent Python threads and with ``fork``), else OpenMP (thread-safe; GNU OpenMP
+    aborts a child forked after the parent used it, so use ``spawn``/``forkserver`` or
+    loky there), else numba's workqueue with launches serialised by a lock.
+    """
     global _layer_checked, _serialise_launches
     with _state_lock:
         if _layer_checked:
             return
         user_choice = "NUMBA_THREADING_LAYER" in os.environ
-        safe_available = _loadable("numba.np.ufunc.tbbpool") or _loadable(
-            "numba.np.ufunc.omppool"
-        )
-        if not user_choice and safe_available and numba.config.THREADING_LAYER == "default":
-            numba.config.THREADING_LAYER = "threadsafe"
-        # When only workqueue exists (or the user forced it) we cannot make concurrent
-        # launches safe in numba, so we serialise them.
-        _serialise_launches = not safe_available or numba.config.THREADING_LAYER == "workqueue"
+        if not user_choice and numba.config.THREADING_LAYER == "default":
+            if (_loadable("numba.np.ufunc.tbbpool")
+                    or (_preload_tbb() and _loadable("numba.np.ufunc.tbbpool"))):
+                numba.config.THREADING_LAYER = "tbb"
+            elif _loadable("numba.np.ufunc.omppool"):
+                numba.config.THREADING_LAYER = "omp"
+        layer = numba.config.THREADING_LAYER
+        safe = layer in ("tbb", "omp", "safe", "threadsafe", "forksafe") or (
+            layer == "default" and (_loadable("numba.np.ufunc.tbbpool")
+                                    or _loadable("numba.np.ufunc.omppool")))
+        # workqueue cannot run launches from two Python threads at once: serialise them
+        _serialise_launches = not safe
         _layer_checked = True
 
 
