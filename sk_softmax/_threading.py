@@ -4,8 +4,11 @@ Three things are decided here and nowhere else:
 
 * **How many threads.**  ``n_jobs`` follows joblib's convention (``None`` and ``-1``
   mean all, ``-2`` all but one) and is capped by ``numba.config.NUMBA_NUM_THREADS``,
-  which joblib's loky workers set to their share of the cores.  ``numba.set_num_threads``
-  is thread-local, and the previous value is restored when a call ends, also on error.
+  which joblib's loky workers set to their share of the cores; ``None`` also honours a
+  lower limit the caller set for its thread (``numba.set_num_threads``, or
+  ``threadpoolctl.threadpool_limits`` through the controller registered here).
+  ``numba.set_num_threads`` is thread-local, and the previous value is restored when a
+  call ends, also on error.
 * **BLAS inside the kernels.**  The dense kernel calls ``gemm`` on row blocks from every
   numba thread; letting OpenBLAS start its own threads there would oversubscribe the
   cores (measured: 40 ms per MNIST evaluation with BLAS at 1 thread, 56-62 ms without).
@@ -27,8 +30,10 @@ import os
 import threading
 
 import numba
+from threadpoolctl import LibController
+from threadpoolctl import register as register_threadpool_controller
 
-__all__ = ["effective_n_threads", "kernel_threads"]
+__all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads"]
 
 _state_lock = threading.Lock()
 _launch_lock = threading.Lock()
@@ -45,8 +50,12 @@ def effective_n_threads(n_jobs):
     Parameters
     ----------
     n_jobs : int or None
-        ``None`` or ``-1``: all threads numba was given; ``-k``: all but ``k - 1``;
-        a positive value is capped by what numba was given.
+        ``None`` or ``-1``: the calling thread's current numba limit, which is what numba
+        was given (``NUMBA_NUM_THREADS``, lowered by joblib in its workers) unless the
+        caller lowered it with ``numba.set_num_threads`` or
+        ``threadpoolctl.threadpool_limits`` (see :class:`NumbaThreadpoolController`);
+        ``-k``: all but ``k - 1`` of what numba was given; a positive value is capped by
+        what numba was given.
 
     Returns
     -------
@@ -54,13 +63,40 @@ def effective_n_threads(n_jobs):
         In ``[1, numba.config.NUMBA_NUM_THREADS]``.
     """
     max_threads = numba.config.NUMBA_NUM_THREADS
-    if n_jobs is None:
-        return max_threads
+    if n_jobs is None or n_jobs == -1:
+        _choose_threading_layer()  # numba.get_num_threads starts numba's pool
+        return max(1, min(numba.get_num_threads(), max_threads))
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
     if n_jobs < 0:
         return max(1, max_threads + 1 + n_jobs)
     return min(int(n_jobs), max_threads)
+
+
+class NumbaThreadpoolController(LibController):
+    """threadpoolctl controller for numba's thread pool (``user_api="numba"``).
+
+    Registered with threadpoolctl on import, so that
+    ``threadpoolctl.threadpool_limits(1)`` also limits the numba kernels of the calling
+    thread (numba's limit is thread-local, as OpenMP's), and ``threadpool_info()`` lists
+    numba's pool once a threading layer is loaded.
+    """
+
+    user_api = "numba"
+    internal_api = "numba"
+    filename_prefixes = ("tbbpool", "omppool", "workqueue")
+
+    def get_num_threads(self):
+        return numba.get_num_threads()
+
+    def set_num_threads(self, num_threads):
+        numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
+
+    def get_version(self):
+        return numba.__version__
+
+
+register_threadpool_controller(NumbaThreadpoolController)
 
 
 def _loadable(module):

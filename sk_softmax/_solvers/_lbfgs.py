@@ -29,7 +29,8 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     verbose : int
         If positive, print the objective and gradient norm after every iteration.
     callback : callable or None
-        Called as ``callback(coef, loss)`` after every iteration.
+        Called as ``callback(coef, loss)`` after every iteration; raising
+        ``StopIteration`` there ends the solve without a warning.
 
     Returns
     -------
@@ -81,7 +82,8 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         },
     )
     n_iter = min(int(result.nit), max_iter)
-    if result.status != 0:
+    # status 99: the callback raised StopIteration (a stop asked for, not a failure)
+    if result.status not in (0, 99):
         msg = (
             f"lbfgs failed to converge after {n_iter} iteration(s) "
             f"(status={result.status}): {result.message}"
