@@ -90,6 +90,41 @@ def write_result(name, text):
     return path
 
 
+def finish(name, text):
+    """Print a benchmark's markdown and write it to ``results/<name>.md``."""
+    print(text)
+    path = write_result(name, text)
+    print(f"\n(written to {path})")
+
+
+def save_figure(fig, path):
+    """Lay out, save (PNG, under results/) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    RESULTS.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def best_fit_time(make, X, y, repeats):
+    """Best wall time of ``make().fit(X, y)`` over ``repeats`` fits (warnings silenced);
+    returns ``(seconds, last estimator)``."""
+    import time
+    import warnings
+
+    best, est = np.inf, None
+    for _ in range(repeats):
+        est = make()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            best = min(best, time.perf_counter() - t0)
+    return best, est
+
+
 @contextlib.contextmanager
 def record_calls(cls, method):
     """Record every call of ``cls.method(self, coef, ...)`` made inside the block.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import machine_description, markdown_table, write_result  # noqa: E402
+from benchmarks._common import finish, machine_description, markdown_table  # noqa: E402
 
 IMPORT = "import sk_softmax"
 NOTHING_COMPILED = (
@@ -87,9 +87,7 @@ def main(argv=None):
         "",
         markdown_table(["what", "seconds", "target"], rows),
     ])
-    print(text)
-    path = write_result("first_use_quick" if args.quick else "first_use", text)
-    print(f"\n(written to {path})")
+    finish("first_use_quick" if args.quick else "first_use", text)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
     RESULTS,
+    finish,
     load_data,
     machine_description,
     markdown_table,
     progress,
     record_calls,
-    write_result,
+    save_figure,
 )
 
 
@@ -163,9 +164,7 @@ def main(argv=None):
     if not args.no_plot:
         png = plot(curves, RESULTS / f"{name}.png", desc)
         text += f"\n\n![objective vs wall time]({png.name})"
-    print(text)
-    path = write_result(name, text)
-    print(f"\n(written to {path})")
+    finish(name, text)
 
 
 def plot(curves, path, desc):
@@ -185,11 +184,7 @@ def plot(curves, path, desc):
     ax.set_title(f"Convergence on {desc.split(':')[0]}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    RESULTS.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

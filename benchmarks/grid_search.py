@@ -22,11 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    finish,
     load_data,
     machine_description,
     markdown_table,
     progress,
-    write_result,
 )
 
 
@@ -85,9 +85,7 @@ def main(argv=None):
                         "vs n_jobs=1", "vs LogisticRegression", "best C", "best CV score"],
                        rows_out),
     ])
-    print(text)
-    path = write_result("grid_search_quick" if args.quick else "grid_search", text)
-    print(f"\n(written to {path})")
+    finish("grid_search_quick" if args.quick else "grid_search", text)
 
 
 if __name__ == "__main__":

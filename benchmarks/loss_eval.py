@@ -22,10 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    finish,
     load_data,
     machine_description,
     markdown_table,
-    write_result,
 )
 
 
@@ -93,9 +93,7 @@ def main(argv=None):
         "",
         markdown_table(header, rows),
     ])
-    print(text)
-    path = write_result("loss_eval_quick" if args.quick else "loss_eval", text)
-    print(f"\n(written to {path})")
+    finish("loss_eval_quick" if args.quick else "loss_eval", text)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
     RESULTS,
+    finish,
     machine_description,
     markdown_table,
     progress,
-    write_result,
+    save_figure,
 )
 from benchmarks.loss_eval import best_time  # noqa: E402
 
@@ -118,9 +119,7 @@ def main(argv=None):
         "",
         f"![time and memory vs rows]({png.name})",
     ])
-    print(text)
-    path = write_result(name, text)
-    print(f"\n(written to {path})")
+    finish(name, text)
 
 
 def plot(data, path):
@@ -145,11 +144,7 @@ def plot(data, path):
     b.set_ylabel("peak extra memory in fit (MiB)")
     b.grid(True, which="both", alpha=0.3)
     b.legend(fontsize=8)
-    fig.tight_layout()
-    RESULTS.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -30,24 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
     RESULTS,
+    best_fit_time,
+    finish,
     load_data,
     machine_description,
     markdown_table,
     progress,
-    write_result,
+    save_figure,
 )
 
 
 def one_epoch_time(make, X, y, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        est = make()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
-            est.fit(X, y)
-            best = min(best, time.perf_counter() - t0)
-    return best
+    return best_fit_time(make, X, y, repeats)[0]
 
 
 def curve(make, X, y, Xt, yt, epochs):
@@ -125,9 +119,7 @@ def main(argv=None):
         "",
         f"![accuracy vs epoch and time]({png.name})",
     ])
-    print(text)
-    path = write_result(name, text)
-    print(f"\n(written to {path})")
+    finish(name, text)
 
 
 def plot(curves, path):
@@ -147,11 +139,7 @@ def plot(curves, path):
         ax.set_ylabel("test accuracy")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    RESULTS.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import machine_description, markdown_table, write_result  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    best_fit_time,
+    finish,
+    machine_description,
+    markdown_table,
+)
 
 
 def text_like(n, d, nnz_per_row=100, n_classes=20, seed=0):
@@ -97,14 +102,7 @@ def main(argv=None):
             loss="log_loss", max_iter=1, tol=None, random_state=0)),
                        ("SoftmaxClassifier(sgd)", lambda: SoftmaxClassifier(
             solver="sgd", max_iter=1, tol=None, random_state=0))):
-        best = np.inf
-        for _ in range(3):
-            est = make()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                est.fit(X, y)
-                best = min(best, time.perf_counter() - t0)
+        best, est = best_fit_time(make, X, y, 3)
         epoch[name] = (best, est.score(Xt, yt))
     note = ""
     try:
@@ -136,9 +134,7 @@ def main(argv=None):
                          f"{t / epoch['SGDClassifier(log_loss)'][0]:.2f}"]
                         for k, (t, a) in epoch.items()]),
     ])
-    print(text)
-    path = write_result(name, text)
-    print(f"\n(written to {path})")
+    finish(name, text)
 
 
 if __name__ == "__main__":
