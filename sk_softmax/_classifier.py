@@ -379,6 +379,18 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 stratify=y_enc, random_state=rng.randint(np.iinfo(np.int32).max),
             )
             train.sort()
+            if sw is not None and not (sw[train].sum() > 0 and sw[val].sum() > 0):
+                # a zero-weight side can be neither fitted nor scored
+                warnings.warn(
+                    "early_stopping is ignored: the sample weights of the "
+                    f"{'training' if sw[train].sum() <= 0 else 'validation'} split sum to "
+                    "zero.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                early_stopping = False
+                train = None
+        if early_stopping:
             X_val, y_val = X[val], y_enc[val]
             sw_val = None if sw is None else sw[val]
             penalty_S = float(train.shape[0] if sw is None else sw[train].sum())
@@ -450,13 +462,24 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         else:
             W = np.zeros((loss.K, loss.n_features))
             b = np.zeros(loss.K)
+        if not self.fit_intercept:
+            b[:] = 0.0  # a warm start from a fit with intercepts must not keep them
+        state = SGDState(W=W, b=b, eta0=0.0, eta=0.0,
+                         rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)))
+        if loss.sw_sum > 0:
+            self._set_sgd_step(state, loss)
+        # else (a first partial_fit chunk of zero total weight, which takes no step): the
+        # step is set from the first chunk that has weight, not from a meaningless one
+        return state
+
+    def _set_sgd_step(self, state, loss):
         if self.eta0 == "auto":
             eta0, ratio = auto_eta0(loss.X, loss.sample_weight, self.fit_intercept,
                                     loss.binary, loss.l2_reg_strength, self.batch_size)
         else:
             eta0, ratio = float(self.eta0), 1.0
-        return SGDState(W=W, b=b, eta0=eta0, eta=eta0, intercept_ratio=ratio,
-                        rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)))
+        state.eta0 = state.eta = eta0
+        state.intercept_ratio = ratio
 
     def _sgd_epoch(self, loss, state, rows=None):
         # An overflow is reported below as one clear error, not as numpy warnings.
@@ -554,6 +577,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                     # lives in the state.
                     state.W = _dense(self.coef_)
                     state.b = np.array(self.intercept_, dtype=np.float64)
+            if state.eta0 == 0.0 and loss.sw_sum > 0:
+                self._set_sgd_step(state, loss)
             self._sgd_state = state
             tasks.begin(*state.model())
             self._sgd_epoch(loss, state)
@@ -611,7 +636,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 f"but this data needs ({K}, {n_features}) (n_classes={n_classes}, "
                 f"n_features={n_features}). Set warm_start=False to start afresh."
             )
-        return self.coef_, self.intercept_
+        return _dense(self.coef_), np.array(self.intercept_, dtype=np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -206,3 +206,99 @@ def test_partial_fit_continues_schedule_and_coef_is_the_model():
     clf.partial_fit(X[:128], y[:128])
     assert np.abs(clf.coef_).max() < 0.5  # one small step away from zero
     assert clf._sgd_state.t == before + 1
+
+
+def test_early_stopping_with_a_zero_weight_split_warns_and_fits():
+    """Weights that leave the training or the validation split with zero total weight
+    cannot drive early stopping: it is ignored with a warning, never a crash."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = np.arange(200) % 2
+    warned = 0
+    for n_weighted, seed in [(20, s) for s in range(4)] + [(2, s) for s in range(120, 126)]:
+        sw = np.zeros(200)
+        sw[:n_weighted] = 1.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = SoftmaxClassifier(solver="sgd", early_stopping=True, max_iter=20,
+                                    random_state=seed).fit(X, y, sample_weight=sw)
+        warned += any("early_stopping is ignored" in str(w.message) for w in caught)
+        assert np.all(np.isfinite(clf.coef_))
+    assert warned > 0  # the cases above include zero-weight splits
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_warm_start_without_intercept_drops_the_old_intercepts(sparse):
+    import scipy.sparse as sp
+
+    X, y = load_iris(return_X_y=True)
+    X = sp.csr_matrix(X) if sparse else X
+    kw = dict(solver="sgd", random_state=0, max_iter=20, tol=None)
+    warm = SoftmaxClassifier(warm_start=True, **kw).fit(X, y)
+    assert np.abs(warm.intercept_).max() > 0.05
+    warm.set_params(fit_intercept=False, warm_start=False).fit(X, y)
+    cold = SoftmaxClassifier(fit_intercept=False, **kw).fit(X, y)
+    np.testing.assert_allclose(warm.coef_, cold.coef_)
+    # and warm-started: the intercepts must not carry over into the training either
+    warm2 = SoftmaxClassifier(warm_start=True, **kw).fit(X, y)
+    warm2.set_params(fit_intercept=False).fit(X, y)
+    ref_W = SoftmaxClassifier(warm_start=True, **kw).fit(X, y).coef_
+    start = SoftmaxClassifier(fit_intercept=False, warm_start=True, **kw)
+    start.fit(X, y)  # shapes only; then start from ref_W with zero intercepts
+    start.coef_ = ref_W.copy()
+    start.intercept_ = np.zeros_like(start.intercept_)
+    start.fit(X, y)
+    np.testing.assert_allclose(warm2.coef_, start.coef_, rtol=1e-12, atol=1e-12)
+    assert np.all(warm2.intercept_ == 0)
+
+
+def test_partial_fit_zero_weight_first_chunk_does_not_freeze_the_step():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    cw = {0: 0.0, 1: 1.0, 2: 1.0}
+    chunks = [slice(i, i + 30) for i in range(0, 150, 30)]
+    order = np.random.RandomState(0).permutation(150)
+    Xs, ys = X[order], y[order]
+    kw = dict(solver="sgd", random_state=0, class_weight=cw, shuffle=False)
+    with_zero = SoftmaxClassifier(**kw)
+    with_zero.partial_fit(X[y == 0][:20], y[y == 0][:20], classes=[0, 1, 2])  # weight 0
+    without = SoftmaxClassifier(**kw)
+    for _ in range(20):
+        for c in chunks:
+            with_zero.partial_fit(Xs[c], ys[c])
+            without.partial_fit(Xs[c], ys[c], classes=[0, 1, 2])
+    assert np.abs(without.coef_).max() > 0.5
+    np.testing.assert_allclose(with_zero.coef_, without.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_auto_step_on_large_float32_features():
+    """Squared row norms of float32 rows of 1e20 overflow float32, not float64: the
+    automatic step stays positive and the model learns as on the float64 data."""
+    X, y = digits()
+    big = X * 1e20
+    kw = dict(solver="sgd", random_state=0, max_iter=5, tol=None)
+    f64 = SoftmaxClassifier(**kw).fit(big, y)
+    f32 = SoftmaxClassifier(**kw).fit(big.astype(np.float32), y)
+    assert np.abs(f32.coef_).max() > 0
+    assert f32.score(big, y) > 0.9
+    assert abs(f32.score(big, y) - f64.score(big, y)) < 0.02
+    with pytest.raises(ValueError, match="overflows float64"):
+        SoftmaxClassifier(**kw).fit(X * 1e160, y)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_warm_start_after_sparsify(solver):
+    X, y = digits()
+    clf = SoftmaxClassifier(solver=solver, warm_start=True, max_iter=5, random_state=0, tol=None
+                            if solver == "sgd" else 1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        dense_start = SoftmaxClassifier(**clf.get_params())
+        dense_start.fit(X, y)
+        dense_start.coef_ = clf.coef_.copy()
+        dense_start.intercept_ = clf.intercept_.copy()
+        clf.sparsify().fit(X, y)
+        dense_start.fit(X, y)
+    assert not hasattr(clf.coef_, "toarray")
+    np.testing.assert_allclose(clf.coef_, dense_start.coef_, rtol=1e-10, atol=1e-12)

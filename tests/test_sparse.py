@@ -11,6 +11,7 @@ from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 from sk_softmax import SoftmaxClassifier
 from sk_softmax._kernels import csr_loss_grad, reduce_chunks
 from sk_softmax._loss import SoftmaxLoss
+from sk_softmax._solvers._sgd import row_sq_norms
 from sk_softmax._threading import kernel_threads
 
 from . import reference as ref
@@ -189,3 +190,36 @@ def test_iris_sparse_lbfgs_agrees_with_logistic_regression():
     ours = SoftmaxClassifier(tol=1e-10, max_iter=5000).fit(Xs, y)
     sk = LogisticRegression(tol=1e-10, max_iter=5000).fit(Xs, y)
     np.testing.assert_allclose(ours.predict_proba(Xs), sk.predict_proba(Xs), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sq_norms_match_dense(rng, dtype):
+    """Repeated indices add up before squaring, as in ``toarray``; float64 results."""
+    X = awkward_csr(rng, dtype=dtype)
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    dense = X.toarray().astype(np.float64)
+    expected = (dense ** 2).sum(axis=1)
+    got = row_sq_norms(X)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(row_sq_norms(dense.astype(dtype)), expected, rtol=1e-6)
+    for a, b in zip(before, (X.data, X.indices, X.indptr)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sgd_ignores_how_entries_are_stored():
+    """A CSR matrix whose entries are split into repeats is the same data: same model
+    (the automatic step size included)."""
+    _, X, y = digits_sparse()
+    X, y = X[:300], y[:300]
+    parts = 3
+    Xrep = sp.csr_matrix(
+        (np.repeat(X.data / parts, parts), np.repeat(X.indices, parts),
+         np.concatenate(([0], np.cumsum(np.diff(X.indptr) * parts)))),
+        shape=X.shape)
+    assert Xrep.nnz == parts * X.nnz
+    np.testing.assert_allclose(Xrep.toarray(), X.toarray(), atol=1e-15)
+    kw = dict(solver="sgd", max_iter=3, tol=None, random_state=0)
+    a = SoftmaxClassifier(**kw).fit(X, y)
+    b = SoftmaxClassifier(**kw).fit(Xrep, y)
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-9, atol=1e-11)

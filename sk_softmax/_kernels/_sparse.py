@@ -150,3 +150,31 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
             for k in range(K):
                 b[k] -= step_b * gb_rows[r, k]
     return loss_sum
+
+
+@jit
+def csr_row_sq_norms(data, indices, indptr, scratch, out):
+    """Squared Euclidean norms of the rows of CSR ``X``, in float64.
+
+    Repeated indices add up before squaring (the row is the one scipy's ``toarray``
+    gives), without sorting or copying ``X``.
+
+    Parameters
+    ----------
+    data, indices, indptr : CSR triplet of X, shape (n_samples, n_features)
+    scratch : ndarray of shape (n_features,), float64
+        Work buffer, all zeros on entry; all zeros again on exit.
+    out : ndarray of shape (n_samples,), float64
+        Output.
+    """
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            scratch[indices[p]] += data[p]
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            x = scratch[j]
+            s += x * x
+            scratch[j] = 0.0  # a repeat of j then adds nothing more
+        out[i] = s

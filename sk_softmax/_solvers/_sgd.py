@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.utils.extmath import row_norms
+import scipy.sparse as sp
+
+from .._kernels import csr_row_sq_norms
 
 __all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
 
@@ -30,6 +32,27 @@ __all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
 # deterministic subsample; power iteration costs 2 * _POWER_ITERATIONS passes over it).
 _EIG_ROWS = 2048
 _POWER_ITERATIONS = 15
+
+
+def row_sq_norms(X, block=4096):
+    """Squared row norms of ``X`` (dense or CSR), accumulated in float64.
+
+    float32 rows of large values would overflow in their own dtype; a CSR row's repeated
+    indices add up before squaring.  Dense ``X`` is read in row blocks, so at most one
+    block is ever converted to float64.
+
+    Returns
+    -------
+    sq : ndarray of shape (n_samples,), float64
+    """
+    out = np.empty(X.shape[0], dtype=np.float64)
+    if sp.issparse(X):
+        csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), out)
+        return out
+    for lo in range(0, X.shape[0], block):
+        blk = np.asarray(X[lo:lo + block], dtype=np.float64)
+        out[lo:lo + block] = np.einsum("ij,ij->i", blk, blk)
+    return out
 
 
 def _top_eigenvalue(Xs, ws, with_ones):
@@ -97,8 +120,14 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     keep = np.flatnonzero(w > 0)
     n = float(w[keep].sum())
     # row norms of X itself (indexing X[keep] first would copy all of X)
-    sq = row_norms(X, squared=True).astype(np.float64)[keep]
+    sq = row_sq_norms(X)[keep]
     max_sq = float(sq.max()) if sq.size else 0.0
+    if not np.isfinite(max_sq):
+        raise ValueError(
+            "eta0='auto' cannot be computed: the squared norm of a row of X overflows "
+            "float64. Scale the data (e.g. with sklearn.preprocessing.StandardScaler) or "
+            "pass a numeric eta0."
+        )
     sub = keep[:: max(1, keep.shape[0] // _EIG_ROWS)]
     Xs = X[sub]  # a strided subsample in X's dtype: an estimate needs no float64 copy
     ws = w[sub] / w[sub].sum() if sub.size else w[sub]
