@@ -7,9 +7,10 @@ buffers and the dispatch.  Every kernel is compiled on first call, never at impo
 
 from ._dense import dense_loss_grad, reduce_chunks, softmax_grad_row
 from ._softmax import row_exp_inplace, row_max, row_max_sumexp, softmax_rows
-from ._sparse import csr_loss_grad, csr_row_logits, csr_row_sq_norms, csr_sgd_step
+from ._sparse import csr_grad_finish, csr_loss_grad, csr_row_logits, csr_row_sq_norms, csr_sgd_step
 
 __all__ = [
+    "csr_grad_finish",
     "csr_loss_grad",
     "csr_row_logits",
     "csr_row_sq_norms",

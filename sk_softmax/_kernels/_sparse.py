@@ -13,15 +13,19 @@ from numba import prange
 
 from ._config import jit, jit_parallel
 from ._dense import softmax_grad_row
+from ._prefetch import PREFETCH_DISTANCE, prefetch
 
 
 @jit
 def csr_row_logits(data, indices, start, stop, WT, scale, z):
     """``z = scale * (x @ WT)`` for the CSR row stored in ``[start, stop)``."""
     K = z.shape[0]
+    nnz = indices.shape[0]
     for k in range(K):
         z[k] = 0.0
     for p in range(start, stop):
+        if p + PREFETCH_DISTANCE < nnz:
+            prefetch(WT, indices[p + PREFETCH_DISTANCE], 0)
         j = indices[p]
         v = data[p]
         for k in range(K):
@@ -61,6 +65,7 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
     order, so results do not depend on the number of threads.
     """
     n = indptr.shape[0] - 1
+    nnz = indices.shape[0]
     n_chunks = acc_WT.shape[0]
     K = WT.shape[1]
     off = 1 if ref_zero else 0
@@ -76,6 +81,8 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
             w = 1.0 if sw.shape[0] == 0 else sw[i]
             loss += softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb)
             for p in range(indptr[i], indptr[i + 1]):
+                if p + PREFETCH_DISTANCE < nnz:
+                    prefetch(g, indices[p + PREFETCH_DISTANCE], 0)
                 j = indices[p]
                 v = data[p]
                 for k in range(K):
@@ -125,6 +132,7 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
         Weighted cross-entropy of the batch at the weights before the step.
     """
     m = rows.shape[0]
+    nnz = indices.shape[0]
     K = VT.shape[1]
     off = 1 if ref_zero else 0
     for r in prange(m):
@@ -142,6 +150,8 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
         i = rows[r]
         loss_sum += losses[r]
         for p in range(indptr[i], indptr[i + 1]):
+            if p + PREFETCH_DISTANCE < nnz:
+                prefetch(VT, indices[p + PREFETCH_DISTANCE], 0)
             j = indices[p]
             v = data[p] * factor
             for k in range(K):
@@ -178,3 +188,51 @@ def csr_row_sq_norms(data, indices, indptr, scratch, out):
             s += x * x
             scratch[j] = 0.0  # a repeat of j then adds nothing more
         out[i] = s
+
+
+@jit_parallel
+def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
+    """Reduce the chunks of :func:`csr_loss_grad` into the scaled gradient, transposed.
+
+    ``gW = inv * sum_c acc_WT[c].T + l2 * W`` and ``gb = inv * sum_c acc_b[c]``, the
+    chunks summed in chunk order (as :func:`reduce_chunks` does), in one parallel pass
+    instead of a reduction, a transpose and two scalings.
+
+    Parameters
+    ----------
+    acc_WT : ndarray of shape (n_chunks, n_features, K), float64
+    acc_b : ndarray of shape (n_chunks, K), float64
+    acc_loss : ndarray of shape (n_chunks,), float64
+    W : ndarray of shape (K, n_features), float64
+        The coefficients (any strides), for the penalty's gradient ``l2 * W``.
+    l2, inv : float
+        Penalty strength and ``1 / sum(sample_weight)``.
+    gW : ndarray of shape (K, n_features), float64
+        Output (any strides: the weights' block of the flat gradient).
+    gb : ndarray of shape (K,), float64
+        Output.
+
+    Returns
+    -------
+    loss_sum : float
+        Sum of the chunks' weighted cross-entropy (unscaled).
+    """
+    n_chunks, d, K = acc_WT.shape
+    n_blocks = (d + 255) // 256
+    for blk in prange(n_blocks):
+        for j in range(blk * 256, min(d, (blk + 1) * 256)):
+            for k in range(K):
+                s = acc_WT[0, j, k]
+                for c in range(1, n_chunks):
+                    s += acc_WT[c, j, k]
+                gW[k, j] = s * inv + l2 * W[k, j]
+    loss = acc_loss[0]
+    for k in range(K):
+        gb[k] = acc_b[0, k]
+    for c in range(1, n_chunks):
+        loss += acc_loss[c]
+        for k in range(K):
+            gb[k] += acc_b[c, k]
+    for k in range(K):
+        gb[k] *= inv
+    return loss
