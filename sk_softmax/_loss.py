@@ -39,6 +39,7 @@ from ._kernels import (
     csr_loss_grad,
     csr_sgd_step,
     dense_loss_grad,
+    dense_sgd_steps,
     reduce_chunks,
 )
 from ._threading import kernel_threads
@@ -294,42 +295,73 @@ class SoftmaxLoss:
         else:
             self._sgd = {"W": W, "b": b, "gW": np.empty_like(W), "gb": np.empty_like(b)}
 
-    def sgd_step(self, rows, eta, eta_intercept=None):
-        """One minibatch step ``W -= eta * g_W``, ``b -= eta_intercept * g_b`` on ``rows``.
-
-        ``g`` is the gradient of ``(1 / S_B) sum_{i in B} s_i CE_i + ||W||^2 / (2 C S)``:
-        the batch's weighted mean loss plus the full objective's penalty (``S`` is the
-        weight of all the data, or ``penalty_weight_sum``).
-
-        Parameters
-        ----------
-        rows : ndarray of shape (m,), integer
-            The batch's rows, in the order they are summed.
-        eta : float
-            Step size of the weights.
-        eta_intercept : float or None
-            Step size of the intercepts (default ``eta``).
+    def sgd_batch_weights(self, order, batch_size):
+        """Weights ``S_q`` of the consecutive batches of ``order`` (what a schedule needs
+        before the steps: a batch of weight 0 takes no step).
 
         Returns
         -------
-        loss_sum : float
-            ``sum_{i in B} s_i * -log P[i, y_i]`` before the step (no penalty).
-        weight_sum : float
-            ``S_B``; when it is 0 no step is taken.
+        weights : ndarray of shape (ceil(len(order) / batch_size),), float64
         """
-        weight_sum = float(rows.shape[0] if self.sample_weight.shape[0] == 0
-                           else self.sample_weight[rows].sum())
-        eta_b = eta if eta_intercept is None else eta_intercept
+        starts = np.arange(0, order.shape[0], batch_size)
+        if self.sample_weight.shape[0] == 0:
+            return np.minimum(batch_size, order.shape[0] - starts).astype(np.float64)
+        return np.add.reduceat(self.sample_weight[order], starts)
+
+    def sgd_steps(self, order, batch_size, etas, etas_intercept):
+        """Minibatch steps over consecutive batches of ``order``.
+
+        Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` and its step is
+        ``W -= etas[q] * g_W``, ``b -= etas_intercept[q] * g_b``, where ``g`` is the
+        gradient of ``(1 / S_q) sum_{i in q} s_i CE_i + ||W||^2 / (2 C S)``: the batch's
+        weighted mean loss plus the full objective's penalty (``S`` is the weight of all
+        the data, or ``penalty_weight_sum``).  Dense data runs all the batches in one
+        kernel call.
+
+        Parameters
+        ----------
+        order : ndarray of shape (n_rows,), integer
+            Rows in the order they are visited.
+        batch_size : int
+        etas, etas_intercept : ndarray of shape (n_batches,), float64
+            Step sizes of the weights and intercepts; ``n_batches`` batches are run.
+
+        Returns
+        -------
+        loss_sums : ndarray of shape (n_batches,)
+            ``sum_{i in q} s_i * -log P[i, y_i]`` before each step (no penalty).
+        weight_sums : ndarray of shape (n_batches,)
+            ``S_q``; when it is 0 no step is taken.
+        """
+        etas = np.ascontiguousarray(etas, dtype=np.float64)
+        etas_b = np.ascontiguousarray(etas_intercept, dtype=np.float64)
+        n_batches = etas.shape[0]
+        loss_sums = np.empty(n_batches)
+        weight_sums = np.empty(n_batches)
         if self.sparse:
-            return self._sparse_sgd_step(rows, eta, eta_b, weight_sum), weight_sum
+            for q in range(n_batches):
+                rows = order[q * batch_size:(q + 1) * batch_size]
+                ws = float(rows.shape[0] if self.sample_weight.shape[0] == 0
+                           else self.sample_weight[rows].sum())
+                loss_sums[q] = self._sparse_sgd_step(rows, etas[q], etas_b[q], ws)
+                weight_sums[q] = ws
+            return loss_sums, weight_sums
+        m = min(batch_size, order.shape[0])
+        if self._batch is None or self._batch[0].shape[0] < m:
+            # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
+            # function of the batch size only, so results do not depend on threads.
+            self._batch = self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K, self.n_features,
+                                              self.X.dtype, gather=True)
+        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._batch
         st = self._sgd
-        loss_sum = self._dense_batch_gradient(st["W"], st["b"], rows, weight_sum, st["gW"],
-                                              st["gb"])
-        if weight_sum > 0:
-            st["W"] -= eta * st["gW"]
-            if self.fit_intercept:
-                st["b"] -= eta_b * st["gb"]
-        return loss_sum, weight_sum
+        with kernel_threads(self.n_threads):
+            dense_sgd_steps(self.X, self.y, self.sample_weight,
+                            np.ascontiguousarray(order, dtype=np.intp), batch_size, st["W"],
+                            st["b"], self.fit_intercept, self.binary, self.l2_reg_strength,
+                            etas, etas_b, self._W, self._b, _BATCH_BLOCK_SIZE, Z, Xg, tmp,
+                            acc_W, acc_b, acc_loss, st["gW"], st["gb"], loss_sums,
+                            weight_sums)
+        return loss_sums, weight_sums
 
     def sgd_current(self):
         """``(W, b)`` after the steps so far (sparse: a new array for ``W``)."""
@@ -344,28 +376,6 @@ class SoftmaxLoss:
             st = self._sgd
             st["W"][...] = st["scale"] * st["VT"].T
         self._sgd = None
-
-    def _dense_batch_gradient(self, W, b, rows, weight_sum, gW, gb):
-        m = rows.shape[0]
-        if self._batch is None or self._batch[0].shape[0] < m:
-            # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
-            # function of the batch size only, so results do not depend on threads.
-            self._batch = self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K, self.n_features,
-                                              self.X.dtype, gather=True)
-        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._batch
-        self._W[...] = W
-        self._b[...] = b if self.fit_intercept else 0.0
-        with kernel_threads(self.n_threads):
-            dense_loss_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
-                            self.binary, _BATCH_BLOCK_SIZE, Z[:m], Xg, tmp, acc_W, acc_b,
-                            acc_loss)
-        loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
-        if weight_sum > 0:
-            gW *= 1.0 / weight_sum
-            gb *= 1.0 / weight_sum
-        if self.l2_reg_strength > 0:
-            gW += self.l2_reg_strength * W
-        return loss_sum
 
     def _sparse_sgd_step(self, rows, eta, eta_b, weight_sum):
         st = self._sgd

@@ -5,7 +5,7 @@ nothing of size ``n_samples``; the loss object in :mod:`sk_softmax._loss` owns t
 buffers and the dispatch.  Every kernel is compiled on first call, never at import.
 """
 
-from ._dense import dense_loss_grad, reduce_chunks, softmax_grad_row
+from ._dense import dense_loss_grad, dense_sgd_steps, reduce_chunks, softmax_grad_row
 from ._softmax import row_exp_inplace, row_max, row_max_sumexp, softmax_rows
 from ._sparse import csr_grad_finish, csr_loss_grad, csr_row_logits, csr_row_sq_norms, csr_sgd_step
 
@@ -16,6 +16,7 @@ __all__ = [
     "csr_row_sq_norms",
     "csr_sgd_step",
     "dense_loss_grad",
+    "dense_sgd_steps",
     "reduce_chunks",
     "row_exp_inplace",
     "row_max",

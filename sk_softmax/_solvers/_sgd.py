@@ -1,12 +1,13 @@
 """Minibatch stochastic gradient descent on the softmax objective.
 
-The solver talks to the loss object only through ``sgd_begin`` / ``sgd_step`` /
-``sgd_current`` / ``sgd_end`` (the loss object computes the minibatch gradient with the
-fused kernels and applies the step in the representation that suits the data: in place
-for dense X, on scaled weights touching only non-zeros for sparse X) and
-``l2_reg_strength``; it owns the step-size schedule,
-shuffling, Polyak averaging and the epoch bookkeeping.  Its state lives in
-:class:`SGDState` so that ``partial_fit`` calls continue where the previous one stopped.
+The solver talks to the loss object only through ``sgd_begin`` / ``sgd_batch_weights``
+/ ``sgd_steps`` / ``sgd_current`` / ``sgd_end`` (the loss object computes the minibatch
+gradients with the fused kernels and applies the steps in the representation that suits
+the data: in place and one kernel call per epoch for dense X, on scaled weights touching
+only non-zeros for sparse X) and ``l2_reg_strength``; it owns the step-size schedule
+(computed for all of an epoch's batches up front), shuffling, Polyak averaging and the
+epoch bookkeeping.  Its state lives in :class:`SGDState` so that ``partial_fit`` calls
+continue where the previous one stopped.
 
 Schedules (``t`` counts minibatch updates since the schedule started):
 
@@ -216,33 +217,43 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
     pool = np.arange(loss.X.shape[0], dtype=np.intp) if rows is None else rows
     order = pool[state.rng.permutation(pool.shape[0])] if shuffle else pool
     n = order.shape[0]
-    loss_total = 0.0
-    weight_total = 0.0
+    weights = loss.sgd_batch_weights(order, batch_size)
+    stepped = weights > 0  # a batch of weight 0 takes no step and does not count in t
+    if learning_rate == "invscaling":
+        t_before = state.t + np.cumsum(stepped) - stepped
+        etas = state.eta0 / (1.0 + t_before) ** power_t
+    else:  # "constant" keeps eta0, "adaptive" its current, reduced step
+        etas = np.full(weights.shape[0], state.eta)
+    etas_b = etas * state.intercept_ratio
     loss.sgd_begin(state.W, state.b)
-    for lo in range(0, n, batch_size):
-        batch = order[lo:lo + batch_size]
-        if learning_rate == "invscaling":
-            eta = state.eta0 / (1.0 + state.t) ** power_t
-        else:  # "constant" keeps eta0, "adaptive" its current, reduced step
-            eta = state.eta
-        loss_sum, weight_sum = loss.sgd_step(batch, eta, eta * state.intercept_ratio)
-        loss_total += loss_sum
-        weight_total += weight_sum
-        state.samples_seen += batch.shape[0]
-        state.weight_seen += weight_sum
-        if weight_sum <= 0:
-            continue  # no data weight in this batch: no step was taken
-        state.t += 1
-        if average is not False and state.samples_seen >= (0 if average is True else average):
-            W, b = loss.sgd_current()
-            if state.n_avg == 0:
-                state.W_avg = np.array(W, copy=True)
-                state.b_avg = b.copy()
-            else:
-                inv = 1.0 / (state.n_avg + 1)
-                state.W_avg += inv * (W - state.W_avg)
-                state.b_avg += inv * (b - state.b_avg)
-            state.n_avg += 1
+    if average is False:
+        loss_sums, weight_sums = loss.sgd_steps(order, batch_size, etas, etas_b)
+        state.samples_seen += n
+    else:  # the running mean needs the iterate after every step
+        loss_sums = np.empty(weights.shape[0])
+        weight_sums = np.empty(weights.shape[0])
+        for q in range(weights.shape[0]):
+            batch = order[q * batch_size:(q + 1) * batch_size]
+            (loss_sums[q],), (weight_sums[q],) = loss.sgd_steps(batch, batch_size,
+                                                                etas[q:q + 1],
+                                                                etas_b[q:q + 1])
+            state.samples_seen += batch.shape[0]
+            if weight_sums[q] > 0 and state.samples_seen >= (0 if average is True
+                                                               else average):
+                W, b = loss.sgd_current()
+                if state.n_avg == 0:
+                    state.W_avg = np.array(W, copy=True)
+                    state.b_avg = b.copy()
+                else:
+                    inv = 1.0 / (state.n_avg + 1)
+                    state.W_avg += inv * (W - state.W_avg)
+                    state.b_avg += inv * (b - state.b_avg)
+                state.n_avg += 1
+    state.t += int(stepped.sum())
+    # sequential sums, in batch order, as the steps were taken
+    loss_total = float(np.cumsum(loss_sums)[-1]) if loss_sums.size else 0.0
+    weight_total = float(np.cumsum(weight_sums)[-1]) if weight_sums.size else 0.0
+    state.weight_seen += weight_total
     loss.sgd_end()
     Wm, _ = state.model()
     penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
