@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sk_softmax._kernels import dense_loss_grad, reduce_chunks, softmax_rows
+from sk_softmax._kernels._dense import add_rt_x
 from sk_softmax._threading import kernel_threads
 
 from . import reference as ref
@@ -174,3 +175,17 @@ def test_softmax_rows_extreme_logits_stay_finite(dtype, ref_zero):
     # where the probability is representable, log-softmax equals its log
     mask = p > np.finfo(dtype).tiny
     np.testing.assert_allclose(lp[mask], np.log(p[mask]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", [0, 1, 3, 4, 5, 9])
+def test_add_rt_x_matches_numpy(rng, dtype, m):
+    """The minibatch gradient product, four rows at a time plus a remainder."""
+    R = rng.standard_normal((m, 6)).astype(dtype)
+    Xb = rng.standard_normal((m, 11)).astype(dtype)
+    G0 = rng.standard_normal((6, 11))
+    G = G0.copy()
+    add_rt_x(R, Xb, G)
+    expected = G0 + R.astype(np.float64).T @ Xb.astype(np.float64)
+    np.testing.assert_allclose(G, expected, rtol=1e-12 if dtype == np.float64 else 1e-5,
+                               atol=1e-12 if dtype == np.float64 else 1e-5)
