@@ -37,7 +37,13 @@ def csr_row_logits(data, indices, start, stop, WT, scale, z):
 
 @jit_parallel
 def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
-    """Per-chunk weighted cross-entropy and gradients for CSR ``X`` (one pass).
+    """Per-chunk weighted cross-entropy and gradients for CSR ``X``.
+
+    Two parallel passes over the rows: the logits, softmax and ``sw * (P - Y)`` of every
+    row into ``Z``; then the scatter of ``X.T @ Z`` into the chunks' accumulators.  Each
+    pass keeps one ``(n_features, K)`` table in cache (``WT``, then an accumulator):
+    fused into one pass they competed for it, and the evaluation took 162-200 ms instead
+    of 125-135 ms on the 100000 x 50000 text benchmark (20 classes, 2 threads).
 
     Parameters
     ----------
@@ -70,9 +76,7 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
     K = WT.shape[1]
     off = 1 if ref_zero else 0
     for c in prange(n_chunks):
-        g = acc_WT[c]
         gb = acc_b[c]
-        g[:, :] = 0.0
         gb[:] = 0.0
         loss = 0.0
         for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
@@ -80,6 +84,12 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
             csr_row_logits(data, indices, indptr[i], indptr[i + 1], WT, 1.0, z)
             w = 1.0 if sw.shape[0] == 0 else sw[i]
             loss += softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb)
+        acc_loss[c] = loss
+    for c in prange(n_chunks):
+        g = acc_WT[c]
+        g[:, :] = 0.0
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            z = Z[i]
             for p in range(indptr[i], indptr[i + 1]):
                 if p + PREFETCH_DISTANCE < nnz:
                     prefetch(g, indices[p + PREFETCH_DISTANCE], 0)
@@ -87,7 +97,6 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
                 v = data[p]
                 for k in range(K):
                     g[j, k] += v * z[k]
-        acc_loss[c] = loss
 
 
 @jit_parallel
