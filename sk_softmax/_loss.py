@@ -62,10 +62,11 @@ _BATCH_BLOCK_SIZE = 32
 _SPARSE_CHUNK_ROWS = 2048
 _MAX_SPARSE_CHUNKS = 8
 # The scatter into a chunk's accumulator is random access: all of them together should
-# stay near the size of a last-level cache.  On 100k x 50k text with 20 classes (8 MB per
-# accumulator) 8 chunks took 254-313 ms per evaluation, 4 chunks 184-297, 2 chunks
-# 165-251 (2 threads, interleaved runs on a noisy machine); 32 MB allows 4 there.
-_SPARSE_ACC_BUDGET = 32 * 2**20
+# stay within a last-level cache next to the coefficients.  On 100k x 50k text with 20
+# classes (8 MB per accumulator), scatter pass alone, 2 threads, interleaved: 2 chunks
+# 77-86 ms, 4 chunks 84-97 ms (and 8 chunks slower still in earlier runs); the finishing
+# reduction reads half as much with 2.  The logits/softmax pass keeps _MAX_SPARSE_CHUNKS.
+_SPARSE_ACC_BUDGET = 16 * 2**20
 # "All rows, in order" for the kernel's row list.
 _ALL_ROWS = np.empty(0, dtype=np.intp)
 _ACC_BUDGET = 128 * 2**20
@@ -175,16 +176,16 @@ class SoftmaxLoss:
 
     def _sparse_buffers(self):
         """``(Z, None, None, acc_WT, acc_b, acc_loss)`` for ``csr_loss_grad``: one chunk
-        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_SPARSE_CHUNKS``, within the budget."""
+        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_SPARSE_CHUNKS``; the scatter's
+        accumulators also within ``_SPARSE_ACC_BUDGET`` bytes together."""
         n, d, K = self.X.shape[0], self.n_features, self.K
-        per_chunk = d * K * 8 + 1
-        n_chunks = int(max(1, min(_MAX_SPARSE_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS),
-                                  _SPARSE_ACC_BUDGET // per_chunk)))
+        n_chunks = int(max(1, min(_MAX_SPARSE_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS))))
+        n_scatter = int(max(1, min(n_chunks, _SPARSE_ACC_BUDGET // (d * K * 8 + 1))))
         return (
             np.empty((n, K), dtype=self.X.dtype),
             None,
             None,
-            np.empty((n_chunks, d, K), dtype=np.float64),
+            np.empty((n_scatter, d, K), dtype=np.float64),
             np.empty((n_chunks, K), dtype=np.float64),
             np.empty(n_chunks, dtype=np.float64),
         )

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits, load_iris
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 from sk_softmax import SoftmaxClassifier
-from sk_softmax._kernels import csr_loss_grad, reduce_chunks
+from sk_softmax._kernels import csr_grad_finish, csr_loss_grad
 from sk_softmax._loss import SoftmaxLoss
 from sk_softmax._solvers._sgd import row_sq_norms
 from sk_softmax._threading import kernel_threads
@@ -41,8 +41,9 @@ def awkward_csr(rng, n=40, d=12, dtype=np.float64, index_dtype=np.int32):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("n_classes", [2, 3, 7])
-@pytest.mark.parametrize("n_chunks", [1, 3])
-def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chunks):
+@pytest.mark.parametrize("n_chunks, n_scatter", [(1, 1), (3, 3), (3, 2), (4, 1)])
+def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chunks,
+                                      n_scatter):
     X = awkward_csr(rng, dtype=dtype, index_dtype=index_dtype)
     n, d = X.shape
     y = rng.integers(0, n_classes, n)
@@ -51,22 +52,26 @@ def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chun
     b = rng.standard_normal(K)
     sw = rng.uniform(0, 2, n)
     Z = np.empty((n, K), dtype=dtype)
-    acc_WT = np.empty((n_chunks, d, K))
+    acc_WT = np.empty((n_scatter, d, K))
     acc_b = np.empty((n_chunks, K))
     acc_loss = np.empty(n_chunks)
     with kernel_threads(2):
         csr_loss_grad(X.data, X.indices, X.indptr, y, sw, W.T.astype(dtype).copy(),
                       b.astype(dtype), n_classes == 2, Z, acc_WT, acc_b, acc_loss)
-    gWT = np.empty((d, K))
+    # the finishing pass: sum of chunks, transposed, scaled by inv, plus l2 * W
+    l2, inv = 0.3, 0.5
+    gW = np.empty((K, d))
     gb = np.empty(K)
-    loss = reduce_chunks(acc_WT, acc_b, acc_loss, gWT, gb)
+    loss = csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb)
     Wd, bd = W.astype(dtype), b.astype(dtype)
     r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X.toarray().astype(np.float64), y, Wd, bd, sw,
                                                  n_classes == 2)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(loss, r_loss, rtol=rtol)
-    np.testing.assert_allclose(gWT.T, r_GW, rtol=rtol, atol=rtol * np.abs(r_GW).max())
-    np.testing.assert_allclose(gb, r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
+    expected_gW = inv * r_GW + l2 * W
+    np.testing.assert_allclose(gW, expected_gW, rtol=rtol,
+                               atol=rtol * np.abs(expected_gW).max())
+    np.testing.assert_allclose(gb, inv * r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
     np.testing.assert_allclose(Z, r_R, rtol=rtol, atol=rtol)
 
 

@@ -60,19 +60,21 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
     ref_zero : bool
     Z : ndarray of shape (n_samples, K), dtype of data
         Work buffer; ``sw * (P - Y)`` on exit.
-    acc_WT : ndarray of shape (n_chunks, n_features, K), float64
+    acc_WT : ndarray of shape (n_scatter_chunks, n_features, K), float64
         Output: per-chunk ``X.T @ (sw * (P - Y))``.
     acc_b : ndarray of shape (n_chunks, K), float64
     acc_loss : ndarray of shape (n_chunks,), float64
 
     Notes
     -----
-    Chunk ``c`` owns rows ``[c n / n_chunks, (c + 1) n / n_chunks)`` and sums them in
-    order, so results do not depend on the number of threads.
+    Chunk ``c`` of ``n_chunks`` owns rows ``[c n / n_chunks, (c + 1) n / n_chunks)`` and
+    sums them in order, so results do not depend on the number of threads.  The
+    scatter's chunks (one accumulator each) may be fewer than the first pass's: their
+    accumulators should stay in cache together.
     """
     n = indptr.shape[0] - 1
     nnz = indices.shape[0]
-    n_chunks = acc_WT.shape[0]
+    n_chunks = acc_b.shape[0]
     K = WT.shape[1]
     off = 1 if ref_zero else 0
     for c in prange(n_chunks):
@@ -85,10 +87,11 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
             w = 1.0 if sw.shape[0] == 0 else sw[i]
             loss += softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb)
         acc_loss[c] = loss
-    for c in prange(n_chunks):
+    n_scatter = acc_WT.shape[0]
+    for c in prange(n_scatter):
         g = acc_WT[c]
         g[:, :] = 0.0
-        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+        for i in range(c * n // n_scatter, (c + 1) * n // n_scatter):
             z = Z[i]
             for p in range(indptr[i], indptr[i + 1]):
                 if p + PREFETCH_DISTANCE < nnz:
@@ -209,7 +212,7 @@ def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
 
     Parameters
     ----------
-    acc_WT : ndarray of shape (n_chunks, n_features, K), float64
+    acc_WT : ndarray of shape (n_scatter_chunks, n_features, K), float64
     acc_b : ndarray of shape (n_chunks, K), float64
     acc_loss : ndarray of shape (n_chunks,), float64
     W : ndarray of shape (K, n_features), float64
@@ -238,7 +241,7 @@ def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
     loss = acc_loss[0]
     for k in range(K):
         gb[k] = acc_b[0, k]
-    for c in range(1, n_chunks):
+    for c in range(1, acc_b.shape[0]):
         loss += acc_loss[c]
         for k in range(K):
             gb[k] += acc_b[c, k]
