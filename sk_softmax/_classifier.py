@@ -563,7 +563,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         seen = weight if first else self._sgd_state.weight_seen + weight
         loss = SoftmaxLoss(X, y_enc, all_classes.shape[0], sw, C=self.C,
                            fit_intercept=self.fit_intercept, n_threads=n_threads,
-                           penalty_weight_sum=max(seen, np.finfo(float).tiny))
+                           # no weight seen yet: no step is taken, and any finite
+                           # penalty scale keeps the (zero) penalty term finite
+                           penalty_weight_sum=seen if seen > 0 else 1.0)
         tasks = self._begin_callbacks("partial_fit", 1, X, y, sample_weight, all_classes)
         with kernel_threads(n_threads):
             if first:

@@ -252,14 +252,15 @@ def test_warm_start_without_intercept_drops_the_old_intercepts(sparse):
     assert np.all(warm2.intercept_ == 0)
 
 
-def test_partial_fit_zero_weight_first_chunk_does_not_freeze_the_step():
+@pytest.mark.parametrize("C", [1.0, 0.1])
+def test_partial_fit_zero_weight_first_chunk_does_not_freeze_the_step(C):
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     cw = {0: 0.0, 1: 1.0, 2: 1.0}
     chunks = [slice(i, i + 30) for i in range(0, 150, 30)]
     order = np.random.RandomState(0).permutation(150)
     Xs, ys = X[order], y[order]
-    kw = dict(solver="sgd", random_state=0, class_weight=cw, shuffle=False)
+    kw = dict(solver="sgd", random_state=0, class_weight=cw, shuffle=False, C=C)
     with_zero = SoftmaxClassifier(**kw)
     with_zero.partial_fit(X[y == 0][:20], y[y == 0][:20], classes=[0, 1, 2])  # weight 0
     without = SoftmaxClassifier(**kw)
@@ -302,3 +303,12 @@ def test_warm_start_after_sparsify(solver):
         dense_start.fit(X, y)
     assert not hasattr(clf.coef_, "toarray")
     np.testing.assert_allclose(clf.coef_, dense_start.coef_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_numpy_bool_average_means_the_same(flag):
+    X, y = load_iris(return_X_y=True)
+    kw = dict(solver="sgd", random_state=0, max_iter=3, tol=None)
+    a = SoftmaxClassifier(average=flag, **kw).fit(X, y)
+    b = SoftmaxClassifier(average=np.bool_(flag), **kw).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)

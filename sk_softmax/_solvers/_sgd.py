@@ -226,7 +226,11 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
         etas = np.full(weights.shape[0], state.eta)
     etas_b = etas * state.intercept_ratio
     loss.sgd_begin(state.W, state.b)
-    if average is False:
+    if isinstance(average, (bool, np.bool_)):  # numpy's bools too, not only True/False
+        average_from = 0 if average else None
+    else:
+        average_from = int(average)
+    if average_from is None:
         loss_sums, weight_sums = loss.sgd_steps(order, batch_size, etas, etas_b)
         state.samples_seen += n
     else:  # the running mean needs the iterate after every step
@@ -238,8 +242,7 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
                                                                 etas[q:q + 1],
                                                                 etas_b[q:q + 1])
             state.samples_seen += batch.shape[0]
-            if weight_sums[q] > 0 and state.samples_seen >= (0 if average is True
-                                                               else average):
+            if weight_sums[q] > 0 and state.samples_seen >= average_from:
                 W, b = loss.sgd_current()
                 if state.n_avg == 0:
                     state.W_avg = np.array(W, copy=True)
