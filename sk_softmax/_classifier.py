@@ -379,12 +379,14 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 stratify=y_enc, random_state=rng.randint(np.iinfo(np.int32).max),
             )
             train.sort()
-            if sw is not None and not (sw[train].sum() > 0 and sw[val].sum() > 0):
+            empty = None if sw is None else (
+                "training" if sw[train].sum() <= 0 else
+                "validation" if sw[val].sum() <= 0 else None)
+            if empty is not None:
                 # a zero-weight side can be neither fitted nor scored
                 warnings.warn(
-                    "early_stopping is ignored: the sample weights of the "
-                    f"{'training' if sw[train].sum() <= 0 else 'validation'} split sum to "
-                    "zero.",
+                    f"early_stopping is ignored: the sample weights of the {empty} split "
+                    "sum to zero.",
                     UserWarning,
                     stacklevel=3,
                 )

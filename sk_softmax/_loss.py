@@ -309,7 +309,7 @@ class SoftmaxLoss:
             return np.minimum(batch_size, order.shape[0] - starts).astype(np.float64)
         return np.add.reduceat(self.sample_weight[order], starts)
 
-    def sgd_steps(self, order, batch_size, etas, etas_intercept):
+    def sgd_steps(self, order, batch_size, weights, etas, etas_intercept):
         """Minibatch steps over consecutive batches of ``order``.
 
         Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` and its step is
@@ -324,6 +324,9 @@ class SoftmaxLoss:
         order : ndarray of shape (n_rows,), integer
             Rows in the order they are visited.
         batch_size : int
+        weights : ndarray of shape (n_batches,), float64
+            The batches' weights ``S_q``, from :meth:`sgd_batch_weights`; a batch of
+            weight 0 takes no step.
         etas, etas_intercept : ndarray of shape (n_batches,), float64
             Step sizes of the weights and intercepts; ``n_batches`` batches are run.
 
@@ -331,22 +334,17 @@ class SoftmaxLoss:
         -------
         loss_sums : ndarray of shape (n_batches,)
             ``sum_{i in q} s_i * -log P[i, y_i]`` before each step (no penalty).
-        weight_sums : ndarray of shape (n_batches,)
-            ``S_q``; when it is 0 no step is taken.
         """
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
         etas = np.ascontiguousarray(etas, dtype=np.float64)
         etas_b = np.ascontiguousarray(etas_intercept, dtype=np.float64)
         n_batches = etas.shape[0]
         loss_sums = np.empty(n_batches)
-        weight_sums = np.empty(n_batches)
         if self.sparse:
             for q in range(n_batches):
                 rows = order[q * batch_size:(q + 1) * batch_size]
-                ws = float(rows.shape[0] if self.sample_weight.shape[0] == 0
-                           else self.sample_weight[rows].sum())
-                loss_sums[q] = self._sparse_sgd_step(rows, etas[q], etas_b[q], ws)
-                weight_sums[q] = ws
-            return loss_sums, weight_sums
+                loss_sums[q] = self._sparse_sgd_step(rows, etas[q], etas_b[q], weights[q])
+            return loss_sums
         m = min(batch_size, order.shape[0])
         if self._batch is None or self._batch[0].shape[0] < m:
             # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
@@ -357,12 +355,12 @@ class SoftmaxLoss:
         st = self._sgd
         with kernel_threads(self.n_threads):
             dense_sgd_steps(self.X, self.y, self.sample_weight,
-                            np.ascontiguousarray(order, dtype=np.intp), batch_size, st["W"],
-                            st["b"], self.fit_intercept, self.binary, self.l2_reg_strength,
-                            etas, etas_b, self._W, self._b, _BATCH_BLOCK_SIZE, Z, Xg, tmp,
-                            acc_W, acc_b, acc_loss, st["gW"], st["gb"], loss_sums,
-                            weight_sums)
-        return loss_sums, weight_sums
+                            np.ascontiguousarray(order, dtype=np.intp), batch_size, weights,
+                            st["W"], st["b"], self.fit_intercept, self.binary,
+                            self.l2_reg_strength, etas, etas_b, self._W, self._b,
+                            _BATCH_BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b, acc_loss, st["gW"],
+                            st["gb"], loss_sums)
+        return loss_sums
 
     def sgd_current(self):
         """``(W, b)`` after the steps so far (sparse: a new array for ``W``)."""

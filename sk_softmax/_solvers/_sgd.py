@@ -231,18 +231,16 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
     else:
         average_from = int(average)
     if average_from is None:
-        loss_sums, weight_sums = loss.sgd_steps(order, batch_size, etas, etas_b)
+        loss_sums = loss.sgd_steps(order, batch_size, weights, etas, etas_b)
         state.samples_seen += n
     else:  # the running mean needs the iterate after every step
         loss_sums = np.empty(weights.shape[0])
-        weight_sums = np.empty(weights.shape[0])
         for q in range(weights.shape[0]):
             batch = order[q * batch_size:(q + 1) * batch_size]
-            (loss_sums[q],), (weight_sums[q],) = loss.sgd_steps(batch, batch_size,
-                                                                etas[q:q + 1],
-                                                                etas_b[q:q + 1])
+            (loss_sums[q],) = loss.sgd_steps(batch, batch_size, weights[q:q + 1],
+                                             etas[q:q + 1], etas_b[q:q + 1])
             state.samples_seen += batch.shape[0]
-            if weight_sums[q] > 0 and state.samples_seen >= average_from:
+            if stepped[q] and state.samples_seen >= average_from:
                 W, b = loss.sgd_current()
                 if state.n_avg == 0:
                     state.W_avg = np.array(W, copy=True)
@@ -255,7 +253,7 @@ def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, avera
     state.t += int(stepped.sum())
     # sequential sums, in batch order, as the steps were taken
     loss_total = float(np.cumsum(loss_sums)[-1]) if loss_sums.size else 0.0
-    weight_total = float(np.cumsum(weight_sums)[-1]) if weight_sums.size else 0.0
+    weight_total = float(np.cumsum(weights)[-1]) if weights.size else 0.0
     state.weight_seen += weight_total
     loss.sgd_end()
     Wm, _ = state.model()
