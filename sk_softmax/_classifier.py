@@ -1,31 +1,41 @@
-"""The estimator: parameter validation, label encoding, weights, wiring to loss and solvers."""
+"""The estimator: parameter validation, labels, weights, and the wiring of loss, solvers,
+threads and callbacks."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.callback import CallbackSupportMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._callbacks import FitTasks
+from ._compat import (
+    Interval,
+    LinearClassifierMixin,
+    SparseCoefMixin,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
 from ._kernels import softmax_rows
 from ._loss import SoftmaxLoss
-from ._solvers import SGDState, auto_eta0, minimize_lbfgs, sgd_epoch
+from ._solvers import SGDOptions, SGDState, guarded_epoch, minimize_lbfgs, sgd_fit
 from ._threading import effective_n_threads, kernel_threads
 
 __all__ = ["SoftmaxClassifier"]
 
-# scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
-_MIN_ADAPTIVE_ETA = 1e-6
+# partial_fit after a fit starts from a model near its optimum, where SGD's noise, not
+# its progress, dominates: it continues with this fraction of the step eta0 would give.
+_CONTINUE_STEP_SCALE = 0.2
+# Attributes that a fit (re)computes: removed when a new fit starts, so that no state of
+# an earlier fit (of either solver) survives it.
+_FIT_STATE = ("_sgd_state", "_fit_weight_sum", "loss_curve_", "t_", "validation_scores_",
+              "best_validation_score_")
 
 
 def _solver_is_sgd(estimator):
@@ -34,44 +44,6 @@ def _solver_is_sgd(estimator):
             f"partial_fit is only available with solver='sgd' (solver={estimator.solver!r})."
         )
     return True
-
-
-class _IterationTasks:
-    """scikit-learn callback subtasks, one per solver iteration (L-BFGS) or epoch (SGD).
-
-    Each subtask begins with the model as it stands before the iteration and ends with
-    the model after it, as ``reconstruction_attributes`` from which scikit-learn builds
-    the ``fitted_estimator`` a callback may predict with.  For L-BFGS, scipy reports an
-    iteration only once it is over, so, as in ``LogisticRegression``, the next subtask
-    begins right after one ends and the last one, which never runs, ends empty.
-    """
-
-    def __init__(self, ctx, estimator, X, y, metadata, task_name, attributes):
-        self.ctx, self.estimator = ctx, estimator
-        self.X, self.y, self.metadata = X, y, metadata
-        self.task_name, self.attributes = task_name, attributes
-        self.current = None
-
-    def begin(self, W, b):
-        self.current = self.ctx.subcontext(task_name=self.task_name)
-        self.current.call_on_fit_task_begin(
-            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
-            reconstruction_attributes=lambda: self.attributes(W, b),
-        )
-
-    def end(self, W, b):
-        """End the current subtask; returns True when a callback asks to stop."""
-        stop = self.current.call_on_fit_task_end(
-            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
-            reconstruction_attributes=lambda: self.attributes(W, b),
-        )
-        self.current = None
-        return bool(stop)
-
-    def end_empty(self):
-        if self.current is not None:
-            self.current.call_on_fit_task_end(estimator=self.estimator)
-            self.current = None
 
 
 class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
@@ -157,6 +129,14 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
     average : bool or int, default=False
         sgd only: Polyak-Ruppert averaging of the iterates; the average is the model.
         An integer starts averaging once that many samples have been seen.
+    total_sample_weight : float or None, default=None
+        :meth:`partial_fit` only: the total sample weight ``S`` of the data set that
+        the calls pass over (``n_samples`` when unweighted), used in the penalty
+        ``||W||^2 / (2 C S)`` of every call, so that repeated passes over that data set
+        minimise the same objective as ``fit(solver="sgd")`` at the same ``C``.
+        ``None``: ``S`` is the weight seen so far, which suits a stream of distinct
+        samples (see :meth:`partial_fit`).  :meth:`fit` always uses the weight of its
+        data.
 
     Attributes
     ----------
@@ -215,6 +195,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
+        "total_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -239,6 +220,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         validation_fraction=0.1,
         n_iter_no_change=5,
         average=False,
+        total_sample_weight=None,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -259,11 +241,16 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.average = average
+        self.total_sample_weight = total_sample_weight
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
+
+        Every fit starts afresh: only ``coef_`` and ``intercept_`` carry over, and only
+        with ``warm_start=True``; attributes of an earlier fit with the other solver
+        (``loss_curve_``, ``t_``, ...) are removed.
 
         Parameters
         ----------
@@ -296,41 +283,30 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         y_enc = y_enc.astype(np.intp, copy=False).reshape(-1)
         sw = self._sample_weight(X, y, classes, sample_weight, self.class_weight)
         init = self._initial_coef(classes.shape[0], X.shape[1])
-        # lbfgs: one subtask per iteration (at least one), plus the empty last one
-        max_subtasks = max(self.max_iter, 1) + 1 if self.solver == "lbfgs" else self.max_iter
-        tasks = self._begin_callbacks("fit", max_subtasks, X, y, sample_weight, classes)
+        for attr in _FIT_STATE:
+            self.__dict__.pop(attr, None)
+        loss = SoftmaxLoss(X, y_enc, classes.shape[0], sw, C=self.C,
+                           fit_intercept=self.fit_intercept)
         if self.solver == "lbfgs":
-            W, b, n_iter = self._fit_lbfgs(X, y_enc, classes.shape[0], sw, init, n_threads,
-                                           tasks)
+            # one subtask per iteration (at least one), plus the empty last one
+            max_subtasks, name = max(self.max_iter, 1) + 1, "lbfgs-iter"
         else:
-            W, b, n_iter = self._fit_sgd(X, y_enc, classes.shape[0], sw, init, n_threads,
-                                         tasks)
-        self.classes_ = classes
-        self._set_model(W, b, X.dtype)
-        self.n_iter_ = np.array([n_iter], dtype=np.int32)
-        tasks.ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=tasks.metadata,
-                                       reconstruction_attributes={})
+            max_subtasks, name = self.max_iter, "sgd-epoch"
+        tasks = FitTasks(self, "fit", name, max_subtasks, X, y, sample_weight, classes,
+                         X.dtype, self.fit_intercept)
+        # the one owner of threads (numba's and BLAS's) for the whole call
+        with tasks, kernel_threads(n_threads):
+            if self.solver == "lbfgs":
+                W, b, n_iter = self._fit_lbfgs(loss, init, tasks)
+            else:
+                W, b, n_iter = self._fit_sgd(loss, init, tasks)
+            self.classes_ = classes
+            self._set_model(W, b, X.dtype)
+            self.n_iter_ = np.array([n_iter], dtype=np.int32)
+            self._fit_weight_sum = loss.sw_sum
         return self
 
-    def _begin_callbacks(self, task_name, max_subtasks, X, y, sample_weight, classes):
-        """Open the root callback task of this fit; returns its per-iteration tasks."""
-        ctx = self._init_callback_context(task_name=task_name, max_subtasks=max_subtasks)
-        metadata = {"sample_weight": sample_weight} if sample_weight is not None else None
-        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
-        dtype = X.dtype
-
-        def attributes(W, b):
-            coef = np.array(W, dtype=dtype, order="C")
-            intercept = (np.array(b, dtype=dtype) if self.fit_intercept
-                         else np.zeros(coef.shape[0], dtype=dtype))
-            return {"coef_": coef, "intercept_": intercept, "classes_": classes}
-
-        name = "lbfgs-iter" if self.solver == "lbfgs" else "sgd-epoch"
-        return _IterationTasks(ctx, self, X, y, metadata, name, attributes)
-
-    def _fit_lbfgs(self, X, y_enc, n_classes, sw, init, n_threads, tasks):
-        loss = SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
-                           fit_intercept=self.fit_intercept, n_threads=n_threads)
+    def _fit_lbfgs(self, loss, init, tasks):
         coef0 = loss.pack(*init) if init is not None else np.zeros(loss.n_params)
         tasks.begin(*loss.weight_intercept(coef0.copy()))
 
@@ -341,192 +317,91 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             if stop:
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
-        # Hold the thread settings for the whole solve, not just inside each evaluation:
-        # with BLAS back at full width between evaluations, OpenBLAS threads woken by
-        # L-BFGS-B's vector updates keep spinning and steal the cores from the next
-        # kernel call (measured: MNIST 10k-row fit 2.84 s -> 1.32 s, float64).
-        with kernel_threads(n_threads):
-            coef, n_iter, _ = minimize_lbfgs(
-                loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
-                callback=on_iteration if tasks.ctx._callbacks else None,
-            )
+        coef, n_iter, _ = minimize_lbfgs(
+            loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            callback=on_iteration if tasks.active else None,
+        )
         tasks.end_empty()
         W, b = loss.weight_intercept(coef)
         return W, b, n_iter
 
-    def _fit_sgd(self, X, y_enc, n_classes, sw, init, n_threads, tasks):
-        for attr in ("loss_curve_", "validation_scores_", "best_validation_score_"):
-            self.__dict__.pop(attr, None)
+    def _sgd_options(self):
+        return SGDOptions(batch_size=self.batch_size, learning_rate=self.learning_rate,
+                          eta0=self.eta0, power_t=self.power_t, shuffle=self.shuffle,
+                          average=self.average, verbose=self.verbose)
+
+    def _fit_sgd(self, loss, init, tasks):
         rng = check_random_state(self.random_state)
-        train = None
-        early_stopping = self.early_stopping
-        if early_stopping:
-            n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
-            counts = np.bincount(y_enc, minlength=n_classes)
-            if n_val < n_classes or X.shape[0] - n_val < n_classes or counts.min() < 2:
-                warnings.warn(
-                    f"early_stopping is ignored: {X.shape[0]} samples of {n_classes} "
-                    f"classes (smallest class: {counts.min()}) cannot be split into "
-                    f"stratified training and validation sets with validation_fraction="
-                    f"{self.validation_fraction}.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                early_stopping = False
-        if early_stopping:
-            train, val = train_test_split(
-                np.arange(X.shape[0]), test_size=self.validation_fraction,
-                stratify=y_enc, random_state=rng.randint(np.iinfo(np.int32).max),
-            )
-            train.sort()
-            empty = None if sw is None else (
-                "training" if sw[train].sum() <= 0 else
-                "validation" if sw[val].sum() <= 0 else None)
-            if empty is not None:
-                # a zero-weight side can be neither fitted nor scored
-                warnings.warn(
-                    f"early_stopping is ignored: the sample weights of the {empty} split "
-                    "sum to zero.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                early_stopping = False
-                train = None
-        if early_stopping:
-            X_val, y_val = X[val], y_enc[val]
-            sw_val = None if sw is None else sw[val]
-            penalty_S = float(train.shape[0] if sw is None else sw[train].sum())
-        else:
-            penalty_S = None
-        loss = SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
-                           fit_intercept=self.fit_intercept, n_threads=n_threads,
-                           penalty_weight_sum=penalty_S)
-        validation_scores = []
-        best = None
-        converged = False
-        # Everything inside: the step-size estimate's BLAS calls too (BLAS at full width
-        # next to numba's spinning threads took 1.5 s instead of 20 ms on MNIST).
-        with kernel_threads(n_threads):
-            state = self._new_sgd_state(loss, init, rng)
-            for _ in range(self.max_iter):
-                tasks.begin(*state.model())
-                epoch_loss = self._sgd_epoch(loss, state, train)
-                if tasks.end(*state.model()):
-                    converged = True  # a callback asked to stop
-                    break
-                if self.tol is None:
-                    continue
-                if early_stopping:
-                    W, b = state.model()
-                    score = _accuracy(X_val, y_val, sw_val, W, b, loss.binary)
-                    validation_scores.append(score)
-                    improved = score > state.best_score + self.tol
-                    if score > state.best_score:
-                        state.best_score = score
-                        best = (W.copy(), b.copy())
-                else:
-                    improved = epoch_loss < state.best_loss - self.tol
-                    state.best_loss = min(state.best_loss, epoch_loss)
-                state.no_improvement = 0 if improved else state.no_improvement + 1
-                if state.no_improvement >= self.n_iter_no_change:
-                    if self.learning_rate == "adaptive":
-                        state.eta /= 5.0
-                        state.no_improvement = 0
-                        if self.verbose:
-                            print(f"SGD: no improvement in {self.n_iter_no_change} epochs, "
-                                  f"step divided by 5 to {state.eta:.3e}", flush=True)
-                        if state.eta >= _MIN_ADAPTIVE_ETA:
-                            continue
-                    converged = True
-                    break
-        if self.tol is not None and not converged:
-            warnings.warn(
-                f"SGD reached max_iter={self.max_iter} epochs before the loss stopped "
-                "improving; increase max_iter to improve the fit.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        if early_stopping:
-            self.validation_scores_ = validation_scores
-            if best is not None:
-                self.best_validation_score_ = state.best_score
-                state.W, state.b = best
-                state.W_avg = state.b_avg = None
-                state.n_avg = 0
+        split_seed = rng.randint(np.iinfo(np.int32).max)
+        if init is None:
+            init = (np.zeros((loss.K, loss.n_features)), np.zeros(loss.K))
+        state = SGDState.start(*init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+                               fit_intercept=self.fit_intercept)
+        result = sgd_fit(loss, state, self._sgd_options(), max_iter=self.max_iter,
+                         tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                         early_stopping=self.early_stopping,
+                         validation_fraction=self.validation_fraction, seed=split_seed,
+                         tasks=tasks)
+        if result.validation_scores is not None:
+            self.validation_scores_ = result.validation_scores
+            if result.best_validation_score is not None:
+                self.best_validation_score_ = result.best_validation_score
+        # partial_fit after this fit counts the fit's data once in its penalty
+        state.weight_seen = loss.sw_sum
         self._sgd_state = state
-        W, b = state.model()
-        return W, b, state.epochs
-
-    def _new_sgd_state(self, loss, init, rng):
-        if init is not None:
-            W = np.array(init[0], dtype=np.float64)
-            b = np.array(init[1], dtype=np.float64)
-        else:
-            W = np.zeros((loss.K, loss.n_features))
-            b = np.zeros(loss.K)
-        if not self.fit_intercept:
-            b[:] = 0.0  # a warm start from a fit with intercepts must not keep them
-        state = SGDState(W=W, b=b, eta0=0.0, eta=0.0,
-                         rng=np.random.default_rng(rng.randint(np.iinfo(np.int32).max)))
-        if loss.sw_sum > 0:
-            self._set_sgd_step(state, loss)
-        # else (a first partial_fit chunk of zero total weight, which takes no step): the
-        # step is set from the first chunk that has weight, not from a meaningless one
-        return state
-
-    def _set_sgd_step(self, state, loss):
-        if self.eta0 == "auto":
-            eta0, ratio = auto_eta0(loss.X, loss.sample_weight, self.fit_intercept,
-                                    loss.binary, loss.l2_reg_strength, self.batch_size)
-        else:
-            eta0, ratio = float(self.eta0), 1.0
-        state.eta0 = state.eta = eta0
-        state.intercept_ratio = ratio
-
-    def _sgd_epoch(self, loss, state, rows=None):
-        # An overflow is reported below as one clear error, not as numpy warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
-            epoch_loss = sgd_epoch(
-                loss, state, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                power_t=self.power_t, shuffle=self.shuffle, average=self.average, rows=rows,
-                verbose=self.verbose,
-            )
-        if not np.isfinite(epoch_loss) or not np.all(np.isfinite(state.W)):
-            raise ValueError(
-                f"SGD diverged (non-finite loss or coefficients) at epoch {state.epochs}; "
-                "lower eta0 (or use eta0='auto') or scale the input data, e.g. with "
-                "StandardScaler or MinMaxScaler."
-            )
         self.loss_curve_ = list(state.loss_curve)
         self.t_ = state.samples_seen
-        return epoch_loss
+        W, b = state.model()
+        return W, b, state.epochs
 
     @available_if(_solver_is_sgd)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of minibatch SGD over a chunk of data (``solver="sgd"`` only).
 
-        The learning-rate schedule, averaging and shuffling state continue across calls.
-        The penalty is ``||W||^2 / (2 C S)`` with ``S`` the weight seen so far, so that a
-        stream of chunks minimises the objective of all the data seen.
+        The first call (on an estimator that was never fitted) starts from zero
+        coefficients and needs ``classes``; later calls, and calls after :meth:`fit`
+        with either solver, continue from ``coef_`` / ``intercept_``.  The learning-rate
+        schedule, averaging and shuffling state continue across calls.  After a ``fit``
+        the step is 0.2 times what ``eta0`` gives (the model is near its optimum, where
+        a full step would add more noise than progress), or the step where
+        ``fit(solver="sgd")`` left it.
+
+        Each call takes steps on the objective
+        ``(1/S_B) sum_{i in batch} s_i CE_i + ||W||^2 / (2 C S)`` for its minibatches,
+        where ``S`` is ``total_sample_weight`` when set, else the total weight seen so
+        far (the data of an earlier ``fit`` counted once, plus every chunk of every
+        call).  With the default, a stream of distinct samples minimises the objective
+        of all the data seen; but ``p`` passes over the same data set make ``S`` grow
+        ``p``-fold, as if ``C`` were ``p`` times larger.  To make repeated passes over a
+        data set of total weight ``S`` minimise the same objective as
+        ``fit(solver="sgd")`` at the same ``C``, set ``total_sample_weight=S``
+        (``n_samples`` without weights).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A chunk of training data (dense or CSR, see :meth:`fit`).
+            A chunk of training data (dense or CSR, see :meth:`fit`), with the number of
+            features of the first call.
         y : array-like of shape (n_samples,)
             Its labels; all must belong to ``classes``.  A chunk may miss some classes.
         classes : array-like of shape (n_classes,), default=None
             All the classes of the stream; required on the first call, optional (and
-            then checked) afterwards.
+            then checked against ``classes_``) afterwards.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights.
 
         Returns
         -------
         self : SoftmaxClassifier
+
+        Raises
+        ------
+        ValueError
+            On a changed set of classes or number of features, labels outside
+            ``classes``, or ``class_weight="balanced"``.
         """
-        first = not hasattr(self, "_sgd_state")
+        first = not hasattr(self, "classes_")
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -539,8 +414,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             all_classes = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), all_classes):
                 raise ValueError(
-                    f"`classes={np.unique(classes)!r}` is not the same as on the first call "
-                    f"to partial_fit ({all_classes!r})."
+                    f"`classes={np.unique(classes)!r}` is not the same as the classes of "
+                    f"the model ({all_classes!r}); a fitted model cannot change its classes."
                 )
         if self.class_weight == "balanced":
             raise ValueError(
@@ -561,37 +436,52 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         sw = self._sample_weight(X, y, all_classes, sample_weight, self.class_weight,
                                  allow_zero_sum=True)
         n_threads = effective_n_threads(self.n_jobs)
+        state = getattr(self, "_sgd_state", None)
         weight = float(X.shape[0] if sw is None else sw.sum())
-        seen = weight if first else self._sgd_state.weight_seen + weight
+        if state is not None:
+            seen = state.weight_seen + weight
+        else:
+            seen = getattr(self, "_fit_weight_sum", 0.0) + weight
+        S = self.total_sample_weight if self.total_sample_weight is not None else seen
         loss = SoftmaxLoss(X, y_enc, all_classes.shape[0], sw, C=self.C,
-                           fit_intercept=self.fit_intercept, n_threads=n_threads,
+                           fit_intercept=self.fit_intercept,
                            # no weight seen yet: no step is taken, and any finite
                            # penalty scale keeps the (zero) penalty term finite
-                           penalty_weight_sum=seen if seen > 0 else 1.0)
-        tasks = self._begin_callbacks("partial_fit", 1, X, y, sample_weight, all_classes)
-        with kernel_threads(n_threads):
-            if first:
-                state = self._new_sgd_state(loss, None, check_random_state(self.random_state))
-                self.classes_ = all_classes
-            else:
-                state = self._sgd_state
-                if state.n_avg == 0:
-                    # coef_ / intercept_ are the model: continue from them (a user may
-                    # have edited or sparsified them); with averaging the raw iterate
-                    # lives in the state.
-                    state.W = _dense(self.coef_)
-                    state.b = np.array(self.intercept_, dtype=np.float64)
+                           penalty_weight_sum=S if S > 0 else 1.0)
+        options = self._sgd_options()
+        tasks = FitTasks(self, "partial_fit", "sgd-epoch", 1, X, y, sample_weight,
+                         all_classes, X.dtype, self.fit_intercept)
+        with tasks, kernel_threads(n_threads):
+            if state is None:
+                rng = np.random.default_rng(
+                    check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+                if first:
+                    state = SGDState.start(np.zeros((loss.K, loss.n_features)),
+                                           np.zeros(loss.K), rng, self.fit_intercept)
+                else:
+                    state = SGDState.start(_dense(self.coef_), self.intercept_, rng,
+                                           self.fit_intercept)
+                    state.step_scale = _CONTINUE_STEP_SCALE
+                    state.weight_seen = getattr(self, "_fit_weight_sum", 0.0)
+            elif state.n_avg == 0:
+                # coef_ / intercept_ are the model: continue from them (a user may have
+                # edited or sparsified them); with averaging the raw iterate lives in
+                # the state.
+                state.W = _dense(self.coef_)
+                state.b = np.array(self.intercept_, dtype=np.float64)
             if state.eta0 == 0.0 and loss.sw_sum > 0:
-                self._set_sgd_step(state, loss)
-            self._sgd_state = state
+                # else (a chunk of zero total weight, which takes no step): the step is
+                # set from the first chunk that has weight, not from a meaningless one
+                state.set_step(loss, options)
             tasks.begin(*state.model())
-            self._sgd_epoch(loss, state)
+            guarded_epoch(loss, state, options)
             tasks.end(*state.model())
-        W, b = state.model()
-        self._set_model(W, b, X.dtype)
-        self.n_iter_ = np.array([state.epochs], dtype=np.int32)
-        tasks.ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=tasks.metadata,
-                                       reconstruction_attributes={})
+            self._sgd_state = state
+            self.classes_ = all_classes
+            self._set_model(*state.model(), X.dtype)
+            self.n_iter_ = np.array([state.epochs], dtype=np.int32)
+            self.loss_curve_ = list(state.loss_curve)
+            self.t_ = state.samples_seen
         return self
 
     def _set_model(self, W, b, dtype):
@@ -693,10 +583,3 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
 def _dense(coef):
     """``coef_`` as a float64 ndarray (it may have been sparsified by the user)."""
     return np.array(coef.toarray() if sp.issparse(coef) else coef, dtype=np.float64)
-
-
-def _accuracy(X, y_enc, sample_weight, W, b, binary):
-    """(Weighted) accuracy of the linear model ``(W, b)`` on encoded labels."""
-    scores = X @ W.T.astype(X.dtype) + b.astype(X.dtype)
-    pred = (scores[:, 0] > 0).astype(np.intp) if binary else np.argmax(scores, axis=1)
-    return float(np.average(pred == y_enc, weights=sample_weight))

@@ -1,7 +1,12 @@
 """The loss object: coefficient layout, L2 penalty, scaling, buffers, kernel dispatch.
 
-A solver sees only :meth:`SoftmaxLoss.loss_gradient` (and the layout helpers); it does
-not know whether the model is binary or multinomial, nor how the kernels are laid out.
+It computes objectives and gradients, on all the rows or on a minibatch given by row
+indices, and nothing else: solvers own their state (SGD's scaled weights, averages and
+schedules live in :mod:`sk_softmax._solvers._sgd`), and the caller owns the threads
+(:func:`sk_softmax._threading.kernel_threads`, entered once per estimator call).
+An L-BFGS solver sees only :meth:`SoftmaxLoss.loss_gradient` and the layout helpers; it
+does not know whether the model is binary or multinomial, nor how the kernels are laid
+out.
 
 Objective
 ---------
@@ -31,45 +36,25 @@ In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of sh
 ``(K,)`` with ``K = n_classes - (n_classes == 2)``.
 """
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import (
+    BATCH_BLOCK_SIZE,
+    BLOCK_SIZE,
+    csr_full_buffers,
     csr_grad_finish,
     csr_loss_grad,
-    csr_sgd_step,
+    dense_batch_buffers,
+    dense_batch_grad,
+    dense_full_buffers,
     dense_loss_grad,
-    dense_sgd_steps,
     reduce_chunks,
 )
-from ._threading import kernel_threads
 
 __all__ = ["SoftmaxLoss"]
-
-# Rows per block of the dense kernel: 128 rows kept the block's logits and gradient
-# products in cache on MNIST-like widths in benchmarks/loss_eval.py (32 to 512 rows were
-# within 10%); float32 and float64 alike.
-_BLOCK_SIZE = 128
-# Chunks of blocks, each with its own gradient accumulator (see _kernels/_dense.py). A
-# constant, so that results do not depend on the thread count; it is only lowered when
-# the accumulators would take more than _ACC_BUDGET bytes.
-_MAX_CHUNKS = 32
-# Rows per block inside a minibatch (SGD): small, so that a batch spreads over threads.
-_BATCH_BLOCK_SIZE = 32
-# Rows per accumulator chunk of the sparse kernel, and at most this many chunks: each
-# chunk's (n_features, K) accumulator is zeroed and reduced on every evaluation, which on
-# 100k x 50k text with 20 classes cost 18 ms of 79 with 16 chunks, 4.5 ms with 4.
-_SPARSE_CHUNK_ROWS = 2048
-_MAX_SPARSE_CHUNKS = 8
-# The scatter into a chunk's accumulator is random access: all of them together should
-# stay within a last-level cache next to the coefficients.  On 100k x 50k text with 20
-# classes (8 MB per accumulator), scatter pass alone, 2 threads, interleaved: 2 chunks
-# 77-86 ms, 4 chunks 84-97 ms (and 8 chunks slower still in earlier runs); the finishing
-# reduction reads half as much with 2.  The logits/softmax pass keeps _MAX_SPARSE_CHUNKS.
-_SPARSE_ACC_BUDGET = 16 * 2**20
-# "All rows, in order" for the kernel's row list.
-_ALL_ROWS = np.empty(0, dtype=np.intp)
-_ACC_BUDGET = 128 * 2**20
 
 
 class SoftmaxLoss:
@@ -85,27 +70,39 @@ class SoftmaxLoss:
     n_classes : int
         Number of classes, at least 2.
     sample_weight : ndarray of shape (n_samples,) or None
-        Non-negative weights with a positive sum; ``None`` means all ones.
+        Non-negative weights; ``None`` means all ones.
     C : float
         Inverse regularisation strength in ``(0, inf]``.
     fit_intercept : bool
         Whether the model has (unpenalised) intercepts.
-    n_threads : int
-        Threads used by the kernels.
     penalty_weight_sum : float or None
         ``S`` in the penalty ``||W||^2 / (2 C S)``; default: the sum of the sample weights
-        of this data.  Streaming fits (``partial_fit``) pass the weight seen so far.
+        of this data.  Streaming fits (``partial_fit``) and SGD with a validation split
+        pass another one.
 
     Attributes
     ----------
     n_params : int
         Length of the flat coefficient vector.
+    K : int
+        Stored rows of ``W``: ``n_classes``, or 1 for the binary model.
+    binary : bool
+        Whether the model is the binary (sigmoid) one.
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        The weights as the kernels take them (empty: all ones).
     sw_sum : float
         Sum of the sample weights (``n_samples`` without weights).
+    l2_reg_strength : float
+        ``1 / (C S)``, 0 for ``C = inf``: the penalty is ``l2_reg_strength / 2 ||W||^2``.
+
+    Notes
+    -----
+    The kernels run with the numba threads and BLAS limits of the caller's
+    :func:`~sk_softmax._threading.kernel_threads` block.
     """
 
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 n_threads=1, penalty_weight_sum=None):
+                 penalty_weight_sum=None):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}.")
         self.X = X
@@ -113,7 +110,6 @@ class SoftmaxLoss:
         self.n_classes = n_classes
         self.C = C
         self.fit_intercept = fit_intercept
-        self.n_threads = n_threads
         self.binary = n_classes == 2
         n_samples, n_features = X.shape
         self.n_features = n_features
@@ -129,8 +125,7 @@ class SoftmaxLoss:
         else:
             self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
             self.sw_sum = float(self.sample_weight.sum())
-        S = self.sw_sum if penalty_weight_sum is None else float(penalty_weight_sum)
-        self.l2_reg_strength = 0.0 if np.isinf(C) else 1.0 / (C * S)
+        self._set_penalty(penalty_weight_sum)
 
         K = self.K
         # dense kernels read W (K, n_features); sparse ones W.T (n_features, K)
@@ -142,53 +137,43 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
-        self._sgd = None
 
-    @staticmethod
-    def _chunk_buffers(n_rows, block_size, K, n_features, dtype, gather=False):
-        """``(Z, Xg, tmp, acc_W, acc_b, acc_loss)`` for ``dense_loss_grad`` on ``n_rows``
-        (``Xg`` is empty unless the rows are gathered, as minibatches are)."""
-        n_blocks = max(1, -(-n_rows // block_size))  # the chunk count depends on shape only
-        per_chunk = K * n_features * (8 + dtype.itemsize) + 1
-        n_chunks = int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
-        return (
-            np.empty((n_rows, K), dtype=dtype),
-            np.empty((n_chunks, block_size, n_features) if gather else (0, 0, 0), dtype=dtype),
-            np.empty((n_chunks, n_features, K), dtype=dtype),
-            np.empty((n_chunks, K, n_features), dtype=np.float64),
-            np.empty((n_chunks, K), dtype=np.float64),
-            np.empty(n_chunks, dtype=np.float64),
-        )
+    def _set_penalty(self, penalty_weight_sum):
+        S = self.sw_sum if penalty_weight_sum is None else float(penalty_weight_sum)
+        self.penalty_weight_sum = S
+        self.l2_reg_strength = 0.0 if np.isinf(self.C) else 1.0 / (self.C * S)
+
+    def with_penalty_weight_sum(self, penalty_weight_sum):
+        """The same loss (same data, no copy) with ``S`` of the penalty replaced.
+
+        Parameters
+        ----------
+        penalty_weight_sum : float
+            The new ``S`` in ``||W||^2 / (2 C S)``.
+
+        Returns
+        -------
+        loss : SoftmaxLoss
+            A new loss object sharing ``X``, ``y`` and the weights with this one.
+        """
+        other = copy.copy(self)
+        other._set_penalty(penalty_weight_sum)
+        other._W, other._b = self._W.copy(), self._b.copy()
+        other._gW, other._gb = self._gW.copy(), self._gb.copy()
+        other._full = other._batch = None
+        return other
+
+    def _full_buffers(self):
+        if self._full is None:
+            n, d = self.X.shape
+            make = csr_full_buffers if self.sparse else dense_full_buffers
+            self._full = make(n, self.K, d, self.X.dtype)
+        return self._full
 
     @property
     def n_chunks(self):
         """Number of gradient accumulators of a full evaluation (a function of the shape)."""
-        return self._full_buffers()[3].shape[0]
-
-    def _full_buffers(self):
-        if self._full is None:
-            if self.sparse:
-                self._full = self._sparse_buffers()
-            else:
-                self._full = self._chunk_buffers(self.X.shape[0], _BLOCK_SIZE, self.K,
-                                                 self.n_features, self.X.dtype)
-        return self._full
-
-    def _sparse_buffers(self):
-        """``(Z, None, None, acc_WT, acc_b, acc_loss)`` for ``csr_loss_grad``: one chunk
-        per ``_SPARSE_CHUNK_ROWS`` rows, at most ``_MAX_SPARSE_CHUNKS``; the scatter's
-        accumulators also within ``_SPARSE_ACC_BUDGET`` bytes together."""
-        n, d, K = self.X.shape[0], self.n_features, self.K
-        n_chunks = int(max(1, min(_MAX_SPARSE_CHUNKS, -(-n // _SPARSE_CHUNK_ROWS))))
-        n_scatter = int(max(1, min(n_chunks, _SPARSE_ACC_BUDGET // (d * K * 8 + 1))))
-        return (
-            np.empty((n, K), dtype=self.X.dtype),
-            None,
-            None,
-            np.empty((n_scatter, d, K), dtype=np.float64),
-            np.empty((n_chunks, K), dtype=np.float64),
-            np.empty(n_chunks, dtype=np.float64),
-        )
+        return self._full_buffers().acc_b.shape[0]
 
     # -- layout --------------------------------------------------------------------
     @property
@@ -219,13 +204,19 @@ class SoftmaxLoss:
         return coef2.ravel()
 
     # -- evaluation ----------------------------------------------------------------
-    def loss_gradient(self, coef):
-        """Objective and its gradient at ``coef``.
+    def loss_gradient(self, coef, rows=None):
+        """Objective and its gradient at ``coef``, on all rows or on a minibatch.
 
         Parameters
         ----------
         coef : ndarray of shape (n_params,)
             Flat coefficients in the layout described in the module docstring.
+        rows : ndarray of shape (m,), integer, or None
+            A minibatch (repeats allowed): the objective is then
+            ``(1 / S_B) sum_{i in rows} s_i CE_i + ||W||^2 / (2 C S)``, the batch's
+            weighted mean cross-entropy (0 when its weight ``S_B`` is 0) plus the full
+            objective's penalty, an unbiased estimate of ``f`` for uniformly drawn
+            batches.  ``None``: all rows.
 
         Returns
         -------
@@ -235,181 +226,84 @@ class SoftmaxLoss:
             Its gradient, in the same layout as ``coef``.
         """
         W, b = self.weight_intercept(coef)
+        if rows is not None:
+            return self._batch_loss_gradient(W, b, np.ascontiguousarray(rows, dtype=np.intp))
         self._b[...] = b
-        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._full_buffers()
+        buf = self._full_buffers()
         inv = 1.0 / self.sw_sum
         l2 = self.l2_reg_strength
-        if self.sparse:
-            return self._sparse_loss_gradient(W, Z, acc_W, acc_b, acc_loss, inv, l2)
-        self._W[...] = W
-        with kernel_threads(self.n_threads):
-            dense_loss_grad(self.X, self.y, self.sample_weight, _ALL_ROWS, self._W, self._b,
-                            self.binary, _BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b, acc_loss)
-        loss_sum = reduce_chunks(acc_W, acc_b, acc_loss, self._gW, self._gb)
-        grad = np.empty(self.coef_shape, dtype=np.float64)
-        grad[:, : self.n_features] = self._gW * inv
-        if l2 > 0.0:
-            grad[:, : self.n_features] += l2 * W
-        if self.fit_intercept:
-            grad[:, -1] = self._gb * inv
-        loss = loss_sum * inv
-        if l2 > 0.0:
-            Wf = np.asarray(W, dtype=np.float64)
-            loss += 0.5 * l2 * float(np.vdot(Wf, Wf))
-        return loss, grad.ravel()
-
-    def _sparse_loss_gradient(self, W, Z, acc_W, acc_b, acc_loss, inv, l2):
-        # the kernel reads W.T (n_features, K); the chunks are reduced, transposed,
-        # scaled and penalised straight into the flat gradient
-        self._W[...] = W.T
-        X = self.X
         grad = np.empty(self.coef_shape, dtype=np.float64)
         Wf = np.asarray(W, dtype=np.float64)
-        with kernel_threads(self.n_threads):
+        if self.sparse:
+            # the kernel reads W.T (n_features, K); the chunks are reduced, transposed,
+            # scaled and penalised straight into the flat gradient
+            self._W[...] = W.T
+            X = self.X
             csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight, self._W,
-                          self._b, self.binary, Z, acc_W, acc_b, acc_loss)
-            loss_sum = csr_grad_finish(acc_W, acc_b, acc_loss, Wf, l2, inv,
+                          self._b, self.binary, buf)
+            loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, l2, inv,
                                        grad[:, : self.n_features], self._gb)
+            if self.fit_intercept:
+                grad[:, -1] = self._gb
+        else:
+            self._W[...] = W
+            dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
+                            self.binary, BLOCK_SIZE, buf)
+            loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
+            self._finish(grad, Wf, inv, l2)
+        return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
+
+    def _finish(self, grad, Wf, inv, l2):
+        grad[:, : self.n_features] = self._gW * inv
+        if l2 > 0.0:
+            grad[:, : self.n_features] += l2 * Wf
         if self.fit_intercept:
-            grad[:, -1] = self._gb
-        loss = loss_sum * inv
+            grad[:, -1] = self._gb * inv
+
+    @staticmethod
+    def _add_penalty(loss, Wf, l2):
         if l2 > 0.0:
             loss += 0.5 * l2 * float(np.vdot(Wf, Wf))
-        return loss, grad.ravel()
+        return loss
+
+    def _batch_loss_gradient(self, W, b, rows):
+        Wf = np.asarray(W, dtype=np.float64)
+        l2 = self.l2_reg_strength
+        S_B = (float(rows.shape[0]) if self.sample_weight.shape[0] == 0
+               else float(self.sample_weight[rows].sum()))
+        inv = 1.0 / S_B if S_B > 0 else 0.0
+        grad = np.empty(self.coef_shape, dtype=np.float64)
+        if rows.shape[0] == 0:
+            self._gW[...] = 0.0
+            self._gb[...] = 0.0
+            loss_sum = 0.0
+        elif self.sparse:
+            # a minibatch of CSR rows is small: evaluate the sub-matrix with its own buffers
+            Xb = self.X[rows]
+            sub = SoftmaxLoss(Xb, self.y[rows], self.n_classes,
+                              None if self.sample_weight.shape[0] == 0
+                              else self.sample_weight[rows],
+                              C=np.inf, fit_intercept=self.fit_intercept)
+            buf = sub._full_buffers()
+            sub._W[...] = W.T
+            sub._b[...] = b
+            csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight, sub._W,
+                          sub._b, self.binary, buf)
+            loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0,
+                                       self._gW, self._gb)
+        else:
+            m = rows.shape[0]
+            if self._batch is None or self._batch.Z.shape[0] < m:
+                self._batch = dense_batch_buffers(m, self.K, self.n_features, self.X.dtype)
+            self._W[...] = W
+            self._b[...] = b
+            buf = self._batch
+            dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
+                             self.binary, BATCH_BLOCK_SIZE, buf)
+            loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
+        self._finish(grad, Wf, inv, l2)
+        return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
 
     def loss(self, coef):
         """The scaled objective at ``coef`` (see :meth:`loss_gradient`)."""
         return self.loss_gradient(coef)[0]
-
-    # -- SGD ---------------------------------------------------------------------------
-    def sgd_begin(self, W, b):
-        """Start minibatch steps from ``W`` (K, n_features) and ``b`` (K,), float64.
-
-        Dense data updates ``W`` and ``b`` in place.  Sparse data keeps the weights as
-        ``scale * V`` (``V`` transposed, for row access by feature) so that the L2
-        shrinkage of a step is one multiplication of ``scale`` and a step touches only
-        the batch's non-zeros; :meth:`sgd_current` / :meth:`sgd_end` give ``W`` back.
-        """
-        if self.sparse:
-            self._sgd = {"VT": np.ascontiguousarray(W.T, dtype=np.float64), "scale": 1.0,
-                         "W": W, "b": b}
-        else:
-            self._sgd = {"W": W, "b": b, "gW": np.empty_like(W), "gb": np.empty_like(b)}
-
-    def sgd_batch_weights(self, order, batch_size):
-        """Weights ``S_q`` of the consecutive batches of ``order`` (what a schedule needs
-        before the steps: a batch of weight 0 takes no step).
-
-        Returns
-        -------
-        weights : ndarray of shape (ceil(len(order) / batch_size),), float64
-        """
-        starts = np.arange(0, order.shape[0], batch_size)
-        if self.sample_weight.shape[0] == 0:
-            return np.minimum(batch_size, order.shape[0] - starts).astype(np.float64)
-        return np.add.reduceat(self.sample_weight[order], starts)
-
-    def sgd_steps(self, order, batch_size, weights, etas, etas_intercept):
-        """Minibatch steps over consecutive batches of ``order``.
-
-        Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` and its step is
-        ``W -= etas[q] * g_W``, ``b -= etas_intercept[q] * g_b``, where ``g`` is the
-        gradient of ``(1 / S_q) sum_{i in q} s_i CE_i + ||W||^2 / (2 C S)``: the batch's
-        weighted mean loss plus the full objective's penalty (``S`` is the weight of all
-        the data, or ``penalty_weight_sum``).  Dense data runs all the batches in one
-        kernel call.
-
-        Parameters
-        ----------
-        order : ndarray of shape (n_rows,), integer
-            Rows in the order they are visited.
-        batch_size : int
-        weights : ndarray of shape (n_batches,), float64
-            The batches' weights ``S_q``, from :meth:`sgd_batch_weights`; a batch of
-            weight 0 takes no step.
-        etas, etas_intercept : ndarray of shape (n_batches,), float64
-            Step sizes of the weights and intercepts; ``n_batches`` batches are run.
-
-        Returns
-        -------
-        loss_sums : ndarray of shape (n_batches,)
-            ``sum_{i in q} s_i * -log P[i, y_i]`` before each step (no penalty).
-        """
-        weights = np.ascontiguousarray(weights, dtype=np.float64)
-        etas = np.ascontiguousarray(etas, dtype=np.float64)
-        etas_b = np.ascontiguousarray(etas_intercept, dtype=np.float64)
-        n_batches = etas.shape[0]
-        loss_sums = np.empty(n_batches)
-        if self.sparse:
-            for q in range(n_batches):
-                rows = order[q * batch_size:(q + 1) * batch_size]
-                loss_sums[q] = self._sparse_sgd_step(rows, etas[q], etas_b[q], weights[q])
-            return loss_sums
-        m = min(batch_size, order.shape[0])
-        if self._batch is None or self._batch[0].shape[0] < m:
-            # Blocks of 32 rows let a batch of 128 run on 4 threads; the chunk count is a
-            # function of the batch size only, so results do not depend on threads.
-            self._batch = self._chunk_buffers(m, _BATCH_BLOCK_SIZE, self.K, self.n_features,
-                                              self.X.dtype, gather=True)
-        Z, Xg, tmp, acc_W, acc_b, acc_loss = self._batch
-        st = self._sgd
-        with kernel_threads(self.n_threads):
-            dense_sgd_steps(self.X, self.y, self.sample_weight,
-                            np.ascontiguousarray(order, dtype=np.intp), batch_size, weights,
-                            st["W"], st["b"], self.fit_intercept, self.binary,
-                            self.l2_reg_strength, etas, etas_b, self._W, self._b,
-                            _BATCH_BLOCK_SIZE, Z, Xg, tmp, acc_W, acc_b, acc_loss, st["gW"],
-                            st["gb"], loss_sums)
-        return loss_sums
-
-    def sgd_current(self):
-        """``(W, b)`` after the steps so far (sparse: a new array for ``W``)."""
-        st = self._sgd
-        if self.sparse:
-            return st["scale"] * st["VT"].T, st["b"]
-        return st["W"], st["b"]
-
-    def sgd_end(self):
-        """Write the weights back into the ``W`` given to :meth:`sgd_begin`."""
-        if self.sparse:
-            st = self._sgd
-            st["W"][...] = st["scale"] * st["VT"].T
-        self._sgd = None
-
-    def _sparse_sgd_step(self, rows, eta, eta_b, weight_sum):
-        st = self._sgd
-        m = rows.shape[0]
-        if self._batch is None or self._batch[0].shape[0] < m:
-            self._batch = (np.empty((m, self.K)), np.empty((m, self.K)), np.empty(m))
-        Z, gb_rows, losses = self._batch
-        if weight_sum <= 0:
-            return 0.0
-        X = self.X
-        VT, scale, b = st["VT"], st["scale"], st["b"]
-        shrink = 1.0 - eta * self.l2_reg_strength
-        step = eta / weight_sum
-        step_b = eta_b / weight_sum
-        with kernel_threads(self.n_threads):
-            if shrink > 0.5:
-                new_scale = scale * shrink
-                loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
-                                        self.sample_weight, rows, VT, scale, new_scale, b,
-                                        self.binary, step, step_b, self.fit_intercept, Z,
-                                        gb_rows, losses)
-            else:
-                # A step so large that the penalty shrinks W by half or more (or flips
-                # it): apply it on materialised weights, O(n_features * K), never in
-                # ordinary use.
-                VT *= scale
-                W_old = VT.copy()
-                new_scale = 1.0
-                loss_sum = csr_sgd_step(X.data, X.indices, X.indptr, self.y,
-                                        self.sample_weight, rows, VT, 1.0, 1.0, b,
-                                        self.binary, step, step_b, self.fit_intercept, Z,
-                                        gb_rows, losses)
-                VT -= (1.0 - shrink) * W_old
-        if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
-            VT *= new_scale
-            new_scale = 1.0
-        st["scale"] = new_scale
-        return loss_sum

@@ -11,18 +11,27 @@ Three things are decided here and nowhere else:
   call ends, also on error.
 * **BLAS inside the kernels.**  The dense kernel calls ``gemm`` on row blocks from every
   numba thread; letting OpenBLAS start its own threads there would oversubscribe the
-  cores (measured: 40 ms per MNIST evaluation with BLAS at 1 thread, 56-62 ms without).
-  BLAS is limited to one thread while a kernel runs and restored right after, through
+  cores.  BLAS is limited to one thread for the whole estimator call (a whole solve:
+  see docs/design.md for why not per kernel call) and restored afterwards, through
   threadpoolctl.  OpenBLAS's limit is process-wide: the first active call (in any
   thread) sets it, the last one to leave restores the limits read before the first
-  (reference-counted in ``_single_threaded_blas``), so nested and overlapping calls
-  neither lift the limit under each other nor leave it behind.
+  (reference-counted in ``_single_threaded_blas``), so overlapping calls from several
+  Python threads neither lift the limit under each other nor leave it behind.
 * **The threading layer.**  numba's ``workqueue`` layer aborts when two Python threads
   launch parallel kernels at once, and GNU OpenMP kills a child forked after the parent
   used it (``multiprocessing``'s default on Linux).  Unless the user chose a layer
   (``NUMBA_THREADING_LAYER``), we use TBB (the ``tbb`` dependency; thread- and
-  fork-safe), else OpenMP, else workqueue with launches serialised by a lock, which is
-  slower but never crashes.
+  fork-safe), else OpenMP, else workqueue with calls serialised by a lock, which is
+  slower but never crashes.  Whenever TBB may be used (no choice, or ``tbb``,
+  ``threadsafe``, ``forksafe`` or ``safe`` chosen), the ``tbb`` wheel's runtime is
+  preloaded so that numba finds it.
+
+**One owner per call.**  :func:`kernel_threads` is entered once per estimator call
+(``fit``, ``partial_fit``, ``predict_proba``...), around everything that runs kernels or
+BLAS; the loss object and the solvers never enter it.  A nested entry from the same
+Python thread (a user's own code calling the estimator inside a callback, say) is
+recognised and changes nothing, so it can neither deadlock on the workqueue lock nor
+restore settings under the outer call.
 """
 
 import contextlib
@@ -36,7 +45,10 @@ from threadpoolctl import register as register_threadpool_controller
 __all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads"]
 
 _state_lock = threading.Lock()
-_launch_lock = threading.Lock()
+# Serialises calls under numba's workqueue layer.  Reentrant, and entered only by the
+# outermost kernel_threads of a Python thread.
+_launch_lock = threading.RLock()
+_local = threading.local()
 _layer_checked = False
 _serialise_launches = False
 _active_calls = 0
@@ -139,6 +151,10 @@ def _preload_tbb():
     return False
 
 
+# numba's layer names (explicit, or chosen by numba by safety) under which TBB may load
+_MAY_USE_TBB = ("default", "tbb", "threadsafe", "forksafe", "safe")
+
+
 def _choose_threading_layer():
     """Pick numba's threading layer before our first parallel launch.
 
@@ -152,9 +168,15 @@ def _choose_threading_layer():
         if _layer_checked:
             return
         user_choice = "NUMBA_THREADING_LAYER" in os.environ
-        if not user_choice and numba.config.THREADING_LAYER == "default":
-            if (_loadable("numba.np.ufunc.tbbpool")
-                    or (_preload_tbb() and _loadable("numba.np.ufunc.tbbpool"))):
+        layer = numba.config.THREADING_LAYER
+        tbb_ok = False
+        if layer in _MAY_USE_TBB:
+            # numba imports tbbpool only when it starts its pool; the wheel's runtime
+            # must be loadable by then, whoever chose the layer
+            tbb_ok = _loadable("numba.np.ufunc.tbbpool") or (
+                _preload_tbb() and _loadable("numba.np.ufunc.tbbpool"))
+        if not user_choice and layer == "default":
+            if tbb_ok:
                 numba.config.THREADING_LAYER = "tbb"
             elif _loadable("numba.np.ufunc.omppool"):
                 numba.config.THREADING_LAYER = "omp"
@@ -185,12 +207,17 @@ def _blas_libraries():
 
 def _set_blas_threads(libraries, counts):
     for lib, count in zip(libraries, counts):
-        # threadpoolctl ignores OpenBLAS limits set from any Python thread but the first
-        # that set one (while it lives), so the last of several overlapping calls could
-        # not restore the original limit.  Our own reference count already keeps threads
-        # from fighting, so we use the unguarded setter where threadpoolctl has one.
-        setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads
-        setter(count)
+        # threadpoolctl (>= 3.6) ignores OpenBLAS limits set from any Python thread but
+        # the one controlling it, so the last of several overlapping calls, in another
+        # thread, could not restore the original limit.  Our reference count already
+        # keeps threads from fighting: release control before and after setting, so
+        # this thread may set it and the user's threads still may afterwards.
+        release = getattr(lib, "clear_controlling_thread", None)
+        if release is not None:
+            release(force=True)
+        lib.set_num_threads(count)
+        if release is not None:
+            release(force=True)
 
 
 @contextlib.contextmanager
@@ -229,12 +256,22 @@ def kernel_threads(n_threads):
 
     Notes
     -----
-    Restores the caller's numba thread count and the BLAS limits on exit, also when
-    the body raises.
+    The one owner of thread settings for an estimator call: enter it once around
+    everything that runs kernels.  Restores the caller's numba thread count and the
+    BLAS limits on exit, also when the body raises.  A nested entry in the same Python
+    thread changes nothing (the outer call's settings hold) and takes no lock.
     """
+    if getattr(_local, "depth", 0) > 0:
+        _local.depth += 1
+        try:
+            yield
+        finally:
+            _local.depth -= 1
+        return
     _choose_threading_layer()
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
+    _local.depth = 1
     try:
         with _single_threaded_blas():
             if _serialise_launches:
@@ -243,4 +280,5 @@ def kernel_threads(n_threads):
             else:
                 yield
     finally:
+        _local.depth = 0
         numba.set_num_threads(previous)

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from sk_softmax._kernels import dense_loss_grad, reduce_chunks, softmax_rows
+from sk_softmax._kernels import (
+    DenseBatchBuffers,
+    DenseFullBuffers,
+    dense_batch_grad,
+    dense_loss_grad,
+    reduce_chunks,
+    softmax_rows,
+)
 from sk_softmax._kernels._dense import add_rt_x
 from sk_softmax._threading import kernel_threads
 
@@ -13,30 +20,32 @@ TOL = {np.float64: dict(rtol=1e-12), np.float32: dict(rtol=1e-5)}
 
 
 def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2, rows=None):
-    """Call the fused kernel with fresh buffers; return (loss, gW, gb, Z).
-
-    ``rows`` (a minibatch's row list) makes the kernel gather those rows, in that order.
-    """
+    """Call the fused kernel (all rows, or the gathered ``rows``) with fresh NaN-filled
+    buffers; return (loss, gW, gb, Z)."""
     dtype = X.dtype
     n, d = X.shape
     K = W.shape[0]
     sw = np.empty(0) if sw is None else np.asarray(sw, dtype=np.float64)
-    Z = np.full((n, K), np.nan, dtype=dtype)
-    tmp = np.empty((n_chunks, d, K), dtype=dtype)
-    acc_W = np.full((n_chunks, K, d), np.nan)
-    acc_b = np.full((n_chunks, K), np.nan)
-    acc_loss = np.full(n_chunks, np.nan)
+    m = n if rows is None else rows.shape[0]
+    common = dict(Z=np.full((m, K), np.nan, dtype=dtype),
+                  acc_W=np.full((n_chunks, K, d), np.nan),
+                  acc_b=np.full((n_chunks, K), np.nan),
+                  acc_loss=np.full(n_chunks, np.nan))
     gW = np.empty((K, d))
     gb = np.empty(K)
-    rows = np.empty(0, dtype=np.intp) if rows is None else rows
-    m = rows.shape[0] or n
-    Z = Z[:m]
-    Xg = np.full((n_chunks, block_size, d) if rows.shape[0] else (0, 0, 0), np.nan, dtype=dtype)
+    Wd, bd = W.astype(dtype), b.astype(dtype)
     with kernel_threads(n_threads):
-        dense_loss_grad(X, y, sw, rows, W.astype(dtype), b.astype(dtype), binary, block_size,
-                        Z, Xg, tmp, acc_W, acc_b, acc_loss)
-    loss = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
-    return loss, gW, gb, Z
+        if rows is None:
+            buf = DenseFullBuffers(tmp=np.full((n_chunks, d, K), np.nan, dtype=dtype), **common)
+            dense_loss_grad(X, y, sw, Wd, bd, binary, block_size, buf)
+        else:
+            buf = DenseBatchBuffers(
+                Xg=np.full((n_chunks, block_size, d), np.nan, dtype=dtype),
+                Wk=np.empty((K, d), dtype=dtype), bk=np.empty(K, dtype=dtype),
+                gW=np.empty((K, d)), gb=np.empty(K), **common)
+            dense_batch_grad(X, y, sw, rows, Wd, bd, binary, block_size, buf)
+    loss = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
+    return loss, gW, gb, buf.Z
 
 
 def make_problem(rng, n, d, n_classes, dtype, scale=1.0):

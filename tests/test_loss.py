@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sk_softmax._loss import SoftmaxLoss
+from sk_softmax._threading import kernel_threads
 
 from . import reference as ref
 
@@ -28,7 +29,7 @@ def make(rng, n=60, d=5, n_classes=3, dtype=np.float64, weighted=False):
 @pytest.mark.parametrize("C", [0.01, 1.0, np.inf])
 def test_loss_gradient_matches_reference(rng, dtype, n_classes, fit_intercept, weighted, C):
     X, y, sw = make(rng, n_classes=n_classes, dtype=dtype, weighted=weighted)
-    loss = SoftmaxLoss(X, y, n_classes, sw, C=C, fit_intercept=fit_intercept, n_threads=2)
+    loss = SoftmaxLoss(X, y, n_classes, sw, C=C, fit_intercept=fit_intercept)
     coef = rng.standard_normal(loss.n_params)
     W, b = loss.weight_intercept(coef)
     # the kernels see coefficients rounded to X's dtype
@@ -104,13 +105,45 @@ def test_scaling_matches_sklearn_linear_model_loss(rng):
         ours.coef_shape, order="F"), rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_minibatch_loss_gradient_is_the_batch_mean_plus_the_full_penalty(rng, sparse,
+                                                                          n_classes, weighted):
+    """loss_gradient(coef, rows) = the reference's weighted mean cross-entropy over the
+    rows (repeats count twice) + the penalty with S of all the data."""
+    import scipy.sparse as sps
+
+    X, y, sw = make(rng, n=90, d=6, n_classes=n_classes, weighted=weighted)
+    Xin = sps.csr_matrix(X) if sparse else X
+    C = 0.7
+    loss = SoftmaxLoss(Xin, y, n_classes, sw, C=C)
+    coef = rng.standard_normal(loss.n_params)
+    rows = rng.integers(0, 90, size=37)
+    rows[1] = rows[0]  # a repeat
+    value, grad = loss.loss_gradient(coef, rows)
+    W, b = loss.weight_intercept(coef)
+    w_rows = np.ones(37) if sw is None else sw[rows]
+    r_loss, r_GW, r_gb, _ = ref.loss_sum_terms(X[rows], y[rows], W, b, w_rows, n_classes == 2)
+    S_B, S = w_rows.sum(), (90.0 if sw is None else sw.sum())
+    l2 = 1.0 / (C * S)
+    np.testing.assert_allclose(value, r_loss / S_B + 0.5 * l2 * np.sum(W * W), rtol=1e-12)
+    g = grad.reshape(loss.coef_shape)
+    np.testing.assert_allclose(g[:, :-1], r_GW / S_B + l2 * W, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(g[:, -1], r_gb / S_B, rtol=1e-10, atol=1e-13)
+    # all the rows, in order, as a minibatch: the full objective
+    np.testing.assert_allclose(loss.loss_gradient(coef, np.arange(90))[0], loss.loss(coef),
+                               rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_results_do_not_depend_on_thread_count(rng, dtype):
     X, y, sw = make(rng, n=5000, d=20, n_classes=6, dtype=dtype, weighted=True)
     coef = rng.standard_normal(6 * 21)
     results = []
     for n_threads in (1, 2, 1, 2):
-        v, g = SoftmaxLoss(X, y, 6, sw, n_threads=n_threads).loss_gradient(coef)
+        with kernel_threads(n_threads):
+            v, g = SoftmaxLoss(X, y, 6, sw).loss_gradient(coef)
         results.append((v, g))
     for v, g in results[1:]:
         assert v == results[0][0]
@@ -141,7 +174,7 @@ def test_evaluation_allocates_nothing_per_sample():
         rng = np.random.default_rng(0)
         for n in (2_000, 40_000):
             X = rng.standard_normal((n, 30)); y = rng.integers(0, 10, n)
-            loss = SoftmaxLoss(X, y, 10, None, n_threads=2)
+            loss = SoftmaxLoss(X, y, 10, None)
             coef = np.zeros(loss.n_params)
             loss.loss_gradient(coef)
             before = rtsys.get_allocation_stats().alloc

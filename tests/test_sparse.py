@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits, load_iris
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 from sk_softmax import SoftmaxClassifier
-from sk_softmax._kernels import csr_grad_finish, csr_loss_grad
+from sk_softmax._kernels import CsrFullBuffers, csr_grad_finish, csr_loss_grad
 from sk_softmax._loss import SoftmaxLoss
 from sk_softmax._solvers._sgd import row_sq_norms
 from sk_softmax._threading import kernel_threads
@@ -51,13 +51,13 @@ def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chun
     W = rng.standard_normal((K, d))
     b = rng.standard_normal(K)
     sw = rng.uniform(0, 2, n)
-    Z = np.empty((n, K), dtype=dtype)
-    acc_WT = np.empty((n_scatter, d, K))
-    acc_b = np.empty((n_chunks, K))
-    acc_loss = np.empty(n_chunks)
+    buf = CsrFullBuffers(Z=np.full((n, K), np.nan, dtype=dtype),
+                         acc_WT=np.full((n_scatter, d, K), np.nan),
+                         acc_b=np.full((n_chunks, K), np.nan), acc_loss=np.full(n_chunks, np.nan))
+    Z, acc_WT, acc_b, acc_loss = buf
     with kernel_threads(2):
         csr_loss_grad(X.data, X.indices, X.indptr, y, sw, W.T.astype(dtype).copy(),
-                      b.astype(dtype), n_classes == 2, Z, acc_WT, acc_b, acc_loss)
+                      b.astype(dtype), n_classes == 2, buf)
     # the finishing pass: sum of chunks, transposed, scaled by inv, plus l2 * W
     l2, inv = 0.3, 0.5
     gW = np.empty((K, d))

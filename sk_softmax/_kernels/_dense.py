@@ -102,10 +102,42 @@ def add_rt_x(R, Xb, G):
         i += 1
 
 
-@jit_parallel
-def dense_loss_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, tmp, acc_W, acc_b,
-                    acc_loss):
-    """Per-chunk weighted cross-entropy and its gradients, one pass over the rows.
+@jit
+def block_softmax_grad(Zb, y, sw, rows, lo, b, ref_zero, gb):
+    """Softmax rows of one block: ``Zb`` (logits without intercept) becomes ``sw * (P - Y)``.
+
+    Parameters
+    ----------
+    Zb : ndarray of shape (m, K)
+        The block's logits ``X_b @ W.T`` on entry; ``sw * (P - Y)`` on exit.
+    y, sw : as for :func:`dense_loss_grad`
+    rows : ndarray of shape (m,) or (0,), integer
+        The block's row indices (a gathered minibatch), or empty: rows ``lo .. lo + m``.
+    lo : int
+        First row of the block when ``rows`` is empty.
+    b : ndarray of shape (K,)
+    ref_zero : bool
+    gb : ndarray of shape (K,), float64
+        Intercept-gradient accumulator, added to.
+
+    Returns
+    -------
+    loss : float
+        The block's weighted cross-entropy, summed in row order.
+    """
+    off = 1 if ref_zero else 0
+    gathered = rows.shape[0] > 0
+    loss = 0.0
+    for i in range(Zb.shape[0]):
+        idx = rows[i] if gathered else lo + i
+        w = 1.0 if sw.shape[0] == 0 else sw[idx]
+        loss += softmax_grad_row(Zb[i], b, y[idx] - off, ref_zero, w, gb)
+    return loss
+
+
+@jit
+def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf):
+    """Per-chunk weighted cross-entropy and its gradients, one pass over all rows of ``X``.
 
     Parameters
     ----------
@@ -115,9 +147,6 @@ def dense_loss_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, tmp, acc_
         zero logit and class ``k >= 1`` is column ``k - 1`` of ``W``.
     sw : ndarray of shape (n_samples,) or (0,), float64
         Sample weights; an empty array means all ones.
-    rows : ndarray of shape (m,) or (0,), integer
-        The rows to use, in this order (a minibatch); empty means all rows of ``X`` in
-        order.  Listed rows are gathered block by block into ``Xg``.
     W : ndarray of shape (K, n_features), dtype of X, C-contiguous
         Coefficients, ``K = n_classes - ref_zero``.
     b : ndarray of shape (K,), dtype of X
@@ -126,24 +155,21 @@ def dense_loss_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, tmp, acc_
         Binary (sigmoid) model with an implicit zero logit for class 0.
     block_size : int
         Rows per block.
-    Z : ndarray of shape (m or n_samples, K), dtype of X
-        Work buffer; holds ``sw * (P - Y)`` (without the implicit column) on exit.
-    Xg : ndarray of shape (n_chunks, block_size, n_features) or (0, 0, 0), dtype of X
-        Gather buffer, used only when ``rows`` is not empty.
-    tmp : ndarray of shape (n_chunks, n_features, K), dtype of X
-        Work buffer for the per-block coefficient gradient (transposed).
-    acc_W : ndarray of shape (n_chunks, K, n_features), float64
-        Output: per-chunk sum of ``(sw * (P - Y)).T @ X``.
-    acc_b : ndarray of shape (n_chunks, K), float64
-        Output: per-chunk sum of ``sw * (P - Y)``.
-    acc_loss : ndarray of shape (n_chunks,), float64
-        Output: per-chunk sum of ``sw * -log P[i, y_i]``.
+    buf : DenseFullBuffers
+        ``Z`` holds ``sw * (P - Y)`` on exit; ``acc_W``, ``acc_b``, ``acc_loss`` the
+        per-chunk sums of ``(sw * (P - Y)).T @ X``, ``sw * (P - Y)`` and
+        ``sw * -log P[i, y_i]``, to be reduced by :func:`reduce_chunks`.
     """
-    gathered = rows.shape[0] > 0
-    n = rows.shape[0] if gathered else X.shape[0]
+    _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W,
+                     buf.acc_b, buf.acc_loss)
+
+
+@jit_parallel
+def _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
+    n = X.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
-    off = 1 if ref_zero else 0
+    no_rows = y[:0]
     WT = W.T
     for c in prange(n_chunks):
         gW = acc_W[c]
@@ -155,27 +181,59 @@ def dense_loss_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, tmp, acc_
         for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             lo = blk * block_size
             hi = min(n, lo + block_size)
-            if gathered:
-                Xb = Xg[c, : hi - lo]
-                for r in range(hi - lo):
-                    Xb[r, :] = X[rows[lo + r], :]
-            else:
-                Xb = X[lo:hi]
+            Xb = X[lo:hi]
             Zb = Z[lo:hi]
             np.dot(Xb, WT, Zb)
-            for i in range(hi - lo):
-                idx = rows[lo + i] if gathered else lo + i
-                w = 1.0 if sw.shape[0] == 0 else sw[idx]
-                loss += softmax_grad_row(Zb[i], b, y[idx] - off, ref_zero, w, gb)
-            if gathered:
-                # minibatch blocks are small (32 rows), where BLAS is slow: 53 -> 27 ms
-                # per MNIST epoch with axpy loops straight into the accumulator
-                add_rt_x(Zb, Xb, gW)
-            else:
-                # X_b.T @ R_b into a (n_features, K) buffer: the tall, thin orientation
-                # runs faster in OpenBLAS than R_b.T @ X_b (benchmarks/loss_eval.py).
-                np.dot(Xb.T, Zb, t)
-                gW += t.T
+            loss += block_softmax_grad(Zb, y, sw, no_rows, lo, b, ref_zero, gb)
+            # X_b.T @ R_b into a (n_features, K) buffer: the tall, thin orientation runs
+            # faster in OpenBLAS than R_b.T @ X_b.
+            np.dot(Xb.T, Zb, t)
+            gW += t.T
+        acc_loss[c] = loss
+
+
+@jit
+def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf):
+    """:func:`dense_loss_grad` on the rows ``rows`` of ``X`` (a minibatch), gathered block
+    by block into ``buf.Xg``.
+
+    Parameters
+    ----------
+    X, y, sw, W, b, ref_zero, block_size : as for :func:`dense_loss_grad`
+    rows : ndarray of shape (m,), integer, m >= 1
+        The rows, in this order (repeats allowed).
+    buf : DenseBatchBuffers
+        For at least ``m`` rows; ``Z[:m]`` holds ``sw * (P - Y)`` on exit and the
+        accumulators the per-chunk sums.
+    """
+    _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W,
+                      buf.acc_b, buf.acc_loss)
+
+
+@jit_parallel
+def _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b,
+                      acc_loss):
+    n = rows.shape[0]
+    n_chunks = acc_W.shape[0]
+    n_blocks = (n + block_size - 1) // block_size
+    WT = W.T
+    for c in prange(n_chunks):
+        gW = acc_W[c]
+        gb = acc_b[c]
+        gW[:, :] = 0.0
+        gb[:] = 0.0
+        loss = 0.0
+        for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
+            lo = blk * block_size
+            hi = min(n, lo + block_size)
+            Xb = Xg[c, : hi - lo]
+            for r in range(hi - lo):
+                Xb[r, :] = X[rows[lo + r], :]
+            Zb = Z[lo:hi]
+            np.dot(Xb, WT, Zb)
+            loss += block_softmax_grad(Zb, y, sw, rows[lo:hi], lo, b, ref_zero, gb)
+            # small blocks, where BLAS is slow: axpy loops straight into the accumulator
+            add_rt_x(Zb, Xb, gW)
         acc_loss[c] = loss
 
 
@@ -205,18 +263,17 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
 
 @jit
 def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                    etas, etas_b, Wk, bk, block_size, Z, Xg, tmp, acc_W, acc_b, acc_loss, gW,
-                    gb, loss_sums):
-    """Consecutive minibatch SGD steps on dense ``X``, in one call.
+                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums):
+    """Consecutive minibatch SGD steps on dense ``X``, in one call, with optional averaging.
 
     Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]``; its gradient comes
-    from :func:`dense_loss_grad` (parallel over the batch's row blocks) and the step is
+    from :func:`dense_batch_grad` (parallel over the batch's row blocks) and the step is
 
     ``W -= etas[q] * (g_W / S_q + l2 * W)``, ``b -= etas_b[q] * g_b / S_q``
 
-    with ``S_q = weights[q]`` the batch's weight (no step when it is 0).  One call per
-    epoch instead of one per batch saves the per-batch Python work (MNIST epoch, cProfile:
-    0.207 -> 0.140 s).
+    with ``S_q = weights[q]`` the batch's weight (no step when it is 0).  When
+    ``avg_flags[q]``, the iterate after the step enters the running mean
+    ``(W_avg, b_avg)`` of ``n_avg`` iterates.
 
     Parameters
     ----------
@@ -235,33 +292,39 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
         Penalty strength (gradient ``l2 * W``).
     etas, etas_b : ndarray of shape (n_batches,), float64
         Step sizes of the weights and of the intercepts, batch by batch.
-    Wk : ndarray of shape (K, n_features), dtype of X
-        Work buffer: ``W`` in X's dtype, for the kernel.
-    bk : ndarray of shape (K,), dtype of X
-        Work buffer: ``b`` (or zeros) in X's dtype.
-    block_size, Z, Xg, tmp, acc_W, acc_b, acc_loss :
-        Buffers of :func:`dense_loss_grad` for ``batch_size`` gathered rows.
-    gW : ndarray of shape (K, n_features), float64
-        Work buffer (the step's gradient).
-    gb : ndarray of shape (K,), float64
-        Work buffer.
+    block_size : int
+        Rows per block of :func:`dense_batch_grad`.
+    buf : DenseBatchBuffers
+        For ``batch_size`` rows.
+    avg_flags : ndarray of shape (n_batches,), bool
+        Which iterates enter the average.
+    W_avg : ndarray of shape (K, n_features), float64
+    b_avg : ndarray of shape (K,), float64
+        Running mean, updated in place (overwritten by the first iterate when ``n_avg``
+        is 0).
+    n_avg : int
+        Number of iterates in the mean on entry.
     loss_sums : ndarray of shape (n_batches,), float64
         Output: each batch's weighted cross-entropy before its step.
+
+    Returns
+    -------
+    n_avg : int
+        Number of iterates in the mean on exit.
     """
+    Wk, bk, gW, gb = buf.Wk, buf.bk, buf.gW, buf.gb
     n = order.shape[0]
     K, d = W.shape
     for q in range(etas.shape[0]):
         lo = q * batch_size
         hi = min(n, lo + batch_size)
-        rows = order[lo:hi]
         ws = weights[q]
         for k in range(K):
             for j in range(d):
                 Wk[k, j] = W[k, j]
             bk[k] = b[k] if fit_intercept else 0.0
-        dense_loss_grad(X, y, sw, rows, Wk, bk, ref_zero, block_size, Z[: hi - lo], Xg, tmp,
-                        acc_W, acc_b, acc_loss)
-        loss_sums[q] = reduce_chunks(acc_W, acc_b, acc_loss, gW, gb)
+        dense_batch_grad(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf)
+        loss_sums[q] = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
         if ws > 0:
             inv = 1.0 / ws
             for k in range(K):
@@ -281,3 +344,15 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
                 eta_b = etas_b[q]
                 for k in range(K):
                     b[k] -= eta_b * gb[k]
+        if avg_flags[q]:
+            if n_avg == 0:
+                W_avg[:, :] = W
+                b_avg[:] = b
+            else:
+                mu = 1.0 / (n_avg + 1)
+                for k in range(K):
+                    for j in range(d):
+                        W_avg[k, j] += mu * (W[k, j] - W_avg[k, j])
+                    b_avg[k] += mu * (b[k] - b_avg[k])
+            n_avg += 1
+    return n_avg

@@ -35,15 +35,14 @@ def csr_row_logits(data, indices, start, stop, WT, scale, z):
             z[k] *= scale
 
 
-@jit_parallel
-def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
+@jit
+def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf):
     """Per-chunk weighted cross-entropy and gradients for CSR ``X``.
 
     Two parallel passes over the rows: the logits, softmax and ``sw * (P - Y)`` of every
     row into ``Z``; then the scatter of ``X.T @ Z`` into the chunks' accumulators.  Each
-    pass keeps one ``(n_features, K)`` table in cache (``WT``, then an accumulator):
-    fused into one pass they competed for it, and the evaluation took 162-200 ms instead
-    of 125-135 ms on the 100000 x 50000 text benchmark (20 classes, 2 threads).
+    pass keeps one ``(n_features, K)`` table in cache (``WT``, then an accumulator),
+    where a fused pass would make them compete for it.
 
     Parameters
     ----------
@@ -58,12 +57,10 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
         Coefficients, transposed.
     b : ndarray of shape (K,), dtype of data
     ref_zero : bool
-    Z : ndarray of shape (n_samples, K), dtype of data
-        Work buffer; ``sw * (P - Y)`` on exit.
-    acc_WT : ndarray of shape (n_scatter_chunks, n_features, K), float64
-        Output: per-chunk ``X.T @ (sw * (P - Y))``.
-    acc_b : ndarray of shape (n_chunks, K), float64
-    acc_loss : ndarray of shape (n_chunks,), float64
+    buf : CsrFullBuffers
+        ``Z`` holds ``sw * (P - Y)`` on exit, ``acc_WT`` the per-chunk
+        ``X.T @ (sw * (P - Y))``, ``acc_b`` and ``acc_loss`` the per-chunk intercept
+        gradients and losses, to be reduced by :func:`csr_grad_finish`.
 
     Notes
     -----
@@ -72,6 +69,12 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
     scatter's chunks (one accumulator each) may be fewer than the first pass's: their
     accumulators should stay in cache together.
     """
+    _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf.Z, buf.acc_WT,
+                   buf.acc_b, buf.acc_loss)
+
+
+@jit_parallel
+def _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
     n = indptr.shape[0] - 1
     nnz = indices.shape[0]
     n_chunks = acc_b.shape[0]
@@ -102,15 +105,21 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_
                     g[j, k] += v * z[k]
 
 
-@jit_parallel
+@jit
 def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                 step, step_b, fit_intercept, Z, gb_rows, losses):
+                 step, step_b, fit_intercept, buf, UT, alpha):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
     has already shrunk the scale for the L2 penalty (``new_scale = scale * (1 - eta l2)``),
-    so the data part of the step is applied to ``V`` as ``-step / new_scale * g``, which
-    costs one update per stored entry and class, never ``n_features * K``.
+    so the data part of the step is applied to ``V`` as ``V -= D`` with
+    ``D = step / new_scale * g``, which costs one update per stored entry and class,
+    never ``n_features * K``.
+
+    Averaging stays as lazy: the sum of the averaged iterates is kept as
+    ``U + alpha_total * V`` (``UT`` transposed), and since ``V`` moves by ``-D``, the
+    sum stays the same when ``U`` moves by ``+alpha * D``, at the same non-zeros.  The
+    caller adds ``new_scale`` to ``alpha`` for the step's own iterate afterwards.
 
     Parameters
     ----------
@@ -131,31 +140,27 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     step_b : float
         The intercepts' step divided by the batch's weight.
     fit_intercept : bool
-    Z : ndarray of shape (>= m, K), float64
-        Work buffer (residuals).
-    gb_rows : ndarray of shape (>= m, K), float64
-        Work buffer (per-row intercept gradients).
-    losses : ndarray of shape (>= m,), float64
-        Work buffer (per-row losses).
+    buf : CsrStepBuffers
+        For at least ``m`` rows.
+    UT : ndarray of shape (n_features, K) or (0, K), float64
+        The lazy average's accumulator, updated in place; empty: no averaging.
+    alpha : float
+        The lazy average's coefficient of ``V`` before this step.
 
     Returns
     -------
     loss_sum : float
         Weighted cross-entropy of the batch at the weights before the step.
     """
+    Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
+    _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
+                    losses)
+    # The update runs serially in batch order: rows share features, and a fixed order
+    # keeps results independent of the thread count.
     m = rows.shape[0]
     nnz = indices.shape[0]
     K = VT.shape[1]
-    off = 1 if ref_zero else 0
-    for r in prange(m):
-        i = rows[r]
-        z = Z[r]
-        csr_row_logits(data, indices, indptr[i], indptr[i + 1], VT, scale, z)
-        w = 1.0 if sw.shape[0] == 0 else sw[i]
-        gb_rows[r, :] = 0.0
-        losses[r] = softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb_rows[r])
-    # The update runs serially in batch order: rows share features, and a fixed order
-    # keeps results independent of the thread count.
+    averaging = UT.shape[0] > 0 and alpha != 0.0
     loss_sum = 0.0
     factor = step / new_scale
     for r in range(m):
@@ -167,11 +172,30 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
             j = indices[p]
             v = data[p] * factor
             for k in range(K):
-                VT[j, k] -= v * Z[r, k]
+                d = v * Z[r, k]
+                VT[j, k] -= d
+                if averaging:
+                    UT[j, k] += alpha * d
         if fit_intercept:
             for k in range(K):
                 b[k] -= step_b * gb_rows[r, k]
     return loss_sum
+
+
+@jit_parallel
+def _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
+                    losses):
+    """The parallel half of :func:`csr_sgd_step`: each row's ``sw * (P - Y)``, intercept
+    gradient and loss at ``W = scale * VT.T``."""
+    m = rows.shape[0]
+    off = 1 if ref_zero else 0
+    for r in prange(m):
+        i = rows[r]
+        z = Z[r]
+        csr_row_logits(data, indices, indptr[i], indptr[i + 1], VT, scale, z)
+        w = 1.0 if sw.shape[0] == 0 else sw[i]
+        gb_rows[r, :] = 0.0
+        losses[r] = softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb_rows[r])
 
 
 @jit

@@ -1,7 +1,18 @@
-"""Solvers: each minimises a :class:`sk_softmax._loss.SoftmaxLoss` through its public
-methods only."""
+"""Solvers: each minimises a :class:`sk_softmax._loss.SoftmaxLoss` and owns its own state.
+
+L-BFGS sees only ``loss_gradient`` and the layout helpers; SGD also reads the loss
+object's data, layout and penalty, and runs the fused SGD kernels itself.
+"""
 
 from ._lbfgs import minimize_lbfgs
-from ._sgd import SGDState, auto_eta0, sgd_epoch
+from ._sgd import SGDOptions, SGDState, auto_eta0, guarded_epoch, sgd_epoch, sgd_fit
 
-__all__ = ["SGDState", "auto_eta0", "minimize_lbfgs", "sgd_epoch"]
+__all__ = [
+    "SGDOptions",
+    "SGDState",
+    "auto_eta0",
+    "guarded_epoch",
+    "minimize_lbfgs",
+    "sgd_epoch",
+    "sgd_fit",
+]

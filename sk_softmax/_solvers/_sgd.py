@@ -1,13 +1,15 @@
 """Minibatch stochastic gradient descent on the softmax objective.
 
-The solver talks to the loss object only through ``sgd_begin`` / ``sgd_batch_weights``
-/ ``sgd_steps`` / ``sgd_current`` / ``sgd_end`` (the loss object computes the minibatch
-gradients with the fused kernels and applies the steps in the representation that suits
-the data: in place and one kernel call per epoch for dense X, on scaled weights touching
-only non-zeros for sparse X) and ``l2_reg_strength``; it owns the step-size schedule
-(computed for all of an epoch's batches up front), shuffling, Polyak averaging and the
-epoch bookkeeping.  Its state lives in :class:`SGDState` so that ``partial_fit`` calls
-continue where the previous one stopped.
+The solver owns everything that makes SGD stateful: the iterate (float64; on sparse
+data, during an epoch, as scaled weights ``scale * V`` so that the L2 shrinkage is one
+multiplication and a step touches only the batch's non-zeros), Polyak averaging
+(lazy on sparse data), the step-size schedule (computed for all of an epoch's batches
+up front), shuffling, ``t`` and the epoch driver (early-stopping split, adaptive
+schedule, best-model restore, divergence guard).  It calls the fused SGD kernels
+directly, one kernel call per epoch on dense data, and asks the loss object
+(:class:`sk_softmax._loss.SoftmaxLoss`) only for its data, layout and penalty.  Its
+state lives in :class:`SGDState` so that ``partial_fit`` calls continue where the
+previous one stopped.
 
 Schedules (``t`` counts minibatch updates since the schedule started):
 
@@ -19,14 +21,31 @@ Schedules (``t`` counts minibatch updates since the schedule started):
 """
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 
-from .._kernels import csr_row_sq_norms
+from .._kernels import (
+    BATCH_BLOCK_SIZE,
+    csr_row_sq_norms,
+    csr_sgd_step,
+    csr_step_buffers,
+    dense_batch_buffers,
+    dense_sgd_steps,
+)
 
-__all__ = ["SGDState", "auto_eta0", "sgd_epoch"]
+__all__ = ["SGDOptions", "SGDState", "auto_eta0", "sgd_epoch", "sgd_fit"]
+
+# scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
+_MIN_ADAPTIVE_ETA = 1e-6
+# Divergence guard: a diverged epoch is undone and retried with the step divided by
+# this, at most _MAX_RETRIES times in a row.
+_RETRY_FACTOR = 4.0
+_MAX_RETRIES = 8
 
 
 # Rows used to estimate the top eigenvalue of the second-moment matrix (a strided,
@@ -151,6 +170,39 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
     return separate, (1.0 / c) / separate
 
 
+@dataclass(frozen=True)
+class SGDOptions:
+    """The estimator's SGD parameters, as one call sees them.
+
+    Attributes
+    ----------
+    batch_size : int
+    learning_rate : {"constant", "invscaling", "adaptive"}
+    eta0 : float or "auto"
+    power_t : float
+    shuffle : bool
+    average : bool or int
+        Polyak averaging: True from the first update, an int ``a`` once ``a`` samples
+        have been seen, False never.
+    verbose : int
+    """
+
+    batch_size: int
+    learning_rate: str
+    eta0: object
+    power_t: float
+    shuffle: bool
+    average: object
+    verbose: int = 0
+
+    @property
+    def average_from(self):
+        """Samples seen before averaging starts, or None (no averaging)."""
+        if isinstance(self.average, (bool, np.bool_)):  # numpy's bools too
+            return 0 if self.average else None
+        return int(self.average)
+
+
 @dataclass
 class SGDState:
     """Everything that carries over between epochs and between ``partial_fit`` calls.
@@ -162,10 +214,11 @@ class SGDState:
 
     W: np.ndarray
     b: np.ndarray
-    eta0: float  # the schedule's initial step
-    eta: float  # the current step of "constant"/"adaptive" (reduced by "adaptive")
     rng: np.random.Generator
+    eta0: float = 0.0  # the schedule's initial step; 0 until set from data with weight
+    eta: float = 0.0  # the current step of "constant"/"adaptive" (reduced by "adaptive")
     intercept_ratio: float = 1.0  # the intercept's step / the weights' step
+    step_scale: float = 1.0  # multiplies the step eta0 gives (below 1 near an optimum)
     t: int = 0  # minibatch updates
     samples_seen: int = 0  # rows visited (what averaging and ``t_`` count)
     weight_seen: float = 0.0  # their total weight (the penalty's S in partial_fit)
@@ -178,90 +231,420 @@ class SGDState:
     no_improvement: int = 0
     epochs: int = 0
 
+    @classmethod
+    def start(cls, W, b, rng, fit_intercept=True):
+        """A fresh state at ``(W, b)`` (copied to float64; ``b`` zeroed without intercept).
+
+        Parameters
+        ----------
+        W : array-like of shape (K, n_features)
+        b : array-like of shape (K,)
+        rng : numpy.random.Generator
+        fit_intercept : bool
+        """
+        W = np.array(W, dtype=np.float64)
+        b = np.array(b, dtype=np.float64)
+        if not fit_intercept:
+            b[:] = 0.0  # a warm start from a fit with intercepts must not keep them
+        return cls(W=W, b=b, rng=rng)
+
     def model(self):
         """``(W, b)`` that predicts: the average when averaging is on, else the iterate."""
         if self.n_avg > 0:
             return self.W_avg, self.b_avg
         return self.W, self.b
 
+    def set_step(self, loss, options):
+        """Set ``eta0`` (and the current ``eta``) from ``options.eta0`` and the data,
+        times ``step_scale``.
 
-def sgd_epoch(loss, state, *, batch_size, learning_rate, power_t, shuffle, average,
-              rows=None, verbose=0):
+        Parameters
+        ----------
+        loss : SoftmaxLoss
+            Data with a positive total weight.
+        options : SGDOptions
+        """
+        if options.eta0 == "auto":
+            eta0, ratio = auto_eta0(loss.X, loss.sample_weight, loss.fit_intercept,
+                                    loss.binary, loss.l2_reg_strength, options.batch_size)
+        else:
+            eta0, ratio = float(options.eta0), 1.0
+        self.eta0 = self.eta = eta0 * self.step_scale
+        self.intercept_ratio = ratio
+
+
+def sgd_epoch(loss, state, options, rows=None):
     """One pass of minibatch SGD over the loss object's rows; updates ``state`` in place.
 
     Parameters
     ----------
     loss : SoftmaxLoss
-        Holds the data (or the current ``partial_fit`` chunk).
+        Holds the data (or the current ``partial_fit`` chunk) and the penalty.
     state : SGDState
-    batch_size : int
-    learning_rate : {"constant", "invscaling", "adaptive"}
-        "invscaling" steps from ``state.eta0``; the others use ``state.eta``.
-    power_t : float
-    shuffle : bool
-        Visit rows in a new random order each epoch (indices are shuffled, never X).
-    average : bool or int
-        Polyak averaging: True from the first update, an int ``a`` once ``a`` samples
-        have been seen, False never.
+    options : SGDOptions
     rows : ndarray of shape (m,) or None
         The rows to train on (e.g. without a validation split); default all.
-    verbose : int
 
     Returns
     -------
     epoch_loss : float
         Mean weighted cross-entropy over the epoch's minibatches (each evaluated at the
-        iterate before its update) plus the penalty at the end of the epoch.
+        iterate before its update) plus the penalty at the end of the epoch; not finite
+        when the iterate diverged.
     """
     t0 = time.perf_counter()
+    batch_size = options.batch_size
     pool = np.arange(loss.X.shape[0], dtype=np.intp) if rows is None else rows
-    order = pool[state.rng.permutation(pool.shape[0])] if shuffle else pool
+    order = pool[state.rng.permutation(pool.shape[0])] if options.shuffle else pool
+    order = np.ascontiguousarray(order, dtype=np.intp)
     n = order.shape[0]
-    weights = loss.sgd_batch_weights(order, batch_size)
+    starts = np.arange(0, n, batch_size)
+    if loss.sample_weight.shape[0] == 0:
+        weights = np.minimum(batch_size, n - starts).astype(np.float64)
+    else:
+        weights = np.add.reduceat(loss.sample_weight[order], starts) if n else np.empty(0)
     stepped = weights > 0  # a batch of weight 0 takes no step and does not count in t
-    if learning_rate == "invscaling":
+    if options.learning_rate == "invscaling":
         t_before = state.t + np.cumsum(stepped) - stepped
-        etas = state.eta0 / (1.0 + t_before) ** power_t
+        etas = state.eta0 / (1.0 + t_before) ** options.power_t
     else:  # "constant" keeps eta0, "adaptive" its current, reduced step
         etas = np.full(weights.shape[0], state.eta)
     etas_b = etas * state.intercept_ratio
-    loss.sgd_begin(state.W, state.b)
-    if isinstance(average, (bool, np.bool_)):  # numpy's bools too, not only True/False
-        average_from = 0 if average else None
-    else:
-        average_from = int(average)
+    seen_after = state.samples_seen + np.minimum(starts + batch_size, n)
+    average_from = options.average_from
     if average_from is None:
-        loss_sums = loss.sgd_steps(order, batch_size, weights, etas, etas_b)
+        avg_flags = np.zeros(weights.shape[0], dtype=np.bool_)
+    else:
+        avg_flags = stepped & (seen_after >= average_from)
+    if avg_flags.any() and state.W_avg is None:
+        state.W_avg = np.zeros_like(state.W)
+        state.b_avg = np.zeros_like(state.b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if loss.sparse:
+            loss_sums = _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b,
+                                      avg_flags)
+        else:
+            loss_sums = _dense_steps(loss, state, order, batch_size, weights, etas, etas_b,
+                                     avg_flags)
         state.samples_seen += n
-    else:  # the running mean needs the iterate after every step
-        loss_sums = np.empty(weights.shape[0])
-        for q in range(weights.shape[0]):
-            batch = order[q * batch_size:(q + 1) * batch_size]
-            (loss_sums[q],) = loss.sgd_steps(batch, batch_size, weights[q:q + 1],
-                                             etas[q:q + 1], etas_b[q:q + 1])
-            state.samples_seen += batch.shape[0]
-            if stepped[q] and state.samples_seen >= average_from:
-                W, b = loss.sgd_current()
-                if state.n_avg == 0:
-                    state.W_avg = np.array(W, copy=True)
-                    state.b_avg = b.copy()
-                else:
-                    inv = 1.0 / (state.n_avg + 1)
-                    state.W_avg += inv * (W - state.W_avg)
-                    state.b_avg += inv * (b - state.b_avg)
-                state.n_avg += 1
-    state.t += int(stepped.sum())
-    # sequential sums, in batch order, as the steps were taken
-    loss_total = float(np.cumsum(loss_sums)[-1]) if loss_sums.size else 0.0
-    weight_total = float(np.cumsum(weights)[-1]) if weights.size else 0.0
-    state.weight_seen += weight_total
-    loss.sgd_end()
-    Wm, _ = state.model()
-    penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
-    epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
+        state.t += int(stepped.sum())
+        # sequential sums, in batch order, as the steps were taken
+        loss_total = float(np.cumsum(loss_sums)[-1]) if loss_sums.size else 0.0
+        weight_total = float(np.cumsum(weights)[-1]) if weights.size else 0.0
+        state.weight_seen += weight_total
+        Wm, _ = state.model()
+        penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
+        epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
+    if not np.all(np.isfinite(state.W)):
+        epoch_loss = np.inf
     state.loss_curve.append(epoch_loss)
     state.epochs += 1
-    if verbose:
+    if options.verbose:
         print(f"SGD epoch {state.epochs:4d}  loss {epoch_loss:.8f}  eta {state.eta:.3e}  "
               f"{time.perf_counter() - t0:.3f} s", flush=True)
     return epoch_loss
+
+
+def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flags):
+    """All of an epoch's steps on dense data in one kernel call."""
+    n_batches = weights.shape[0]
+    loss_sums = np.empty(n_batches)
+    if n_batches == 0:
+        return loss_sums
+    buf = dense_batch_buffers(min(batch_size, order.shape[0]), loss.K, loss.n_features,
+                              loss.X.dtype)
+    W_avg = state.W_avg if state.W_avg is not None else np.empty((0, 0))
+    b_avg = state.b_avg if state.b_avg is not None else np.empty(0)
+    if W_avg.shape[0] == 0 and avg_flags.any():  # pragma: no cover (allocated by caller)
+        raise AssertionError("averaging buffers missing")
+    state.n_avg = dense_sgd_steps(
+        loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
+        loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
+        BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums)
+    return loss_sums
+
+
+def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flags):
+    """An epoch's steps on CSR data: the weights as ``scale * V`` (``V`` transposed, one
+    row per feature) and, with averaging, the sum of the averaged iterates kept lazily as
+    ``U + alpha * V``, so that a step touches only the batch's non-zeros."""
+    X = loss.X
+    n_batches = weights.shape[0]
+    loss_sums = np.zeros(n_batches)
+    VT = np.ascontiguousarray(state.W.T)
+    b = state.b
+    scale = 1.0
+    buf = csr_step_buffers(max(1, min(batch_size, order.shape[0])), loss.K)
+    averaging = bool(avg_flags.any())
+    if averaging:
+        UT = np.ascontiguousarray(state.W_avg.T) * float(state.n_avg)
+    else:
+        UT = np.empty((0, loss.K))
+    alpha = 0.0
+    l2 = loss.l2_reg_strength
+    for q in range(n_batches):
+        if weights[q] <= 0:
+            continue
+        rows = order[q * batch_size:(q + 1) * batch_size]
+        eta = etas[q]
+        shrink = 1.0 - eta * l2
+        step = eta / weights[q]
+        step_b = etas_b[q] / weights[q]
+        if shrink > 0.5:
+            new_scale = scale * shrink
+            loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
+                                        loss.sample_weight, rows, VT, scale, new_scale, b,
+                                        loss.binary, step, step_b, loss.fit_intercept, buf,
+                                        UT, alpha)
+        else:
+            # A step so large that the penalty shrinks W by half or more (or flips it):
+            # apply it on materialised weights, O(n_features * K), never in ordinary use.
+            if averaging:
+                UT += alpha * VT
+                alpha = 0.0
+            VT *= scale
+            W_old = VT.copy()
+            new_scale = 1.0
+            loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
+                                        loss.sample_weight, rows, VT, 1.0, 1.0, b,
+                                        loss.binary, step, step_b, loss.fit_intercept, buf,
+                                        UT, 0.0)
+            VT -= (1.0 - shrink) * W_old
+        if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
+            if averaging:
+                UT += alpha * VT
+                alpha = 0.0
+            VT *= new_scale
+            new_scale = 1.0
+        scale = new_scale
+        if avg_flags[q]:
+            alpha += scale  # the sum of averaged iterates gains scale * V
+            state.n_avg += 1
+            if state.n_avg == 1:
+                state.b_avg[:] = b
+            else:
+                state.b_avg += (b - state.b_avg) / state.n_avg
+    state.W = np.ascontiguousarray((scale * VT).T)
+    if averaging:
+        state.W_avg = np.ascontiguousarray(((UT + alpha * VT) / state.n_avg).T)
+    return loss_sums
+
+
+def _accuracy(X, y_enc, sample_weight, W, b, binary):
+    """(Weighted) accuracy of the linear model ``(W, b)`` on encoded labels."""
+    scores = X @ W.T.astype(X.dtype) + b.astype(X.dtype)
+    pred = (scores[:, 0] > 0).astype(np.intp) if binary else np.argmax(scores, axis=1)
+    return float(np.average(pred == y_enc, weights=sample_weight))
+
+
+def _validation_split(loss, validation_fraction, seed):
+    """Stratified ``(train, val)`` row indices, or None (with a warning) when the data
+    cannot be split so that both sides have every class and a positive weight."""
+    n, n_classes = loss.X.shape[0], loss.n_classes
+    n_val = int(np.ceil(validation_fraction * n))
+    counts = np.bincount(loss.y, minlength=n_classes)
+    if n_val < n_classes or n - n_val < n_classes or counts.min() < 2:
+        warnings.warn(
+            f"early_stopping is ignored: {n} samples of {n_classes} classes (smallest "
+            f"class: {counts.min()}) cannot be split into stratified training and "
+            f"validation sets with validation_fraction={validation_fraction}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
+    train, val = train_test_split(np.arange(n), test_size=validation_fraction,
+                                  stratify=loss.y, random_state=seed)
+    train.sort()
+    sw = loss.sample_weight
+    if sw.shape[0]:
+        empty = ("training" if sw[train].sum() <= 0 else
+                 "validation" if sw[val].sum() <= 0 else None)
+        if empty is not None:
+            # a zero-weight side can be neither fitted nor scored
+            warnings.warn(
+                f"early_stopping is ignored: the sample weights of the {empty} split "
+                "sum to zero.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
+    return train, val
+
+
+@dataclass
+class SGDResult:
+    """What :func:`sgd_fit` reports besides the state.
+
+    Attributes
+    ----------
+    converged : bool
+        Whether the stopping rule (or a callback) ended the fit before ``max_iter``.
+    validation_scores : list of float or None
+        Validation accuracy per epoch with early stopping, else None.
+    best_validation_score : float or None
+    """
+
+    converged: bool = False
+    validation_scores: list = None
+    best_validation_score: float = None
+
+
+def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stopping,
+            validation_fraction, seed, tasks):
+    """The epoch driver of ``fit(solver="sgd")``: epochs until the stopping rule.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+        All the training data, with the penalty of all of it.
+    state : SGDState
+        Fresh (or warm-started) state; its step is set here when not set yet.
+    options : SGDOptions
+    max_iter : int
+        Maximum number of epochs.
+    tol : float or None
+        An epoch improves when the training loss drops by more than ``tol`` (with early
+        stopping: the validation accuracy rises by more than ``tol``); None: no stopping
+        and no step reductions.
+    n_iter_no_change : int
+        Epochs without improvement before stopping (or dividing "adaptive"'s step by 5).
+    early_stopping : bool
+        Hold out a stratified ``validation_fraction`` of the rows, stop on its accuracy
+        and restore the best epoch's model.
+    validation_fraction : float
+    seed : int
+        Seeds the validation split.
+    tasks : object with ``begin(W, b)`` and ``end(W, b) -> bool``
+        Callback subtasks, one per epoch; ``end`` returning True stops the fit.
+
+    Returns
+    -------
+    result : SGDResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` epochs ran before the stopping rule was met.
+    UserWarning
+        When early stopping cannot split the data, or a diverged epoch was retried with
+        a smaller step.
+    """
+    result = SGDResult()
+    train = val = None
+    if early_stopping:
+        split = _validation_split(loss, validation_fraction, seed)
+        if split is None:
+            early_stopping = False
+        else:
+            train, val = split
+            sw = loss.sample_weight
+            loss = loss.with_penalty_weight_sum(
+                float(train.shape[0] if sw.shape[0] == 0 else sw[train].sum()))
+            X_val, y_val = loss.X[val], loss.y[val]
+            sw_val = sw[val] if sw.shape[0] else None
+            result.validation_scores = []
+    if state.eta0 == 0.0:
+        state.set_step(loss, options)
+    best = None
+    for _ in range(max_iter):
+        tasks.begin(*state.model())
+        epoch_loss = guarded_epoch(loss, state, options, rows=train)
+        if tasks.end(*state.model()):
+            result.converged = True  # a callback asked to stop
+            break
+        if tol is None:
+            continue
+        if early_stopping:
+            W, b = state.model()
+            score = _accuracy(X_val, y_val, sw_val, W, b, loss.binary)
+            result.validation_scores.append(score)
+            improved = score > state.best_score + tol
+            if score > state.best_score:
+                state.best_score = score
+                best = (W.copy(), b.copy())
+        else:
+            improved = epoch_loss < state.best_loss - tol
+            state.best_loss = min(state.best_loss, epoch_loss)
+        state.no_improvement = 0 if improved else state.no_improvement + 1
+        if state.no_improvement >= n_iter_no_change:
+            if options.learning_rate == "adaptive":
+                state.eta /= 5.0
+                state.no_improvement = 0
+                if options.verbose:
+                    print(f"SGD: no improvement in {n_iter_no_change} epochs, "
+                          f"step divided by 5 to {state.eta:.3e}", flush=True)
+                if state.eta >= _MIN_ADAPTIVE_ETA:
+                    continue
+            result.converged = True
+            break
+    if tol is not None and not result.converged:
+        warnings.warn(
+            f"SGD reached max_iter={max_iter} epochs before the loss stopped "
+            "improving; increase max_iter to improve the fit.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if early_stopping and best is not None:
+        result.best_validation_score = state.best_score
+        state.W, state.b = best
+        state.W_avg = state.b_avg = None
+        state.n_avg = 0
+    return result
+
+
+def guarded_epoch(loss, state, options, rows=None):
+    """:func:`sgd_epoch` that undoes a diverged epoch and retries it with a smaller step.
+
+    An epoch diverged when its loss or the iterate is not finite.  It is then undone
+    (iterate, average, counters, random stream) and run again with every step divided by
+    4, up to 8 times; one ``UserWarning`` names the step that worked.
+
+    Raises
+    ------
+    ValueError
+        When the epoch still diverges with a step 4**8 times smaller.
+    """
+    eta0_before = state.eta0
+    for retry in range(_MAX_RETRIES + 1):
+        snapshot = _snapshot(state)
+        epoch_loss = sgd_epoch(loss, state, options, rows=rows)
+        if np.isfinite(epoch_loss):
+            if retry:
+                warnings.warn(
+                    f"SGD diverged (non-finite loss or coefficients) in epoch "
+                    f"{state.epochs} with eta0={eta0_before:.3g}; the epoch was undone and "
+                    f"run again with the step divided by {_RETRY_FACTOR ** retry:g} "
+                    f"(eta0={state.eta0:.3g}), which is kept. Scaling the input (e.g. with "
+                    "StandardScaler) or a smaller eta0 avoids this.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            return epoch_loss
+        _restore(state, snapshot)
+        state.eta0 /= _RETRY_FACTOR
+        state.eta /= _RETRY_FACTOR
+    _restore(state, snapshot)
+    raise ValueError(
+        f"SGD diverged (non-finite loss or coefficients) in epoch {state.epochs + 1}, "
+        f"also with the step divided by {_RETRY_FACTOR ** _MAX_RETRIES:g}; lower eta0 (or "
+        "use eta0='auto') or scale the input data, e.g. with StandardScaler or "
+        "MinMaxScaler."
+    )
+
+
+_SNAPSHOT_FIELDS = ("t", "samples_seen", "weight_seen", "n_avg", "epochs", "eta0", "eta")
+
+
+def _snapshot(state):
+    arrays = {name: None if getattr(state, name) is None else getattr(state, name).copy()
+              for name in ("W", "b", "W_avg", "b_avg")}
+    scalars = {name: getattr(state, name) for name in _SNAPSHOT_FIELDS}
+    return arrays, scalars, len(state.loss_curve), state.rng.bit_generator.state
+
+
+def _restore(state, snapshot):
+    arrays, scalars, n_curve, rng_state = snapshot
+    for name, value in {**arrays, **scalars}.items():
+        setattr(state, name, value)
+    del state.loss_curve[n_curve:]
+    state.rng.bit_generator.state = rng_state

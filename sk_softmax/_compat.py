@@ -1,0 +1,37 @@
+"""The one place where sk_softmax reaches into scikit-learn's private API.
+
+scikit-learn offers no public equivalent of these names; every other module imports
+them from here, and ``tests/test_compat.py`` checks each one's behaviour as we use it,
+so that a scikit-learn release that moves or changes one fails there, loudly, with the
+name in the test, rather than somewhere deep in a fit.
+
+* ``_fit_context``: parameter validation and nested-validation skipping around ``fit``
+  (every scikit-learn estimator uses it; the callbacks' teardown hangs on it too);
+* ``Interval`` / ``StrOptions``: the vocabulary of ``_parameter_constraints``;
+* ``_check_sample_weight``: validation of ``sample_weight`` as scikit-learn's
+  estimators do it (shape, dtype, non-negativity);
+* ``LinearClassifierMixin`` / ``SparseCoefMixin``: ``decision_function``, ``predict``,
+  ``score``, ``sparsify`` and ``densify`` exactly as ``LogisticRegression`` has them;
+* :func:`has_callbacks`: whether a callback context has any callback (to skip building
+  per-iteration models nobody reads).
+"""
+
+from sklearn.base import _fit_context
+from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight
+
+__all__ = [
+    "Interval",
+    "LinearClassifierMixin",
+    "SparseCoefMixin",
+    "StrOptions",
+    "_check_sample_weight",
+    "_fit_context",
+    "has_callbacks",
+]
+
+
+def has_callbacks(ctx):
+    """Whether the callback context ``ctx`` (``sklearn.callback``) has callbacks."""
+    return bool(ctx._callbacks)

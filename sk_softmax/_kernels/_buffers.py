@@ -1,0 +1,158 @@
+"""Work buffers of the kernels, as named tuples, and the functions that size them.
+
+A kernel allocates nothing of size ``n_samples``: its caller (the loss object for
+evaluations, the SGD solver for steps) allocates one of these tuples with the functions
+below and passes it in.  numba accepts named tuples of arrays as arguments.
+
+One numba limitation shapes the kernels: an array reached through a named tuple's
+attribute *inside* a ``prange`` loop is not written back (numba 0.68 copies it into the
+parallel region's closure), so every kernel unpacks the fields into local names before
+its ``prange`` loop.
+
+Chunk counts depend on the problem's shape only (never on the thread count), so results
+are bit-identical whatever the number of threads.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = [
+    "BATCH_BLOCK_SIZE",
+    "BLOCK_SIZE",
+    "CsrFullBuffers",
+    "CsrStepBuffers",
+    "DenseBatchBuffers",
+    "DenseFullBuffers",
+    "csr_full_buffers",
+    "csr_step_buffers",
+    "dense_batch_buffers",
+    "dense_full_buffers",
+]
+
+#: Rows per block of a full dense evaluation: the block's logits and gradient products
+#: stay in cache on MNIST-like widths (``benchmarks/loss_eval.py``).
+BLOCK_SIZE = 128
+#: Rows per block inside a dense minibatch: small, so that a batch spreads over threads.
+BATCH_BLOCK_SIZE = 32
+# At most this many chunks (gradient accumulators) for a dense evaluation, and together
+# at most _ACC_BUDGET bytes.
+_MAX_CHUNKS = 32
+_ACC_BUDGET = 128 * 2**20
+# Sparse evaluations: one chunk per _SPARSE_CHUNK_ROWS rows, at most _MAX_SPARSE_CHUNKS
+# (each (n_features, K) accumulator is zeroed and reduced on every evaluation); the
+# scatter's accumulators, written at random rows, together within _SPARSE_ACC_BUDGET
+# bytes so that they stay in the last-level cache (docs/design.md).
+_SPARSE_CHUNK_ROWS = 2048
+_MAX_SPARSE_CHUNKS = 8
+_SPARSE_ACC_BUDGET = 16 * 2**20
+
+DenseFullBuffers = namedtuple("DenseFullBuffers", ["Z", "tmp", "acc_W", "acc_b", "acc_loss"])
+DenseFullBuffers.__doc__ = """Buffers of ``dense_loss_grad`` for ``n`` rows in ``n_chunks`` chunks.
+
+Z : ndarray of shape (n, K), dtype of X
+    Logits, then ``sw * (P - Y)``.
+tmp : ndarray of shape (n_chunks, n_features, K), dtype of X
+    Each chunk's block product ``X_b.T @ R_b``.
+acc_W : ndarray of shape (n_chunks, K, n_features), float64
+acc_b : ndarray of shape (n_chunks, K), float64
+acc_loss : ndarray of shape (n_chunks,), float64
+    Per-chunk sums of the weight gradient, intercept gradient and loss.
+"""
+
+DenseBatchBuffers = namedtuple(
+    "DenseBatchBuffers", ["Z", "Xg", "acc_W", "acc_b", "acc_loss", "Wk", "bk", "gW", "gb"]
+)
+DenseBatchBuffers.__doc__ = """Buffers of ``dense_batch_grad`` / ``dense_sgd_steps`` for batches of
+at most ``m`` rows.
+
+Z : ndarray of shape (m, K), dtype of X
+Xg : ndarray of shape (n_chunks, block_size, n_features), dtype of X
+    Each chunk's gathered block of rows.
+acc_W, acc_b, acc_loss : as in :class:`DenseFullBuffers`
+Wk : ndarray of shape (K, n_features), dtype of X
+bk : ndarray of shape (K,), dtype of X
+    The float64 iterate converted to X's dtype before each step.
+gW : ndarray of shape (K, n_features), float64
+gb : ndarray of shape (K,), float64
+    The reduced gradient of a step.
+"""
+
+CsrFullBuffers = namedtuple("CsrFullBuffers", ["Z", "acc_WT", "acc_b", "acc_loss"])
+CsrFullBuffers.__doc__ = """Buffers of ``csr_loss_grad`` for ``n`` rows.
+
+Z : ndarray of shape (n, K), dtype of X
+acc_WT : ndarray of shape (n_scatter_chunks, n_features, K), float64
+acc_b : ndarray of shape (n_chunks, K), float64
+acc_loss : ndarray of shape (n_chunks,), float64
+"""
+
+CsrStepBuffers = namedtuple("CsrStepBuffers", ["Z", "gb_rows", "losses"])
+CsrStepBuffers.__doc__ = """Buffers of ``csr_sgd_step`` for batches of at most ``m`` rows.
+
+Z : ndarray of shape (m, K), float64
+gb_rows : ndarray of shape (m, K), float64
+losses : ndarray of shape (m,), float64
+"""
+
+
+def _n_dense_chunks(n_rows, block_size, K, n_features, itemsize):
+    n_blocks = max(1, -(-n_rows // block_size))
+    per_chunk = K * n_features * (8 + itemsize) + 1
+    return int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
+
+
+def dense_full_buffers(n_rows, K, n_features, dtype, block_size=BLOCK_SIZE):
+    """:class:`DenseFullBuffers` for a full evaluation on ``n_rows`` rows."""
+    dtype = np.dtype(dtype)
+    n_chunks = _n_dense_chunks(n_rows, block_size, K, n_features, dtype.itemsize)
+    return DenseFullBuffers(
+        Z=np.empty((n_rows, K), dtype=dtype),
+        tmp=np.empty((n_chunks, n_features, K), dtype=dtype),
+        acc_W=np.empty((n_chunks, K, n_features), dtype=np.float64),
+        acc_b=np.empty((n_chunks, K), dtype=np.float64),
+        acc_loss=np.empty(n_chunks, dtype=np.float64),
+    )
+
+
+def dense_batch_buffers(batch_size, K, n_features, dtype, block_size=BATCH_BLOCK_SIZE):
+    """:class:`DenseBatchBuffers` for minibatches of at most ``batch_size`` rows.
+
+    The chunk count is a function of the batch size only (blocks of 32 rows let a batch
+    of 128 run on 4 threads), so results do not depend on threads.
+    """
+    dtype = np.dtype(dtype)
+    n_chunks = _n_dense_chunks(batch_size, block_size, K, n_features, dtype.itemsize)
+    return DenseBatchBuffers(
+        Z=np.empty((batch_size, K), dtype=dtype),
+        Xg=np.empty((n_chunks, block_size, n_features), dtype=dtype),
+        acc_W=np.empty((n_chunks, K, n_features), dtype=np.float64),
+        acc_b=np.empty((n_chunks, K), dtype=np.float64),
+        acc_loss=np.empty(n_chunks, dtype=np.float64),
+        Wk=np.empty((K, n_features), dtype=dtype),
+        bk=np.empty(K, dtype=dtype),
+        gW=np.empty((K, n_features), dtype=np.float64),
+        gb=np.empty(K, dtype=np.float64),
+    )
+
+
+def csr_full_buffers(n_rows, K, n_features, dtype):
+    """:class:`CsrFullBuffers`: one chunk per 2048 rows, at most 8; the scatter's
+    accumulators also within 16 MiB together."""
+    n_chunks = int(max(1, min(_MAX_SPARSE_CHUNKS, -(-n_rows // _SPARSE_CHUNK_ROWS))))
+    n_scatter = int(max(1, min(n_chunks, _SPARSE_ACC_BUDGET // (n_features * K * 8 + 1))))
+    return CsrFullBuffers(
+        Z=np.empty((n_rows, K), dtype=dtype),
+        acc_WT=np.empty((n_scatter, n_features, K), dtype=np.float64),
+        acc_b=np.empty((n_chunks, K), dtype=np.float64),
+        acc_loss=np.empty(n_chunks, dtype=np.float64),
+    )
+
+
+def csr_step_buffers(batch_size, K):
+    """:class:`CsrStepBuffers` for minibatches of at most ``batch_size`` rows."""
+    return CsrStepBuffers(
+        Z=np.empty((batch_size, K)),
+        gb_rows=np.empty((batch_size, K)),
+        losses=np.empty(batch_size),
+    )
