@@ -35,13 +35,27 @@ def machine_description():
     )
 
 
+def default_mnist_dir():
+    """``$SK_SOFTMAX_MNIST`` if set, else ``../shared/data/mnist`` (relative to the
+    working directory or to the repository) if it holds MNIST, else None."""
+    env = os.environ.get("SK_SOFTMAX_MNIST")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[1]
+    for candidate in (Path("..", "shared", "data", "mnist"),
+                      repo.parent / "shared" / "data" / "mnist"):
+        if (candidate / "train-labels-idx1-ubyte.gz").exists():
+            return candidate
+    return None
+
+
 def load_data(data_dir=None, quick=False):
     """MNIST train/test (scaled to [0, 1]) from IDX files, else OpenML, else digits.
 
     Returns ``(X_train, y_train, X_test, y_test, description)``; the description says
     which source was used (and why, when falling back).
     """
-    from sk_softmax.datasets import default_mnist_dir, load_mnist
+    from sk_softmax.datasets import load_mnist
 
     data_dir = Path(data_dir) if data_dir else default_mnist_dir()
     note = None

@@ -24,7 +24,7 @@ from ._compat import (
 )
 from ._kernels import softmax_rows
 from ._loss import SoftmaxLoss
-from ._solvers import SGDOptions, SGDState, guarded_epoch, minimize_lbfgs, sgd_fit
+from ._solvers import SGDOptions, SGDState, minimize_lbfgs, sgd_fit, sgd_partial_fit
 from ._threading import effective_n_threads, kernel_threads
 
 __all__ = ["SoftmaxClassifier"]
@@ -134,6 +134,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         the calls pass over (``n_samples`` when unweighted), used in the penalty
         ``||W||^2 / (2 C S)`` of every call, so that repeated passes over that data set
         minimise the same objective as ``fit(solver="sgd")`` at the same ``C``.
+        A pass ends with the call that brings the weight seen since the previous pass
+        to ``total_sample_weight``; at each pass end the "adaptive" schedule judges the
+        pass as :meth:`fit` judges an epoch (``tol``, ``n_iter_no_change``).
         ``None``: ``S`` is the weight seen so far, which suits a stream of distinct
         samples (see :meth:`partial_fit`).  :meth:`fit` always uses the weight of its
         data.
@@ -469,12 +472,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 # the state.
                 state.W = _dense(self.coef_)
                 state.b = np.array(self.intercept_, dtype=np.float64)
-            if state.eta0 == 0.0 and loss.sw_sum > 0:
-                # else (a chunk of zero total weight, which takes no step): the step is
-                # set from the first chunk that has weight, not from a meaningless one
-                state.set_step(loss, options)
             tasks.begin(*state.model())
-            guarded_epoch(loss, state, options)
+            sgd_partial_fit(loss, state, options, total_weight=self.total_sample_weight,
+                            tol=self.tol, n_iter_no_change=self.n_iter_no_change)
             tasks.end(*state.model())
             self._sgd_state = state
             self.classes_ = all_classes

@@ -3,15 +3,18 @@
 IDX layout: a 4-byte big-endian magic number whose third byte is the element type and
 whose last byte is the number of dimensions, one 4-byte big-endian size per dimension,
 then the data in C order.
+
+The readers take a folder or file path and know no default location: where the data
+lives is the caller's business (the benchmarks and examples look in ``--data-dir``,
+``$SK_SOFTMAX_MNIST`` or ``../shared/data/mnist``).
 """
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["default_mnist_dir", "iter_mnist_chunks", "load_mnist", "read_idx"]
+__all__ = ["iter_mnist_chunks", "load_mnist", "read_idx"]
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
               0x0E: ">f8"}
@@ -59,15 +62,6 @@ def read_idx(path):
         raise ValueError(f"{path}: expected {count} values of {dtype}, file holds "
                          f"{len(data)} bytes.")
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
-
-
-def default_mnist_dir():
-    """``$SK_SOFTMAX_MNIST`` if set, else ``../shared/data/mnist`` if it exists, else None."""
-    env = os.environ.get("SK_SOFTMAX_MNIST")
-    if env:
-        return Path(env)
-    candidate = Path("..", "shared", "data", "mnist")
-    return candidate if (candidate / "train-labels-idx1-ubyte.gz").exists() else None
 
 
 def load_mnist(data_dir, subset="train", *, dtype=np.float64, scale=True):

@@ -312,3 +312,95 @@ def test_numpy_bool_average_means_the_same(flag):
     a = SoftmaxClassifier(average=flag, **kw).fit(X, y)
     b = SoftmaxClassifier(average=np.bool_(flag), **kw).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+# -- state across fits (issue 12, defects 2 and 3) -----------------------------------
+def digits16():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def test_repeated_partial_fit_passes_minimise_fits_objective_with_total_sample_weight():
+    """40 passes over digits with total_sample_weight=n minimise fit's objective: within
+    2% of the L-BFGS optimum, coefficient norm within 10%.  Without it the penalty fades
+    with the passes (S grows p-fold), and the model drifts to a much weaker penalty."""
+    X, y = digits16()
+    C = 0.01
+    opt = SoftmaxClassifier(C=C, tol=1e-10, max_iter=10000).fit(X, y)
+    f_opt, norm_opt = objective(opt, X, y, C), np.linalg.norm(opt.coef_)
+    fixed = SoftmaxClassifier(solver="sgd", C=C, random_state=0, total_sample_weight=len(y))
+    fading = SoftmaxClassifier(solver="sgd", C=C, random_state=0)
+    for _ in range(40):
+        fixed.partial_fit(X, y, classes=np.arange(10))
+        fading.partial_fit(X, y, classes=np.arange(10))
+    assert objective(fixed, X, y, C) <= 1.02 * f_opt
+    assert abs(np.linalg.norm(fixed.coef_) / norm_opt - 1) < 0.10
+    assert np.linalg.norm(fading.coef_) > 1.5 * norm_opt  # what the parameter is for
+
+
+def test_total_sample_weight_is_validated_like_the_others():
+    X, y = digits16()
+    for bad in (0, -1.0, "n"):
+        with pytest.raises(ValueError, match="total_sample_weight"):
+            SoftmaxClassifier(solver="sgd", total_sample_weight=bad).partial_fit(
+                X, y, classes=np.arange(10))
+
+
+def test_partial_fit_after_lbfgs_fit_continues_from_the_fitted_model():
+    """Digits: the lbfgs fit scores ~0.985 on its training data; partial_fit after it
+    continues from coef_ with a step for a model near its optimum (it used to restart
+    from zero coefficients and drop to 0.49)."""
+    X, y = digits16()
+    clf = SoftmaxClassifier().fit(X, y)
+    fitted = clf.score(X, y)
+    assert fitted > 0.98
+    clf.set_params(solver="sgd", random_state=0)
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=range(10))
+        assert clf.score(X, y) >= fitted - 0.01
+    assert clf.t_ == 3 * len(y)
+
+
+def test_partial_fit_after_sgd_fit_continues_its_state():
+    X, y = digits16()
+    clf = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=5, tol=None).fit(X, y)
+    state = clf._sgd_state
+    t, epochs, eta, before = state.t, state.epochs, state.eta, clf.score(X, y)
+    clf.partial_fit(X, y)
+    assert clf._sgd_state is state and state.t > t and state.epochs == epochs + 1
+    assert state.eta == eta  # the step where fit left it
+    assert clf.score(X, y) >= before - 0.01
+
+
+def test_every_fit_starts_clean():
+    """An lbfgs fit after an sgd fit keeps none of SGD's attributes or state; an sgd fit
+    after partial_fit calls equals a fresh one."""
+    X, y = digits16()
+    clf = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=3, tol=None,
+                            early_stopping=True, validation_fraction=0.2)
+    clf.fit(X, y).partial_fit(X, y)
+    for attr in ("t_", "loss_curve_", "validation_scores_", "_sgd_state"):
+        assert hasattr(clf, attr)
+    clf.set_params(solver="lbfgs", early_stopping=False, tol=1e-4).fit(X, y)
+    for attr in ("t_", "loss_curve_", "validation_scores_", "best_validation_score_",
+                 "_sgd_state"):
+        assert not hasattr(clf, attr), attr
+    kw = dict(solver="sgd", random_state=0, max_iter=3, tol=None)
+    used = SoftmaxClassifier(**kw).partial_fit(X, y, classes=np.arange(10))
+    used.partial_fit(X, y).fit(X, y)
+    fresh = SoftmaxClassifier(**kw).fit(X, y)
+    np.testing.assert_array_equal(used.coef_, fresh.coef_)
+    assert used.t_ == fresh.t_ and used.loss_curve_ == fresh.loss_curve_
+
+
+def test_partial_fit_after_fit_rejects_other_classes_and_features():
+    X, y = digits16()
+    clf = SoftmaxClassifier(solver="sgd", max_iter=2, tol=None, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y, classes=np.arange(11))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :20], y)
+    lbfgs = SoftmaxClassifier().fit(X[y < 3], y[y < 3])
+    lbfgs.set_params(solver="sgd")
+    with pytest.raises(ValueError, match="not in classes"):
+        lbfgs.partial_fit(X, y)

@@ -5,7 +5,15 @@ object's data, layout and penalty, and runs the fused SGD kernels itself.
 """
 
 from ._lbfgs import minimize_lbfgs
-from ._sgd import SGDOptions, SGDState, auto_eta0, guarded_epoch, sgd_epoch, sgd_fit
+from ._sgd import (
+    SGDOptions,
+    SGDState,
+    auto_eta0,
+    guarded_epoch,
+    sgd_epoch,
+    sgd_fit,
+    sgd_partial_fit,
+)
 
 __all__ = [
     "SGDOptions",
@@ -15,4 +23,5 @@ __all__ = [
     "minimize_lbfgs",
     "sgd_epoch",
     "sgd_fit",
+    "sgd_partial_fit",
 ]

@@ -38,7 +38,8 @@ from .._kernels import (
     dense_sgd_steps,
 )
 
-__all__ = ["SGDOptions", "SGDState", "auto_eta0", "sgd_epoch", "sgd_fit"]
+__all__ = ["SGDOptions", "SGDState", "auto_eta0", "guarded_epoch", "sgd_epoch", "sgd_fit",
+           "sgd_partial_fit"]
 
 # scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
 _MIN_ADAPTIVE_ETA = 1e-6
@@ -230,6 +231,8 @@ class SGDState:
     best_score: float = -np.inf
     no_improvement: int = 0
     epochs: int = 0
+    pass_loss: float = 0.0  # partial_fit: weighted loss sum of the current pass so far
+    pass_weight: float = 0.0  # ... and its weight
 
     @classmethod
     def start(cls, W, b, rng, fit_intercept=True):
@@ -332,6 +335,8 @@ def sgd_epoch(loss, state, options, rows=None):
         loss_total = float(np.cumsum(loss_sums)[-1]) if loss_sums.size else 0.0
         weight_total = float(np.cumsum(weights)[-1]) if weights.size else 0.0
         state.weight_seen += weight_total
+        state.pass_loss += loss_total
+        state.pass_weight += weight_total
         Wm, _ = state.model()
         penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
         epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
@@ -565,16 +570,7 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         else:
             improved = epoch_loss < state.best_loss - tol
             state.best_loss = min(state.best_loss, epoch_loss)
-        state.no_improvement = 0 if improved else state.no_improvement + 1
-        if state.no_improvement >= n_iter_no_change:
-            if options.learning_rate == "adaptive":
-                state.eta /= 5.0
-                state.no_improvement = 0
-                if options.verbose:
-                    print(f"SGD: no improvement in {n_iter_no_change} epochs, "
-                          f"step divided by 5 to {state.eta:.3e}", flush=True)
-                if state.eta >= _MIN_ADAPTIVE_ETA:
-                    continue
+        if _no_progress(state, options, improved, n_iter_no_change):
             result.converged = True
             break
     if tol is not None and not result.converged:
@@ -590,6 +586,69 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         state.W_avg = state.b_avg = None
         state.n_avg = 0
     return result
+
+
+def _no_progress(state, options, improved, n_iter_no_change):
+    """Count an epoch (or a pass) without improvement; after ``n_iter_no_change`` of them
+    "adaptive" divides the step by 5.  Returns True when training should stop: the step
+    fell below 1e-6 ("adaptive"), or the epochs stopped improving (other schedules)."""
+    state.no_improvement = 0 if improved else state.no_improvement + 1
+    if state.no_improvement < n_iter_no_change:
+        return False
+    if options.learning_rate == "adaptive":
+        state.eta /= 5.0
+        state.no_improvement = 0
+        if options.verbose:
+            print(f"SGD: no improvement in {n_iter_no_change} epochs, step divided by 5 "
+                  f"to {state.eta:.3e}", flush=True)
+        return state.eta < _MIN_ADAPTIVE_ETA
+    return True
+
+
+def sgd_partial_fit(loss, state, options, *, total_weight, tol, n_iter_no_change):
+    """One ``partial_fit`` call: an epoch over the chunk and, when a pass over a data set
+    of known total weight ends, the schedule's end-of-epoch rule.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+        The chunk, with the penalty of the stream (``S`` = ``total_weight`` or the weight
+        seen so far).
+    state : SGDState
+        The stream's state; its step is set here from the first chunk with weight.
+    options : SGDOptions
+    total_weight : float or None
+        The data set's total weight (``total_sample_weight``): a pass ends with the call
+        that brings the weight seen since the previous pass end to it.  At a pass end
+        the pass's loss (the mean over its minibatches plus the penalty) is judged as
+        :func:`sgd_fit` judges an epoch: with ``tol`` and ``n_iter_no_change``, and
+        "adaptive" divides the step by 5, so that repeated passes settle as ``fit``
+        does.  None: no passes (a stream of distinct samples), the step follows the
+        schedule only.
+    tol : float or None
+    n_iter_no_change : int
+
+    Returns
+    -------
+    epoch_loss : float
+        The chunk's epoch loss.
+    """
+    if state.eta0 == 0.0 and loss.sw_sum > 0:
+        # else (a chunk of zero total weight, which takes no step): the step is set from
+        # the first chunk that has weight, not from a meaningless one
+        state.set_step(loss, options)
+    epoch_loss = guarded_epoch(loss, state, options)
+    if total_weight is not None and state.pass_weight >= total_weight * (1 - 1e-12):
+        Wm, _ = state.model()
+        pass_loss = (state.pass_loss / state.pass_weight
+                     + 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm)))
+        state.pass_loss = state.pass_weight = 0.0
+        if tol is not None:
+            improved = pass_loss < state.best_loss - tol
+            state.best_loss = min(state.best_loss, pass_loss)
+            # a stream cannot stop itself: the step just keeps its last value
+            _no_progress(state, options, improved, n_iter_no_change)
+    return epoch_loss
 
 
 def guarded_epoch(loss, state, options, rows=None):
@@ -632,7 +691,8 @@ def guarded_epoch(loss, state, options, rows=None):
     )
 
 
-_SNAPSHOT_FIELDS = ("t", "samples_seen", "weight_seen", "n_avg", "epochs", "eta0", "eta")
+_SNAPSHOT_FIELDS = ("t", "samples_seen", "weight_seen", "n_avg", "epochs", "eta0", "eta",
+                    "pass_loss", "pass_weight")
 
 
 def _snapshot(state):
