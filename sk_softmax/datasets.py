@@ -5,8 +5,8 @@ whose last byte is the number of dimensions, one 4-byte big-endian size per dime
 then the data in C order.
 
 The readers take a folder or file path and know no default location: where the data
-lives is the caller's business (the benchmarks and examples look in ``--data-dir``,
-``$SK_SOFTMAX_MNIST`` or ``../shared/data/mnist``).
+lives is the caller's business (the benchmarks and examples have their own search
+order).
 """
 
 import gzip

@@ -131,3 +131,51 @@ def test_progress_bar_runs_on_both_solvers(capsys):
         assert clf.n_iter_[0] >= 1
     out = capsys.readouterr()
     assert "SoftmaxClassifier - fit" in out.out + out.err
+
+
+class FailingLoss:
+    """Makes the n-th loss evaluation (L-BFGS) raise."""
+
+    def __init__(self, monkeypatch, n):
+        from sk_softmax._loss import SoftmaxLoss
+
+        real = SoftmaxLoss.loss_gradient
+        self.calls = 0
+
+        def loss_gradient(loss, coef, rows=None):
+            self.calls += 1
+            if self.calls == n:
+                raise RuntimeError("evaluation failed")
+            return real(loss, coef, rows)
+
+        monkeypatch.setattr(SoftmaxLoss, "loss_gradient", loss_gradient)
+
+
+def test_failed_fits_close_every_task(monkeypatch):
+    """A fit that raises (L-BFGS mid-solve; SGD diverging for good; partial_fit on a
+    diverging chunk) still ends every task it began, root included, and tears down."""
+    X, y = data()
+    cb = RecordingCallback()
+    with monkeypatch.context() as m:
+        FailingLoss(m, 5)
+        with pytest.raises(RuntimeError, match="evaluation failed"):
+            SoftmaxClassifier().set_callbacks(cb).fit(X, y)
+    assert cb.count_hooks("on_fit_task_begin") >= 3  # the root and some iterations
+    assert cb.count_hooks("on_fit_task_begin") == cb.count_hooks("on_fit_task_end")
+    assert cb.count_hooks("setup") == cb.count_hooks("teardown") == 1
+
+    huge = dict(solver="sgd", eta0=1e200, learning_rate="constant", tol=None, max_iter=3,
+                C=np.inf)
+    for method in ("fit", "partial_fit"):
+        cb = RecordingCallback()
+        est = SoftmaxClassifier(**huge).set_callbacks(cb)
+        with pytest.raises(ValueError, match="diverged"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if method == "fit":
+                est.fit(X * 1e150, y)
+            else:
+                est.partial_fit(X * 1e150, y, classes=np.unique(y))
+        assert cb.count_hooks("on_fit_task_begin") == cb.count_hooks("on_fit_task_end") == 2
+        root_end = [r for r in cb.record if r["name"] == "on_fit_task_end"
+                    and r["context"].task_name == method]
+        assert len(root_end) == 1 and root_end[0]["kwargs"]["fitted_estimator"] is None
