@@ -33,7 +33,10 @@ LAYERS = ("workqueue", "omp", "tbb")
 # The computations compared across layers.  Writes the coefficients (with the intercept
 # as last column) to the .npz named by argv[1] and prints one JSON line: the layer numba
 # really used and the package imported (a run against another checkout must show it).
+# Shortly before the parent's timeout (argv[2] seconds) it dumps every thread's stack to
+# stderr, so that a hang reports where it hangs.
 CHILD = r"""
+import faulthandler
 import json
 import sys
 import threading
@@ -48,6 +51,8 @@ from sklearn.preprocessing import StandardScaler
 import sk_softmax
 from sk_softmax import SoftmaxClassifier
 
+print(f"sk_softmax from {sk_softmax.__file__}", file=sys.stderr, flush=True)
+faulthandler.dump_traceback_later(float(sys.argv[2]))
 warnings.simplefilter("ignore", ConvergenceWarning)  # only the coefficients matter here
 X, y = load_digits(return_X_y=True)
 # 480 rows: several row blocks (128 rows) and minibatch blocks (32 rows) per call, so
@@ -91,6 +96,7 @@ if errors:
 for i, coef in enumerate(threaded):
     results[f"threaded_{i}"] = coef
 
+faulthandler.cancel_dump_traceback_later()
 np.savez(sys.argv[1], **results)
 print(json.dumps({"layer": numba.threading_layer(), "module": sk_softmax.__file__}))
 """
@@ -144,7 +150,7 @@ def _run_child(code, args, layer, cwd):
 def _layer_result(layer, tmp):
     """CHILD's JSON line and coefficients under ``layer``, or why there are none (str)."""
     npz = tmp / "coefs.npz"
-    code, out, err = _run_child(CHILD, [str(npz)], layer, tmp)
+    code, out, err = _run_child(CHILD, [str(npz), str(0.9 * TIMEOUT)], layer, tmp)
     if code == "timeout":
         return (f"NUMBA_THREADING_LAYER={layer}: child still running after {TIMEOUT:g} s "
                 f"(deadlock?), killed.\nstdout:\n{out}\nstderr:\n{err[-4000:]}")
