@@ -35,13 +35,27 @@ from benchmarks._common import (  # noqa: E402
 )
 
 
-def make_objective(X, y, classes, C):
-    """float64 objective (scikit-learn's scaling) of ``(coef_, intercept_)`` pairs."""
-    from sk_softmax._loss import SoftmaxLoss
+class Objective:
+    """float64 objective (scikit-learn's scaling) of flat coefficient vectors, evaluated
+    with the thread settings an estimator call uses."""
 
-    loss = SoftmaxLoss(np.asarray(X, np.float64), np.searchsorted(classes, y), len(classes),
-                       C=C, fit_intercept=True)
-    return loss
+    def __init__(self, X, y, classes, C):
+        from sk_softmax._loss import SoftmaxLoss
+
+        self._loss = SoftmaxLoss(np.asarray(X, np.float64), np.searchsorted(classes, y),
+                                 len(classes), C=C, fit_intercept=True)
+        self.pack = self._loss.pack
+
+    def loss(self, coef):
+        from sk_softmax._threading import effective_n_threads, kernel_threads
+
+        with kernel_threads(effective_n_threads(None)):
+            return self._loss.loss(coef)
+
+
+def make_objective(X, y, classes, C):
+    """The :class:`Objective` of the data."""
+    return Objective(X, y, classes, C)
 
 
 def run(make, X, y, repeats, counter_cls):

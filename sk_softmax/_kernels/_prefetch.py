@@ -4,10 +4,8 @@ The CSR kernels read (and, for the gradient, update) one row of a ``(n_features,
 table per stored entry, at columns given by ``indices``: random rows of a table of
 several MB, so each entry waits for memory unless its row was requested earlier.  The
 addresses of the next entries are known (``indices[p + distance]``), and asking for
-them ahead of use (LLVM's ``llvm.prefetch``) overlaps those waits.  Measured on the
-100000 x 50000 text benchmark (~100 entries per row, K = 20, 2 threads): the logits
-pass 111-121 -> 72-74 ms and the gradient scatter 189-196 -> 110-112 ms at a distance
-of 8 entries (4 and 16 were slower).
+them ahead of use (LLVM's ``llvm.prefetch``) overlaps those waits.  The distance of 8
+entries was chosen on the text benchmark (docs/design.md has the measurements).
 
 A prefetch is only a hint: it changes no value, so results stay bit-identical with
 and without it.
