@@ -3,8 +3,9 @@
 ``SoftmaxClassifier(solver="sgd")`` sets ``eta0="auto"`` to ``2 / L_b`` (``L_b`` an
 estimate of the expected smoothness of minibatch gradients from a short power iteration
 on a subsample), gradient descent's stability limit.  This benchmark multiplies that step
-by ``m`` in {1 (the default), 0.5, 0.25} (by wrapping ``sk_softmax._solvers._sgd.auto_eta0``)
-and fits, for each ``m``, dataset and seed, with all other parameters at their defaults:
+by ``m`` (by wrapping ``sk_softmax._solvers._sgd.auto_eta0``): 1 (the default), 0.5 and
+0.25, and, to probe the distance to divergence, 2 and 4.  For each ``m``, dataset and
+seed, with all other parameters at their defaults:
 
 * ``SoftmaxClassifier(solver="sgd", random_state=s, max_iter=50, tol=1e-4)``: whether the
   divergence guard fired (a ``UserWarning`` containing "diverged"), whether a
@@ -14,11 +15,13 @@ and fits, for each ``m``, dataset and seed, with all other parameters at their d
   progress).
 
 ``f`` is the training objective (mean cross-entropy + ||W||^2 / (2 C n), C=1) evaluated in
-float64 by ``sk_softmax._loss.SoftmaxLoss``; ``f*`` is the objective of
-``SoftmaxClassifier(solver="lbfgs", tol=1e-8, max_iter=5000)`` (or of the best SGD fit, if
-lower).  Datasets: wine, breast_cancer, make_classification with column scales 1e-3..1e3,
-synthetic tf-idf (CSR) and raw term counts (CSR), unscaled, and the same data scaled
-(StandardScaler; MaxAbsScaler for the CSR ones).  No downloads.
+float64 by ``sk_softmax._loss.SoftmaxLoss``; ``f*`` is the lowest objective of
+``SoftmaxClassifier(solver="lbfgs", tol=1e-8, max_iter=5000)``, of scikit-learn's
+``LogisticRegression(solver="newton-cholesky")`` on dense data (L-BFGS stalls on badly
+scaled columns) and of the best SGD fit.  Datasets: wine, breast_cancer,
+make_classification with column scales 1e-3..1e3, synthetic tf-idf (CSR) and raw term
+counts (CSR), unscaled, and the same data scaled (StandardScaler; MaxAbsScaler for the
+CSR ones).  No downloads.
 
 Usage::
 
@@ -43,6 +46,7 @@ from benchmarks._common import (  # noqa: E402
 )
 
 MULTIPLIERS = (1.0, 0.5, 0.25)
+PROBE = (2.0, 4.0)  # above the default: how far is the step from divergence?
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -169,6 +173,21 @@ def optimum(X, y):
     return objective(est, X, y), int(np.max(est.n_iter_)), converged
 
 
+def newton_optimum(X, y):
+    """scikit-learn's Newton solver (same objective at C=1), dense data only: its
+    objective by our float64 code, or NaN.  L-BFGS stalls on badly scaled columns."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    if sp.issparse(X):  # a (K d)^2 Hessian: too big for the text data
+        return np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = LogisticRegression(solver="newton-cholesky", C=1.0, tol=1e-10,
+                                 max_iter=1000).fit(X, y)
+    return objective(est, X, y)
+
+
 # -- formatting ----------------------------------------------------------------------------
 def fmt_gap(values):
     """Median and max of relative gaps over seeds: 'med (max)'."""
@@ -204,22 +223,26 @@ def main(argv=None):
     rows, refs = [], []
     for name, X, y in progress(data, desc="datasets"):
         f_lbfgs, it, conv = optimum(X, y)
+        f_newton = newton_optimum(X, y)
         fits = {}
-        for m in MULTIPLIERS:
+        for m in MULTIPLIERS + PROBE:
             fits[m] = [(sgd_fit(X, y, m, s, max_iter=50, tol=1e-4),
                         sgd_fit(X, y, m, s, max_iter=5, tol=None)) for s in seeds]
         best_sgd = min(r["obj"] for runs in fits.values() for pair in runs for r in pair
                        if np.isfinite(r["obj"]))
-        f_opt = min(f_lbfgs, best_sgd)
+        f_opt = np.nanmin([f_lbfgs, f_newton, best_sgd])
         refs.append([name, f"{X.shape[0]} x {X.shape[1]}", len(np.unique(y)),
-                     f"{f_lbfgs:.6g}", it, "yes" if conv else "no",
-                     f"{(f_lbfgs - f_opt) / f_opt:.1e}"])
-        for m in MULTIPLIERS:
+                     f"{f_opt:.8g}", f"{(f_lbfgs - f_opt) / f_opt:.1e}", it,
+                     "yes" if conv else "no",
+                     "-" if np.isnan(f_newton) else f"{(f_newton - f_opt) / f_opt:.1e}",
+                     f"{(best_sgd - f_opt) / f_opt:.1e}"])
+        for m in MULTIPLIERS + PROBE:
             full = [a for a, _ in fits[m]]
             five = [b for _, b in fits[m]]
             n = len(seeds)
             rows.append([
-                name, f"{m:g}", f"{np.median([r['eta0'] for r in full]):.3g}",
+                name, f"{m:g}" + (" (probe)" if m in PROBE else ""),
+                f"{np.median([r['eta0'] for r in full]):.3g}",
                 f"{sum(r['guard'] for r in full)}/{n}, {sum(r['guard'] for r in five)}/{n}",
                 f"{sum(r['error'] for r in full + five)}/{2 * n}",
                 fmt_range([r["epochs"] for r in full]),
@@ -237,10 +260,15 @@ def main(argv=None):
         "other parameters default (batch_size=128, learning_rate='adaptive', C=1); the "
         "auto step multiplied by m by wrapping `sk_softmax._solvers._sgd.auto_eta0`; "
         f"seeds s in {seeds}; float64",
-        "- 5 epochs: the same with `max_iter=5, tol=None`",
+        "- m = 2 and 4 (probe): steps above the default, to see how far it is from "
+        "divergence",
+        "- 5 epochs: the same with `max_iter=5, tol=None` (the step stays eta0: no "
+        "reductions without tol)",
         "- gap: (f - f*) / f*, f the float64 training objective (mean cross-entropy + "
-        "||W||^2 / (2 C n)) of the fitted coef_/intercept_, f* the lower of L-BFGS "
-        "(`solver='lbfgs', tol=1e-8, max_iter=5000`) and the best SGD fit; shown as median "
+        "||W||^2 / (2 C n)) of the fitted coef_/intercept_, f* the lowest of L-BFGS "
+        "(`solver='lbfgs', tol=1e-8, max_iter=5000`), scikit-learn's "
+        "`LogisticRegression(solver='newton-cholesky', C=1, tol=1e-10)` (dense data only; "
+        "same objective, evaluated by the same code) and the best SGD fit; shown as median "
         "(max) over seeds",
         "- guard: fits in which the divergence guard's UserWarning ('diverged') fired "
         "(max_iter=50 fits, 5-epoch fits); ValueError: fits that raised (both kinds)",
@@ -255,8 +283,9 @@ def main(argv=None):
         "",
         "Reference optima:",
         "",
-        markdown_table(["dataset", "shape", "classes", "f (L-BFGS)", "L-BFGS iterations",
-                        "L-BFGS converged", "(f_lbfgs - f*) / f*"], refs),
+        markdown_table(["dataset", "shape", "classes", "f*", "L-BFGS gap",
+                        "L-BFGS iterations", "L-BFGS converged", "Newton gap",
+                        "best SGD gap"], refs),
     ])
     finish(name, text)
 

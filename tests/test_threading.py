@@ -73,6 +73,23 @@ def test_blas_limits_restored_after_overlapping_calls_from_threads():
     assert all(set(s) == {1} for s in seen), seen
 
 
+def test_nested_entry_keeps_the_outer_settings_and_takes_no_lock():
+    """A nested kernel_threads in the same Python thread (the estimator calling back into
+    itself) changes nothing and returns: under the workqueue layer the outer entry holds
+    the launch lock, and the inner one must not wait for it."""
+    from sk_softmax import _threading
+
+    before = numba.get_num_threads()
+    with kernel_threads(1):
+        with kernel_threads(2):
+            assert numba.get_num_threads() == 1
+            # the lock is free for this thread (reentrant) and not taken again
+            assert _threading._launch_lock.acquire(timeout=1)
+            _threading._launch_lock.release()
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+
+
 def test_concurrent_kernel_calls_from_threads():
     """Parallel kernels launched from several Python threads at once give the serial result."""
     from sk_softmax._loss import SoftmaxLoss
@@ -81,11 +98,13 @@ def test_concurrent_kernel_calls_from_threads():
     X = rng.standard_normal((3000, 12))
     y = rng.integers(0, 4, 3000)
     coef = rng.standard_normal(4 * 13)
-    expected = SoftmaxLoss(X, y, 4, n_threads=2).loss_gradient(coef)
+    with kernel_threads(2):
+        expected = SoftmaxLoss(X, y, 4).loss_gradient(coef)
     results = [None] * 6
 
     def work(i):
-        results[i] = SoftmaxLoss(X, y, 4, n_threads=2).loss_gradient(coef)
+        with kernel_threads(2):  # each thread's call owns its settings
+            results[i] = SoftmaxLoss(X, y, 4).loss_gradient(coef)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
     for t in threads:
