@@ -41,7 +41,7 @@ def objective_of(est, X, y, C, sw=None):
 
 
 @pytest.mark.parametrize("name", list(LOADERS))
-@pytest.mark.parametrize("C", [0.01, 1.0, 100.0])
+@pytest.mark.parametrize("C", [0.01, 1.0, pytest.param(100.0, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("weighting", ["none", "sample_weight", "balanced"])
 def test_agrees_with_logistic_regression(name, C, weighting):
     X, y = dataset(name)

@@ -72,6 +72,7 @@ def test_eight_threads_give_the_serial_results():
     assert_same(results, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_multiprocessing_start_methods(method):
     jobs = JOBS[:2]

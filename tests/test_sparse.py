@@ -169,6 +169,7 @@ def test_float_dtype_kept_and_matrix_untouched(rng, dtype):
     assert X.has_sorted_indices == before[3]
 
 
+@pytest.mark.slow
 def test_no_densification_huge_sparse():
     """1e6 x 1e6 CSR with 1e6 non-zeros (8 TB dense): both solvers fit in bounded memory."""
     n = d = 1_000_000

@@ -27,6 +27,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # child processes
+
 TIMEOUT = float(os.environ.get("SK_SOFTMAX_LAYER_TIMEOUT", "180"))
 LAYERS = ("workqueue", "omp", "tbb")
 
