@@ -91,8 +91,10 @@ def test_joblib_backends(backend):
     assert_same(results, expected)
 
 
-def test_thread_settings_restored_when_fit_raises():
+def test_thread_settings_restored_after_fits_that_succeed_or_raise():
     before = numba.get_num_threads()
+    SoftmaxClassifier(n_jobs=1).fit(X_DIGITS, Y_DIGITS).predict_proba(X_DIGITS)
+    assert numba.get_num_threads() == before
     clf = SoftmaxClassifier(n_jobs=1, solver="sgd", eta0=1e200, learning_rate="constant",
                             tol=None, max_iter=3, C=np.inf)
     with pytest.raises(ValueError, match="diverged"):
@@ -170,6 +172,11 @@ BAD_FIT = [
     ("max_iter = 0", lambda: _with(), {"max_iter": 0}, ValueError, "'max_iter'"),
     ("tol < 0", lambda: _with(), {"tol": -1e-3}, ValueError, "'tol'"),
     ("unknown solver", lambda: _with(), {"solver": "newton"}, ValueError, "'solver'"),
+    ("unknown class_weight", lambda: _with(), {"class_weight": "auto"}, ValueError,
+     "'class_weight'"),
+    ("sample_weight too short", lambda: _with(sw=np.ones(149)), {}, ValueError, "149"),
+    ("total_sample_weight = 0", lambda: _with(), {"total_sample_weight": 0.0}, ValueError,
+     "'total_sample_weight'"),
     ("class_weight key not a class", lambda: _with(), {"class_weight": {7: 2.0}},
      ValueError, "not in class"),
     ("n_jobs = 0", lambda: _with(), {"n_jobs": 0}, ValueError, "n_jobs"),

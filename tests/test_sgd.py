@@ -338,14 +338,6 @@ def test_repeated_partial_fit_passes_minimise_fits_objective_with_total_sample_w
     assert np.linalg.norm(fading.coef_) > 1.5 * norm_opt  # what the parameter is for
 
 
-def test_total_sample_weight_is_validated_like_the_others():
-    X, y = digits16()
-    for bad in (0, -1.0, "n"):
-        with pytest.raises(ValueError, match="total_sample_weight"):
-            SoftmaxClassifier(solver="sgd", total_sample_weight=bad).partial_fit(
-                X, y, classes=np.arange(10))
-
-
 def test_partial_fit_after_lbfgs_fit_continues_from_the_fitted_model():
     """Digits: the lbfgs fit scores ~0.985 on its training data; partial_fit after it
     continues from coef_ with a step for a model near its optimum (it used to restart

@@ -580,6 +580,8 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
             ConvergenceWarning,
             stacklevel=3,
         )
+    # a later partial_fit's passes start counting afresh
+    state.pass_loss = state.pass_weight = 0.0
     if early_stopping and best is not None:
         result.best_validation_score = state.best_score
         state.W, state.b = best
