@@ -335,7 +335,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
 
     def _fit_sgd(self, loss, init, tasks):
         rng = check_random_state(self.random_state)
-        split_seed = rng.randint(np.iinfo(np.int32).max)
+        # the validation split's seed first (when there is a split), then the shuffling's
+        split_seed = rng.randint(np.iinfo(np.int32).max) if self.early_stopping else None
         if init is None:
             init = (np.zeros((loss.K, loss.n_features)), np.zeros(loss.K))
         state = SGDState.start(*init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),

@@ -251,6 +251,21 @@ class SGDState:
             b[:] = 0.0  # a warm start from a fit with intercepts must not keep them
         return cls(W=W, b=b, rng=rng)
 
+    def __getstate__(self):
+        # the random generator as its plain state dict (strings and ints), so that the
+        # state persists with safe formats (skops) without trusting numpy's Generator
+        state = dict(self.__dict__)
+        state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        rng_state = state.pop("rng")
+        bit_generator = getattr(np.random, rng_state["bit_generator"])()
+        bit_generator.state = rng_state
+        self.__dict__.update(state)
+        self.rng = np.random.Generator(bit_generator)
+
     def model(self):
         """``(W, b)`` that predicts: the average when averaging is on, else the iterate."""
         if self.n_avg > 0:
