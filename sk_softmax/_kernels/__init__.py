@@ -20,7 +20,6 @@ from ._buffers import (
 )
 from ._dense import (
     add_rt_x,
-    block_softmax_grad,
     dense_batch_grad,
     dense_loss_grad,
     dense_sgd_steps,
@@ -38,7 +37,6 @@ __all__ = [
     "DenseBatchBuffers",
     "DenseFullBuffers",
     "add_rt_x",
-    "block_softmax_grad",
     "csr_full_buffers",
     "csr_grad_finish",
     "csr_loss_grad",
