@@ -17,7 +17,10 @@ dtype (float32 or float64), the probabilities with ``Softmax`` (the binary model
 softmax over ``[0, score]``, which is the sigmoid), and the label with ``ArgMax`` and the
 class list.  Outputs, as for ``LogisticRegression``: ``label`` (int64 or string) and
 ``probabilities`` (a list of dicts through ``ZipMap`` by default; a tensor with
-``zipmap=False``; one column per class with ``zipmap="columns"``).
+``zipmap=False``; one column per class with ``zipmap="columns"``).  ONNX's ``ZipMap`` takes
+float32 only, so with float64 input and the default ``zipmap=True`` the probabilities are
+rounded to float32 for it (skl2onnx's ``LogisticRegression`` converter builds an invalid
+graph there); ``zipmap=False`` keeps them in float64.
 
 Sparse input is not supported by the graph (ONNX has no sparse tensor input in skl2onnx):
 ``to_onnx`` with a scipy sparse matrix raises skl2onnx's error; convert with a dense
@@ -32,8 +35,14 @@ import scipy.sparse as sp
 try:
     from onnx import TensorProto
     from skl2onnx import update_registered_converter
-    from skl2onnx.common.data_types import DoubleTensorType
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from skl2onnx.common.data_types import (
+        DictionaryType,
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        SequenceType,
+        StringTensorType,
+    )
     from skl2onnx.common.utils_classifier import get_label_classes
 except ImportError as exc:  # the optional extra is missing
     raise ImportError(
@@ -43,7 +52,11 @@ except ImportError as exc:  # the optional extra is missing
 
 from ._classifier import SoftmaxClassifier
 
-__all__ = ["convert_softmax_classifier"]
+__all__ = [
+    "calculate_softmax_classifier_output_shapes",
+    "convert_softmax_classifier",
+    "parse_softmax_classifier",
+]
 
 _ALIAS = "SkSoftmaxClassifier"
 
@@ -96,8 +109,16 @@ def convert_softmax_classifier(scope, operator, container):
     scores = scope.get_unique_variable_name("scores")
     container.add_node("Add", [product, intercept_name], scores,
                        name=scope.get_unique_operator_name("Add"))
-    container.add_node("Softmax", scores, operator.outputs[1].full_name, axis=1,
-                       name=scope.get_unique_operator_name("Softmax"))
+    if double and isinstance(operator.outputs[1].type, FloatTensorType):
+        # for ZipMap, which takes float32 only (see the parser)
+        proba = scope.get_unique_variable_name("proba64")
+        container.add_node("Softmax", scores, proba, axis=1,
+                           name=scope.get_unique_operator_name("Softmax"))
+        container.add_node("Cast", proba, operator.outputs[1].full_name,
+                           to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
+    else:
+        container.add_node("Softmax", scores, operator.outputs[1].full_name, axis=1,
+                           name=scope.get_unique_operator_name("Softmax"))
 
     index = scope.get_unique_variable_name("index")
     container.add_node("ArgMax", scores, index, axis=1, keepdims=0,
@@ -115,12 +136,61 @@ def convert_softmax_classifier(scope, operator, container):
                        name=scope.get_unique_operator_name("Reshape"))
 
 
+def calculate_softmax_classifier_output_shapes(operator):
+    """skl2onnx shape calculator: ``label`` of shape (N,), ``probabilities`` (N, n_classes).
+
+    The element types are set by :func:`parse_softmax_classifier`.
+    """
+    if len(operator.inputs) != 1 or not isinstance(
+            operator.inputs[0].type, (FloatTensorType, DoubleTensorType)):
+        raise TypeError(
+            "SoftmaxClassifier converts for one float32 or float64 tensor input, got "
+            f"{[type(i.type).__name__ for i in operator.inputs]}."
+        )
+    N = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type.shape = [N]
+    operator.outputs[1].type.shape = [N, len(operator.raw_operator.classes_)]
+
+
+def parse_softmax_classifier(scope, model, inputs, custom_parsers=None):
+    """skl2onnx parser: the classifier's ``label`` and ``probabilities``, then the ZipMap
+    that the ``zipmap`` option asks for (as skl2onnx's classifier parser does), except that
+    the probabilities reach ``ZipMap`` as float32, the only type it takes."""
+    options = scope.get_options(model, dict(zipmap=True))
+    zipmap = options["zipmap"]
+    labels, label_proto = _labels(get_label_classes(scope, model))
+    label_type = StringTensorType if label_proto == TensorProto.STRING else Int64TensorType
+    double = isinstance(inputs[0].type, DoubleTensorType)
+    proba_type = DoubleTensorType if double and zipmap in (False, "columns") else FloatTensorType
+    operator = scope.declare_local_operator(_ALIAS, model)
+    operator.inputs = list(inputs)
+    operator.outputs.append(scope.declare_local_variable("label", label_type()))
+    operator.outputs.append(scope.declare_local_variable("probabilities", proba_type()))
+    if zipmap is False:
+        return operator.outputs
+    zip_op = scope.declare_local_operator(
+        "SklearnZipMapColumns" if zipmap == "columns" else "SklearnZipMap")
+    zip_op.inputs = operator.outputs
+    if label_proto == TensorProto.STRING:
+        zip_op.classlabels_strings = labels
+    else:
+        zip_op.classlabels_int64s = [int(c) for c in labels]
+    zip_op.outputs.append(scope.declare_local_variable("output_label", label_type([None])))
+    if zipmap == "columns":
+        for name in get_label_classes(scope, model, node_names=True):
+            zip_op.outputs.append(scope.declare_local_variable(str(name), proba_type()))
+    else:
+        zip_op.outputs.append(scope.declare_local_variable(
+            "output_probability",
+            SequenceType(DictionaryType(label_type([]), FloatTensorType([])))))
+    return zip_op.outputs
+
+
 update_registered_converter(
     SoftmaxClassifier,
     _ALIAS,
-    calculate_linear_classifier_output_shapes,
+    calculate_softmax_classifier_output_shapes,
     convert_softmax_classifier,
-    # declaring "zipmap" makes skl2onnx parse the model with its classifier parser
-    options={"zipmap": [True, False, "columns"], "nocl": [True, False],
-             "output_class_labels": [False, True]},
+    parser=parse_softmax_classifier,
+    options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
 )
