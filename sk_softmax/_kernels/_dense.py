@@ -20,6 +20,56 @@ from ._config import jit, jit_parallel
 from ._softmax import row_exp_inplace
 
 
+# Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
+# broadcasting array assignment together with its shape-error message, which pulls in its
+# string formatting and costs seconds of first compilation.
+
+
+@jit
+def fill1(a, value):
+    """``a[:] = value`` for a 1-D array."""
+    for i in range(a.shape[0]):
+        a[i] = value
+
+
+@jit
+def fill2(a, value):
+    """``a[:, :] = value`` for a 2-D array."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[i, j] = value
+
+
+@jit
+def copy1(dst, src):
+    """``dst[:] = src`` for 1-D arrays of the same length."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@jit
+def copy2(dst, src):
+    """``dst[:, :] = src`` for 2-D arrays of the same shape (any strides)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@jit
+def add1(dst, src):
+    """``dst += src`` for 1-D arrays of the same length."""
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
+@jit
+def add2(dst, src):
+    """``dst += src`` for 2-D arrays of the same shape (any strides)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] += src[i, j]
+
+
 @jit
 def softmax_grad_row(z, b, col, ref_zero, w, gb):
     """Turn one row of logits into ``w * (p - onehot(col))`` in place.
@@ -141,8 +191,8 @@ def _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b,
     for c in prange(n_chunks):
         gW = acc_W[c]
         gb = acc_b[c]
-        gW[:, :] = 0.0
-        gb[:] = 0.0
+        fill2(gW, 0.0)
+        fill1(gb, 0.0)
         t = tmp[c]
         loss = 0.0
         for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
@@ -159,7 +209,7 @@ def _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b,
             # X_b.T @ R_b into a (n_features, K) buffer: the tall, thin orientation runs
             # faster in OpenBLAS than R_b.T @ X_b.
             np.dot(Xb.T, Zb, t)
-            gW += t.T
+            add2(gW, t.T)
         acc_loss[c] = loss
 
 
@@ -192,15 +242,15 @@ def _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, 
     for c in prange(n_chunks):
         gW = acc_W[c]
         gb = acc_b[c]
-        gW[:, :] = 0.0
-        gb[:] = 0.0
+        fill2(gW, 0.0)
+        fill1(gb, 0.0)
         loss = 0.0
         for blk in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             lo = blk * block_size
             hi = min(n, lo + block_size)
             Xb = Xg[c, : hi - lo]
             for r in range(hi - lo):
-                Xb[r, :] = X[rows[lo + r], :]
+                copy1(Xb[r], X[rows[lo + r]])
             Zb = Z[lo:hi]
             np.dot(Xb, WT, Zb)
             for i in range(hi - lo):
@@ -226,12 +276,12 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
     gb : ndarray of shape (K,), float64
         Output.
     """
-    gW[:, :] = acc_W[0]
-    gb[:] = acc_b[0]
+    copy2(gW, acc_W[0])
+    copy1(gb, acc_b[0])
     loss = acc_loss[0]
     for c in range(1, acc_W.shape[0]):
-        gW += acc_W[c]
-        gb += acc_b[c]
+        add2(gW, acc_W[c])
+        add1(gb, acc_b[c])
         loss += acc_loss[c]
     return loss
 
@@ -321,8 +371,8 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
                     b[k] -= eta_b * gb[k]
         if avg_flags[q]:
             if n_avg == 0:
-                W_avg[:, :] = W
-                b_avg[:] = b
+                copy2(W_avg, W)
+                copy1(b_avg, b)
             else:
                 mu = 1.0 / (n_avg + 1)
                 for k in range(K):

@@ -12,7 +12,7 @@ Work is proportional to the number of stored entries times ``K``; nothing of siz
 from numba import prange
 
 from ._config import jit, jit_parallel
-from ._dense import softmax_grad_row
+from ._dense import fill1, fill2, softmax_grad_row
 from ._prefetch import PREFETCH_DISTANCE, prefetch
 
 
@@ -82,7 +82,7 @@ def _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc
     off = 1 if ref_zero else 0
     for c in prange(n_chunks):
         gb = acc_b[c]
-        gb[:] = 0.0
+        fill1(gb, 0.0)
         loss = 0.0
         for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             z = Z[i]
@@ -93,7 +93,7 @@ def _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc
     n_scatter = acc_WT.shape[0]
     for c in prange(n_scatter):
         g = acc_WT[c]
-        g[:, :] = 0.0
+        fill2(g, 0.0)
         for i in range(c * n // n_scatter, (c + 1) * n // n_scatter):
             z = Z[i]
             for p in range(indptr[i], indptr[i + 1]):
@@ -194,7 +194,7 @@ def _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, 
         z = Z[r]
         csr_row_logits(data, indices, indptr[i], indptr[i + 1], VT, scale, z)
         w = 1.0 if sw.shape[0] == 0 else sw[i]
-        gb_rows[r, :] = 0.0
+        fill1(gb_rows[r], 0.0)
         losses[r] = softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb_rows[r])
 
 
