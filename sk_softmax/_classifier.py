@@ -25,7 +25,7 @@ from ._compat import (
 from ._kernels import softmax_rows
 from ._loss import SoftmaxLoss
 from ._solvers import SGDOptions, SGDState, minimize_lbfgs, sgd_fit, sgd_partial_fit
-from ._threading import effective_n_threads, kernel_threads
+from ._threading import effective_n_threads, kernel_threads, use_parallel
 
 __all__ = ["SoftmaxClassifier"]
 
@@ -547,7 +547,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             Z = Z.astype(np.float64)
         out = np.empty((Z.shape[0], Z.shape[1] + binary), dtype=Z.dtype)
         with kernel_threads(effective_n_threads(self.n_jobs)):
-            softmax_rows(Z, binary, log, out)
+            softmax_rows(Z, binary, log, out, use_parallel(out.size * 8))
         return out
 
     def predict_proba(self, X):

@@ -53,6 +53,7 @@ from ._kernels import (
     dense_loss_grad,
     reduce_chunks,
 )
+from ._threading import use_parallel
 
 __all__ = ["SoftmaxLoss"]
 
@@ -239,16 +240,18 @@ class SoftmaxLoss:
             # scaled and penalised straight into the flat gradient
             self._W[...] = W.T
             X = self.X
+            parallel = use_parallel(X.nnz * self.K)
             csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight, self._W,
-                          self._b, self.binary, buf)
+                          self._b, self.binary, buf, parallel)
             loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, l2, inv,
-                                       grad[:, : self.n_features], self._gb)
+                                       grad[:, : self.n_features], self._gb, parallel)
             if self.fit_intercept:
                 grad[:, -1] = self._gb
         else:
             self._W[...] = W
             dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                            self.binary, BLOCK_SIZE, buf)
+                            self.binary, BLOCK_SIZE, buf,
+                            use_parallel(self.X.shape[0] * self.n_features * self.K))
             loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
             self._finish(grad, Wf, inv, l2)
         return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
@@ -287,10 +290,11 @@ class SoftmaxLoss:
             buf = sub._full_buffers()
             sub._W[...] = W.T
             sub._b[...] = b
+            parallel = use_parallel(Xb.nnz * self.K)
             csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight, sub._W,
-                          sub._b, self.binary, buf)
+                          sub._b, self.binary, buf, parallel)
             loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0,
-                                       self._gW, self._gb)
+                                       self._gW, self._gb, parallel)
         else:
             m = rows.shape[0]
             if self._batch is None or self._batch.Z.shape[0] < m:

@@ -42,7 +42,13 @@ import numba
 from threadpoolctl import LibController
 from threadpoolctl import register as register_threadpool_controller
 
-__all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads"]
+__all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads",
+           "use_parallel"]
+
+#: Below this much work (multiply-adds of one kernel call) threads cannot pay off, and a
+#: call runs the serial variant of a kernel, which gives the same bits and compiles in a
+#: fraction of the time (a small first fit should not pay for the parallel kernels).
+PARALLEL_MIN_WORK = 200_000
 
 _state_lock = threading.Lock()
 # Serialises calls under numba's workqueue layer.  Reentrant, and entered only by the
@@ -83,6 +89,24 @@ def effective_n_threads(n_jobs):
     if n_jobs < 0:
         return max(1, max_threads + 1 + n_jobs)
     return min(int(n_jobs), max_threads)
+
+
+def use_parallel(work):
+    """Whether a kernel call of ``work`` multiply-adds should run its parallel variant.
+
+    Parameters
+    ----------
+    work : int or float
+        Size of the call, e.g. ``n_samples * n_features * n_classes``.
+
+    Returns
+    -------
+    bool
+        True when the calling thread may use more than one numba thread (inside
+        :func:`kernel_threads`, the call's setting) and ``work`` reaches
+        ``PARALLEL_MIN_WORK``.  Both variants give identical results.
+    """
+    return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
 class NumbaThreadpoolController(LibController):

@@ -16,9 +16,8 @@ threads.
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_parallel
+from ._config import jit, jit_parallel, jit_variants
 from ._softmax import row_exp_inplace
-
 
 # Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
 # broadcasting array assignment together with its shape-error message, which pulls in its
@@ -152,8 +151,7 @@ def add_rt_x(R, Xb, G):
         i += 1
 
 
-@jit
-def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf):
+def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf, parallel=True):
     """Per-chunk weighted cross-entropy and its gradients, one pass over all rows of ``X``.
 
     Parameters
@@ -176,13 +174,17 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf):
         ``Z`` holds ``sw * (P - Y)`` on exit; ``acc_W``, ``acc_b``, ``acc_loss`` the
         per-chunk sums of ``(sw * (P - Y)).T @ X``, ``sw * (P - Y)`` and
         ``sw * -log P[i, y_i]``, to be reduced by :func:`reduce_chunks`.
+    parallel : bool, default=True
+        Run the parallel variant (else the serial one, bit-identical, which compiles
+        faster: for problems too small for threads to pay off).
     """
-    _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W,
-                     buf.acc_b, buf.acc_loss)
+    kernel = _dense_loss_grad.parallel if parallel else _dense_loss_grad.serial
+    kernel(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W, buf.acc_b,
+           buf.acc_loss)
 
 
-@jit_parallel
-def _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
+def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b,
+                          acc_loss):
     n = X.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
@@ -211,6 +213,9 @@ def _dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b,
             np.dot(Xb.T, Zb, t)
             add2(gW, t.T)
         acc_loss[c] = loss
+
+
+_dense_loss_grad = jit_variants(_dense_loss_grad_body)
 
 
 @jit

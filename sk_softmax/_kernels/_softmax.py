@@ -14,7 +14,7 @@ the log-softmax ``(z - m) - log(s)`` is finite for any finite logits.
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_parallel
+from ._config import jit, jit_variants
 
 
 @jit
@@ -57,8 +57,7 @@ def row_exp_inplace(z, ref_zero):
     return m, s
 
 
-@jit_parallel
-def softmax_rows(Z, ref_zero, log, out):
+def softmax_rows(Z, ref_zero, log, out, parallel=True):
     """Row-wise softmax or log-softmax of a batch of logits.
 
     Parameters
@@ -71,6 +70,8 @@ def softmax_rows(Z, ref_zero, log, out):
         Write ``log_softmax`` instead of ``softmax``.
     out : ndarray of shape (n_samples, K + ref_zero), same dtype as ``Z``
         Output.  Column 0 is the implicit class when ``ref_zero``.
+    parallel : bool, default=True
+        Run the parallel variant (else the serial one: identical, faster to compile).
 
     Notes
     -----
@@ -79,6 +80,11 @@ def softmax_rows(Z, ref_zero, log, out):
     clipped at the most negative finite value of the dtype, so no entry is ``-inf``
     or NaN for finite logits, however large.
     """
+    kernel = _softmax_rows.parallel if parallel else _softmax_rows.serial
+    kernel(Z, ref_zero, log, out)
+
+
+def _softmax_rows_body(Z, ref_zero, log, out):
     n, K = Z.shape
     off = 1 if ref_zero else 0
     lowest = np.finfo(out.dtype).min
@@ -101,3 +107,6 @@ def softmax_rows(Z, ref_zero, log, out):
                 out[i, 0] = np.exp(-m) * inv
             for k in range(K):
                 o[k] = o[k] * inv
+
+
+_softmax_rows = jit_variants(_softmax_rows_body)

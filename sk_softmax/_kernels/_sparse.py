@@ -11,7 +11,7 @@ Work is proportional to the number of stored entries times ``K``; nothing of siz
 
 from numba import prange
 
-from ._config import jit, jit_parallel
+from ._config import jit, jit_parallel, jit_variants
 from ._dense import fill1, fill2, softmax_grad_row
 from ._prefetch import PREFETCH_DISTANCE, prefetch
 
@@ -35,8 +35,7 @@ def csr_row_logits(data, indices, start, stop, WT, scale, z):
             z[k] *= scale
 
 
-@jit
-def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf):
+def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf, parallel=True):
     """Per-chunk weighted cross-entropy and gradients for CSR ``X``.
 
     Two parallel passes over the rows: the logits, softmax and ``sw * (P - Y)`` of every
@@ -61,6 +60,8 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf):
         ``Z`` holds ``sw * (P - Y)`` on exit, ``acc_WT`` the per-chunk
         ``X.T @ (sw * (P - Y))``, ``acc_b`` and ``acc_loss`` the per-chunk intercept
         gradients and losses, to be reduced by :func:`csr_grad_finish`.
+    parallel : bool, default=True
+        Run the parallel variant (else the serial one: bit-identical, faster to compile).
 
     Notes
     -----
@@ -69,12 +70,13 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf):
     scatter's chunks (one accumulator each) may be fewer than the first pass's: their
     accumulators should stay in cache together.
     """
-    _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf.Z, buf.acc_WT,
-                   buf.acc_b, buf.acc_loss)
+    kernel = _csr_loss_grad.parallel if parallel else _csr_loss_grad.serial
+    kernel(data, indices, indptr, y, sw, WT, b, ref_zero, buf.Z, buf.acc_WT, buf.acc_b,
+           buf.acc_loss)
 
 
-@jit_parallel
-def _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
+def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b,
+                        acc_loss):
     n = indptr.shape[0] - 1
     nnz = indices.shape[0]
     n_chunks = acc_b.shape[0]
@@ -103,6 +105,9 @@ def _csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc
                 v = data[p]
                 for k in range(K):
                     g[j, k] += v * z[k]
+
+
+_csr_loss_grad = jit_variants(_csr_loss_grad_body)
 
 
 @jit
@@ -226,8 +231,7 @@ def csr_row_sq_norms(data, indices, indptr, scratch, out):
         out[i] = s
 
 
-@jit_parallel
-def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
+def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb, parallel=True):
     """Reduce the chunks of :func:`csr_loss_grad` into the scaled gradient, transposed.
 
     ``gW = inv * sum_c acc_WT[c].T + l2 * W`` and ``gb = inv * sum_c acc_b[c]``, the
@@ -248,11 +252,19 @@ def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
     gb : ndarray of shape (K,), float64
         Output.
 
+    parallel : bool, default=True
+        Run the parallel variant (else the serial one: bit-identical, faster to compile).
+
     Returns
     -------
     loss_sum : float
         Sum of the chunks' weighted cross-entropy (unscaled).
     """
+    kernel = _csr_grad_finish.parallel if parallel else _csr_grad_finish.serial
+    return kernel(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb)
+
+
+def _csr_grad_finish_body(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
     n_chunks, d, K = acc_WT.shape
     n_blocks = (d + 255) // 256
     for blk in prange(n_blocks):
@@ -272,3 +284,6 @@ def csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb):
     for k in range(K):
         gb[k] *= inv
     return loss
+
+
+_csr_grad_finish = jit_variants(_csr_grad_finish_body)

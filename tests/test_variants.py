@@ -1,0 +1,99 @@
+"""Serial and parallel variants of the prange kernels: identical results, and a small
+problem compiles only the serial ones (first use should not pay for threads it cannot
+use)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sk_softmax import SoftmaxClassifier, _threading
+from sk_softmax._kernels import (
+    csr_full_buffers,
+    csr_grad_finish,
+    csr_loss_grad,
+    dense_full_buffers,
+    dense_loss_grad,
+    softmax_rows,
+)
+from sk_softmax._threading import kernel_threads
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("K", [1, 7])
+def test_dense_and_csr_variants_are_bit_identical(rng, dtype, K):
+    n, d = 3000, 40
+    X = rng.standard_normal((n, d)).astype(dtype)
+    X[X < 0.5] = 0  # sparse enough for a CSR copy
+    y = rng.integers(0, K + (K == 1), n)
+    sw = rng.uniform(0, 2, n)
+    W = rng.standard_normal((K, d)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    Z = rng.standard_normal((500, K)).astype(dtype) * 30
+    outs = []
+    for parallel in (False, True):
+        buf = dense_full_buffers(n, K, d, dtype, block_size=64)
+        with kernel_threads(2):
+            dense_loss_grad(X, y, sw, W, b, K == 1, 64, buf, parallel)
+        Xs = sp.csr_matrix(X)
+        cbuf = csr_full_buffers(n, K, d, dtype)
+        gW, gb = np.empty((K, d)), np.empty(K)
+        with kernel_threads(2):
+            csr_loss_grad(Xs.data, Xs.indices, Xs.indptr, y, sw, W.T.copy(), b, K == 1, cbuf,
+                          parallel)
+            loss = csr_grad_finish(cbuf.acc_WT, cbuf.acc_b, cbuf.acc_loss,
+                                   W.astype(np.float64), 0.1, 0.5, gW, gb, parallel)
+        out = np.empty((500, K + (K == 1)), dtype=dtype)
+        with kernel_threads(2):
+            softmax_rows(Z, K == 1, False, out, parallel)
+        outs.append([*buf, cbuf.Z, loss, gW, gb, out])
+    for a, b_ in zip(*outs):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_fits_do_not_depend_on_the_variant(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    fits = []
+    for limit in (0, 10**12):  # everything parallel, then everything serial
+        monkeypatch.setattr(_threading, "PARALLEL_MIN_WORK", limit)
+        clf = SoftmaxClassifier(max_iter=50, n_jobs=2)
+        with pytest.warns(Warning):
+            clf.fit(X, y)
+        fits.append((clf.coef_, clf.predict_proba(X)))
+        sparse = SoftmaxClassifier(max_iter=50, n_jobs=2)
+        with pytest.warns(Warning):
+            sparse.fit(sp.csr_matrix(X), y)
+        fits.append((sparse.coef_, sparse.predict_proba(X)))
+    for (a, pa), (b, pb) in zip(fits[:2], fits[2:]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(pa, pb)
+
+
+SMALL_FIT = """
+import numpy as np
+from sklearn.datasets import load_iris
+from sk_softmax import SoftmaxClassifier
+from sk_softmax._kernels import _dense, _softmax, _sparse
+import scipy.sparse as sp
+X, y = load_iris(return_X_y=True)
+SoftmaxClassifier().fit(X, y).predict_proba(X)
+SoftmaxClassifier().fit(sp.csr_matrix(X), y).predict_log_proba(X)
+variants = {"dense": _dense._dense_loss_grad, "softmax": _softmax._softmax_rows,
+            "csr": _sparse._csr_loss_grad, "finish": _sparse._csr_grad_finish}
+for name, v in variants.items():
+    print(name, len(v.serial.signatures), len(v.parallel.signatures))
+"""
+
+
+def test_a_small_fit_compiles_no_parallel_kernel():
+    out = subprocess.run([sys.executable, "-c", SMALL_FIT], capture_output=True, text=True,
+                         check=True, timeout=600).stdout.split("\n")
+    counts = {line.split()[0]: tuple(map(int, line.split()[1:])) for line in out if line}
+    assert set(counts) == {"dense", "softmax", "csr", "finish"}
+    for name, (serial, parallel) in counts.items():
+        assert serial >= 1 and parallel == 0, (name, serial, parallel)
