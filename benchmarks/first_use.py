@@ -40,6 +40,31 @@ FIT_OURS = (
 FIT_SKLEARN = FIT_OURS.replace("from sk_softmax import SoftmaxClassifier",
                                "from sklearn.linear_model import LogisticRegression").replace(
     "SoftmaxClassifier(", "LogisticRegression(")
+# import + fit + predict_proba on iris, for each solver and input format
+CASES = {
+    ("lbfgs", "dense"): FIT_OURS,
+    ("lbfgs", "CSR"): FIT_OURS.replace("X, y = load_iris(return_X_y=True)",
+                                       "X, y = load_iris(return_X_y=True)\n"
+                                       "import scipy.sparse as sp; X = sp.csr_matrix(X)"),
+}
+CASES["sgd", "dense"] = CASES["lbfgs", "dense"].replace(
+    "SoftmaxClassifier(max_iter=1000)",
+    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)")
+CASES["sgd", "CSR"] = CASES["lbfgs", "CSR"].replace(
+    "SoftmaxClassifier(max_iter=1000)",
+    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)")
+# the first fit on MNIST: the compilation it pays is its cold time minus its warm time
+MNIST_FIT = (
+    "import sys, time, warnings; warnings.simplefilter('ignore')\n"
+    "sys.path.insert(0, {root!r})\n"
+    "from benchmarks._common import load_data\n"
+    "from sk_softmax import SoftmaxClassifier\n"
+    "X, y, _, _, _ = load_data()\n"
+    "t0 = time.perf_counter()\n"
+    "SoftmaxClassifier({params}).fit(X, y)\n"
+    "print(time.perf_counter() - t0)\n"
+)
+MNIST_PARAMS = {"lbfgs": "max_iter=5", "sgd": "solver='sgd', max_iter=1, tol=None"}
 
 
 def wall(code, env=None):
@@ -49,9 +74,15 @@ def wall(code, env=None):
     return time.perf_counter() - t0
 
 
+def fit_seconds(code, env):
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().split()[-1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 repeat")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, no MNIST rows")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -60,32 +91,58 @@ def main(argv=None):
 
     out = subprocess.run([sys.executable, "-c", NOTHING_COMPILED], env=env, check=True,
                          capture_output=True, text=True).stdout.strip()
-    rows = []
 
     def best(code, env_for_run):
         return min(wall(code, env_for_run) for _ in range(repeats))
 
-    rows.append(["import sk_softmax", f"{best(IMPORT, env):.2f}", "<= 0.5"])
-    cold = []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as cache:
-            cold.append(wall(FIT_OURS, dict(env, NUMBA_CACHE_DIR=cache)))
-    wall(FIT_OURS, env)  # fill the default cache
-    rows.append(["import + fit iris, warm numba cache", f"{best(FIT_OURS, env):.2f}", "<= 1.5"])
-    rows.append(["import + fit iris, cold numba cache", f"{min(cold):.2f}", "<= 8"])
-    rows.append(["scikit-learn: import + LogisticRegression fit iris",
-                 f"{best(FIT_SKLEARN, env):.2f}", "(reference)"])
-    rows.append(["python -c pass (interpreter start)", f"{best('pass', env):.2f}", ""])
+    def cold(code):
+        times = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as cache:
+                times.append(wall(code, dict(env, NUMBA_CACHE_DIR=cache)))
+        return min(times)
+
+    sk = best(FIT_SKLEARN, env)
+    rows = [["import sk_softmax", f"{best(IMPORT, env):.2f}", "", "", ""]]
+    for (solver, fmt), code in CASES.items():
+        t_cold = cold(code)
+        wall(code, env)  # fill the default cache
+        t_warm = best(code, env)
+        rows.append([f"import + fit iris + predict_proba, {solver}, {fmt}", f"{t_cold:.2f}",
+                     f"{t_warm:.2f}", f"{t_cold / sk:.2f}x", f"{t_warm / sk:.2f}x"])
+    rows.append(["scikit-learn: import + LogisticRegression fit iris + predict_proba",
+                 f"{sk:.2f}", f"{sk:.2f}", "1.00x", "1.00x"])
+    rows.append(["python -c pass (interpreter start)", f"{best('pass', env):.2f}", "", "", ""])
+    mnist_rows = []
+    if not args.quick:
+        for solver, params in MNIST_PARAMS.items():
+            code = MNIST_FIT.format(root=root, params=params)
+            with tempfile.TemporaryDirectory() as cache:
+                t_cold = fit_seconds(code, dict(env, NUMBA_CACHE_DIR=cache))
+                t_warm = min(fit_seconds(code, dict(env, NUMBA_CACHE_DIR=cache))
+                             for _ in range(2))
+            mnist_rows.append([f"first fit on MNIST, {solver} ({params})", f"{t_cold:.2f}",
+                               f"{t_warm:.2f}", f"{t_cold - t_warm:.2f}"])
     text = "\n".join([
         "# first_use: fresh-process wall times",
         "",
         f"- best of {repeats}; after `import sk_softmax` and `from sk_softmax import "
         f"SoftmaxClassifier` no kernel is compiled (checked; numba loaded by then: {out}); "
         "`import sk_softmax` alone loads neither numba nor scikit-learn",
+        "- cold: an empty numba cache (every kernel this call needs compiles); warm: the "
+        "cache filled by an earlier run (what `python -m sk_softmax.warmup` gives)",
         f"- machine: {machine_description()}",
         f"- date: {time.strftime('%Y-%m-%d')}",
         "",
-        markdown_table(["what", "seconds", "target"], rows),
+        markdown_table(["what", "cold cache (s)", "warm cache (s)", "cold / scikit-learn",
+                        "warm / scikit-learn"], rows),
+        *([] if not mnist_rows else [
+            "",
+            "The compilation a first fit on MNIST pays (its fit time in a fresh process with "
+            "an empty cache, minus the same with the cache filled; data loading excluded):",
+            "",
+            markdown_table(["what", "cold (s)", "warm (s)", "compilation (s)"], mnist_rows),
+        ]),
     ])
     finish("first_use_quick" if args.quick else "first_use", text)
 
