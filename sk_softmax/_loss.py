@@ -297,13 +297,16 @@ class SoftmaxLoss:
                                        self._gW, self._gb, parallel)
         else:
             m = rows.shape[0]
-            if self._batch is None or self._batch.Z.shape[0] < m:
+            # buffers for exactly m rows: the chunk count, and so the sums' order, is a
+            # function of the batch alone
+            if self._batch is None or self._batch.Z.shape[0] != m:
                 self._batch = dense_batch_buffers(m, self.K, self.n_features, self.X.dtype)
             self._W[...] = W
             self._b[...] = b
             buf = self._batch
             dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
-                             self.binary, BATCH_BLOCK_SIZE, buf)
+                             self.binary, BATCH_BLOCK_SIZE, buf,
+                             use_parallel(m * self.n_features * self.K))
             loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
         self._finish(grad, Wf, inv, l2)
         return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()

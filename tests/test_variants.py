@@ -2,6 +2,7 @@
 problem compiles only the serial ones (first use should not pay for threads it cannot
 use)."""
 
+import os
 import subprocess
 import sys
 
@@ -69,7 +70,13 @@ def test_fits_do_not_depend_on_the_variant(monkeypatch):
         with pytest.warns(Warning):
             sparse.fit(sp.csr_matrix(X), y)
         fits.append((sparse.coef_, sparse.predict_proba(X)))
-    for (a, pa), (b, pb) in zip(fits[:2], fits[2:]):
+        for data in (X, sp.csr_matrix(X)):
+            sgd = SoftmaxClassifier(solver="sgd", max_iter=2, tol=None, average=True,
+                                    random_state=0, n_jobs=2).fit(data, y)
+            sgd.partial_fit(data, y)
+            fits.append((sgd.coef_, sgd.predict_proba(X)))
+    half = len(fits) // 2
+    for (a, pa), (b, pb) in zip(fits[:half], fits[half:]):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(pa, pb)
 
@@ -83,17 +90,25 @@ import scipy.sparse as sp
 X, y = load_iris(return_X_y=True)
 SoftmaxClassifier().fit(X, y).predict_proba(X)
 SoftmaxClassifier().fit(sp.csr_matrix(X), y).predict_log_proba(X)
+for data in (X, sp.csr_matrix(X)):
+    SoftmaxClassifier(solver="sgd", max_iter=2, tol=None).fit(data, y).partial_fit(data, y)
 variants = {"dense": _dense._dense_loss_grad, "softmax": _softmax._softmax_rows,
-            "csr": _sparse._csr_loss_grad, "finish": _sparse._csr_grad_finish}
+            "csr": _sparse._csr_loss_grad, "finish": _sparse._csr_grad_finish,
+            "sgd-dense": _dense._sgd_steps, "sgd-batch": _dense._dense_batch_grad,
+            "sgd-csr": _sparse._csr_step, "sgd-csr-rows": _sparse._csr_batch_rows}
 for name, v in variants.items():
     print(name, len(v.serial.signatures), len(v.parallel.signatures))
 """
 
 
-def test_a_small_fit_compiles_no_parallel_kernel():
+@pytest.mark.slow
+def test_a_small_fit_compiles_no_parallel_kernel(tmp_path):
+    # an empty cache: kernels loaded from a cache leave their callees' dispatchers empty
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", SMALL_FIT], capture_output=True, text=True,
-                         check=True, timeout=600).stdout.split("\n")
+                         check=True, timeout=600, env=env).stdout.split("\n")
     counts = {line.split()[0]: tuple(map(int, line.split()[1:])) for line in out if line}
-    assert set(counts) == {"dense", "softmax", "csr", "finish"}
+    assert set(counts) == {"dense", "softmax", "csr", "finish", "sgd-dense", "sgd-batch",
+                           "sgd-csr", "sgd-csr-rows"}
     for name, (serial, parallel) in counts.items():
         assert serial >= 1 and parallel == 0, (name, serial, parallel)

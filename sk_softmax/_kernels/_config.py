@@ -85,7 +85,7 @@ def jit_parallel(func):
 KernelVariants = namedtuple("KernelVariants", ["serial", "parallel"])
 
 
-def jit_variants(func):
+def jit_variants(func, serial_globals=None):
     """Compile ``func`` twice, each lazily: serial (``prange`` runs as ``range``) and parallel.
 
     Both run the same loops in the same order over the same chunks (the chunk count is a
@@ -94,12 +94,24 @@ def jit_variants(func):
     should pay on first use.  The serial copy gets its own name (``<name>_serial``) so
     that numba's cache keeps the two apart.
 
+    Parameters
+    ----------
+    func : function
+        The kernel's Python function.
+    serial_globals : dict or None
+        Names the serial copy resolves differently (the serial variants of the kernels
+        it calls); its globals are then a snapshot of the module's taken now, so create
+        such variants after everything they call is defined.
+
     Returns
     -------
     variants : KernelVariants
         ``.serial`` and ``.parallel`` dispatchers.
     """
-    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
+    namespace = func.__globals__
+    if serial_globals:
+        namespace = {**namespace, **serial_globals}
+    twin = types.FunctionType(func.__code__, namespace, func.__name__ + "_serial",
                               func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + "_serial"
     twin.__module__ = func.__module__

@@ -16,7 +16,7 @@ threads.
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_parallel, jit_variants
+from ._config import jit, jit_variants
 from ._softmax import row_exp_inplace
 
 # Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
@@ -218,8 +218,7 @@ def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, a
 _dense_loss_grad = jit_variants(_dense_loss_grad_body)
 
 
-@jit
-def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf):
+def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf, parallel=True):
     """:func:`dense_loss_grad` on the rows ``rows`` of ``X`` (a minibatch), gathered block
     by block into ``buf.Xg``.
 
@@ -231,14 +230,21 @@ def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf):
     buf : DenseBatchBuffers
         For at least ``m`` rows; ``Z[:m]`` holds ``sw * (P - Y)`` on exit and the
         accumulators the per-chunk sums.
+    parallel : bool, default=True
+        Run the parallel variant (else the serial one: bit-identical, faster to compile).
     """
-    _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W,
-                      buf.acc_b, buf.acc_loss)
+    entry = _batch_grad_entry.parallel if parallel else _batch_grad_entry.serial
+    entry(X, y, sw, rows, W, b, ref_zero, block_size, buf)
 
 
-@jit_parallel
-def _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b,
-                      acc_loss):
+def _batch_grad_entry_body(X, y, sw, rows, W, b, ref_zero, block_size, buf):
+    # unpacks the tuple for the parallel body (see _buffers.py), callable from jitted code
+    _batch_grad_impl(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W,
+                     buf.acc_b, buf.acc_loss)
+
+
+def _dense_batch_grad_body(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b,
+                           acc_loss):
     n = rows.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
@@ -267,6 +273,12 @@ def _dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, 
         acc_loss[c] = loss
 
 
+_dense_batch_grad = jit_variants(_dense_batch_grad_body)
+_batch_grad_impl = _dense_batch_grad.parallel
+_batch_grad_entry = jit_variants(_batch_grad_entry_body,
+                                 {"_batch_grad_impl": _dense_batch_grad.serial})
+
+
 @jit
 def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
     """Sum the per-chunk accumulators in chunk order into ``gW`` and ``gb``; return the loss.
@@ -291,9 +303,9 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
     return loss
 
 
-@jit
 def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums):
+                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
+                    parallel=True):
     """Consecutive minibatch SGD steps on dense ``X``, in one call, with optional averaging.
 
     Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]``; its gradient comes
@@ -337,11 +349,22 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
     loss_sums : ndarray of shape (n_batches,), float64
         Output: each batch's weighted cross-entropy before its step.
 
+    parallel : bool, default=True
+        Run the parallel variant of the batch gradients (else the serial one:
+        bit-identical, faster to compile).
+
     Returns
     -------
     n_avg : int
         Number of iterates in the mean on exit.
     """
+    steps = _sgd_steps.parallel if parallel else _sgd_steps.serial
+    return steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
+                 etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums)
+
+
+def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
+                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums):
     Wk, bk, gW, gb = buf.Wk, buf.bk, buf.gW, buf.gb
     n = order.shape[0]
     K, d = W.shape
@@ -353,7 +376,7 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
             for j in range(d):
                 Wk[k, j] = W[k, j]
             bk[k] = b[k] if fit_intercept else 0.0
-        dense_batch_grad(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf)
+        _batch_grad_call(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf)
         loss_sums[q] = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
         if ws > 0:
             inv = 1.0 / ws
@@ -386,3 +409,7 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
                     b_avg[k] += mu * (b[k] - b_avg[k])
             n_avg += 1
     return n_avg
+
+
+_batch_grad_call = _batch_grad_entry.parallel
+_sgd_steps = jit_variants(_sgd_steps_body, {"_batch_grad_call": _batch_grad_entry.serial})

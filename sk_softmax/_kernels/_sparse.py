@@ -11,7 +11,7 @@ Work is proportional to the number of stored entries times ``K``; nothing of siz
 
 from numba import prange
 
-from ._config import jit, jit_parallel, jit_variants
+from ._config import jit, jit_variants
 from ._dense import fill1, fill2, softmax_grad_row
 from ._prefetch import PREFETCH_DISTANCE, prefetch
 
@@ -110,9 +110,8 @@ def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT
 _csr_loss_grad = jit_variants(_csr_loss_grad_body)
 
 
-@jit
 def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                 step, step_b, fit_intercept, buf, UT, alpha):
+                 step, step_b, fit_intercept, buf, UT, alpha, parallel=True):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
@@ -152,14 +151,25 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     alpha : float
         The lazy average's coefficient of ``V`` before this step.
 
+    parallel : bool, default=True
+        Run the rows' softmax in parallel (else serially: bit-identical, faster to
+        compile).
+
     Returns
     -------
     loss_sum : float
         Weighted cross-entropy of the batch at the weights before the step.
     """
+    step_fn = _csr_step.parallel if parallel else _csr_step.serial
+    return step_fn(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
+                   step, step_b, fit_intercept, buf, UT, alpha)
+
+
+def _csr_step_body(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
+                   step, step_b, fit_intercept, buf, UT, alpha):
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
-    _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
-                    losses)
+    _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
+                     losses)
     # The update runs serially in batch order: rows share features, and a fixed order
     # keeps results independent of the thread count.
     m = rows.shape[0]
@@ -187,8 +197,7 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     return loss_sum
 
 
-@jit_parallel
-def _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
+def _csr_batch_rows_body(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
                     losses):
     """The parallel half of :func:`csr_sgd_step`: each row's ``sw * (P - Y)``, intercept
     gradient and loss at ``W = scale * VT.T``."""
@@ -201,6 +210,11 @@ def _csr_batch_rows(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, 
         w = 1.0 if sw.shape[0] == 0 else sw[i]
         fill1(gb_rows[r], 0.0)
         losses[r] = softmax_grad_row(z, b, y[i] - off, ref_zero, w, gb_rows[r])
+
+
+_csr_batch_rows = jit_variants(_csr_batch_rows_body)
+_batch_rows_impl = _csr_batch_rows.parallel
+_csr_step = jit_variants(_csr_step_body, {"_batch_rows_impl": _csr_batch_rows.serial})
 
 
 @jit

@@ -37,6 +37,7 @@ from .._kernels import (
     dense_batch_buffers,
     dense_sgd_steps,
 )
+from .._threading import use_parallel
 
 __all__ = ["SGDOptions", "SGDState", "auto_eta0", "guarded_epoch", "sgd_epoch", "sgd_fit",
            "sgd_partial_fit"]
@@ -377,10 +378,12 @@ def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flag
     b_avg = state.b_avg if state.b_avg is not None else np.empty(0)
     if W_avg.shape[0] == 0 and avg_flags.any():  # pragma: no cover (allocated by caller)
         raise AssertionError("averaging buffers missing")
+    m = min(batch_size, order.shape[0])
     state.n_avg = dense_sgd_steps(
         loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
         loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
-        BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums)
+        BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums,
+        use_parallel(m * loss.n_features * loss.K))
     return loss_sums
 
 
@@ -402,6 +405,9 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
         UT = np.empty((0, loss.K))
     alpha = 0.0
     l2 = loss.l2_reg_strength
+    # a batch's work: its stored entries times the classes
+    parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0])
+                            * loss.K)
     for q in range(n_batches):
         if weights[q] <= 0:
             continue
@@ -415,7 +421,7 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
             loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, scale, new_scale, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, alpha)
+                                        UT, alpha, parallel)
         else:
             # A step so large that the penalty shrinks W by half or more (or flips it):
             # apply it on materialised weights, O(n_features * K), never in ordinary use.
@@ -428,7 +434,7 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
             loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, 1.0, 1.0, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, 0.0)
+                                        UT, 0.0, parallel)
             VT -= (1.0 - shrink) * W_old
         if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
             if averaging:
