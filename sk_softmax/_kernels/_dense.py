@@ -233,14 +233,9 @@ def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf, parallel=T
     parallel : bool, default=True
         Run the parallel variant (else the serial one: bit-identical, faster to compile).
     """
-    entry = _batch_grad_entry.parallel if parallel else _batch_grad_entry.serial
-    entry(X, y, sw, rows, W, b, ref_zero, block_size, buf)
-
-
-def _batch_grad_entry_body(X, y, sw, rows, W, b, ref_zero, block_size, buf):
-    # unpacks the tuple for the parallel body (see _buffers.py), callable from jitted code
-    _batch_grad_impl(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W,
-                     buf.acc_b, buf.acc_loss)
+    kernel = _dense_batch_grad.parallel if parallel else _dense_batch_grad.serial
+    kernel(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W, buf.acc_b,
+           buf.acc_loss)
 
 
 def _dense_batch_grad_body(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b,
@@ -274,9 +269,6 @@ def _dense_batch_grad_body(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, ac
 
 
 _dense_batch_grad = jit_variants(_dense_batch_grad_body)
-_batch_grad_impl = _dense_batch_grad.parallel
-_batch_grad_entry = jit_variants(_batch_grad_entry_body,
-                                 {"_batch_grad_impl": _dense_batch_grad.serial})
 
 
 @jit
@@ -376,7 +368,8 @@ def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
             for j in range(d):
                 Wk[k, j] = W[k, j]
             bk[k] = b[k] if fit_intercept else 0.0
-        _batch_grad_call(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf)
+        _batch_grad_call(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf.Z, buf.Xg,
+                         buf.acc_W, buf.acc_b, buf.acc_loss)
         loss_sums[q] = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
         if ws > 0:
             inv = 1.0 / ws
@@ -411,5 +404,6 @@ def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
     return n_avg
 
 
-_batch_grad_call = _batch_grad_entry.parallel
-_sgd_steps = jit_variants(_sgd_steps_body, {"_batch_grad_call": _batch_grad_entry.serial})
+# the epoch loop calls the batch gradient's variant of its own kind
+_batch_grad_call = _dense_batch_grad.parallel
+_sgd_steps = jit_variants(_sgd_steps_body, {"_batch_grad_call": _dense_batch_grad.serial})
