@@ -56,12 +56,13 @@ _EIG_ROWS = 2048
 _POWER_ITERATIONS = 15
 
 
-def row_sq_norms(X, block=4096):
+def row_sq_norms(X, block=1024):
     """Squared row norms of ``X`` (dense or CSR), accumulated in float64.
 
     float32 rows of large values would overflow in their own dtype; a CSR row's repeated
     indices add up before squaring.  Dense ``X`` is read in row blocks, so at most one
-    block is ever converted to float64.
+    block is ever converted to float64 (small ones: this is most of what the first
+    ``partial_fit`` call allocates beyond its chunk).
 
     Returns
     -------
