@@ -109,8 +109,11 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         largest row norm): either one step ``2 / L`` for weights and intercepts, or, when
         the intercepts' curvature dominates (normalised text), separate steps ``1 / L``
         per block (see ``sk_softmax._solvers._sgd.auto_eta0``).  It works on standardised,
-        [0, 1]-scaled or normalised sparse data without tuning; in :meth:`partial_fit` it
-        is computed on the first chunk.  A number sets one step for both.
+        [0, 1]-scaled or normalised sparse data without tuning; on unscaled data SGD
+        stalls far from the optimum, so scale the input (e.g. ``StandardScaler``).  In
+        :meth:`partial_fit` it is computed on the first chunk.  A number sets one step
+        for both.  An epoch that overflows is undone and run again with the step divided
+        by 4 (with a ``UserWarning``; ``ValueError`` after 8 tries).
     power_t : float, default=0.5
         sgd only: exponent of the "invscaling" schedule.
     shuffle : bool, default=True
