@@ -26,8 +26,8 @@ IMPORT = "import sk_softmax"
 NOTHING_COMPILED = (
     "import sk_softmax, sys\n"
     "from sk_softmax import SoftmaxClassifier\n"
-    "from sk_softmax import _kernels as k\n"
-    "compiled = [n for n in k.__all__ if getattr(getattr(k, n), 'signatures', None)]\n"
+    "from sk_softmax._kernels._config import compiled_kernels\n"
+    "compiled = compiled_kernels()\n"
     "assert not compiled, compiled\n"
     "print('numba' in sys.modules)\n"
 )

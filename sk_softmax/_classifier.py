@@ -550,6 +550,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             Z = Z.astype(np.float64)
         out = np.empty((Z.shape[0], Z.shape[1] + binary), dtype=Z.dtype)
         with kernel_threads(effective_n_threads(self.n_jobs)):
+            # a probability costs about as much as 8 multiply-adds (an exp and a divide)
             softmax_rows(Z, binary, log, out, use_parallel(out.size * 8))
         return out
 

@@ -51,9 +51,9 @@ __all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads",
 PARALLEL_MIN_WORK = 200_000
 
 _state_lock = threading.Lock()
-# Serialises calls under numba's workqueue layer.  Reentrant, and entered only by the
-# outermost kernel_threads of a Python thread.
-_launch_lock = threading.RLock()
+# Serialises calls under numba's workqueue layer; only the outermost kernel_threads of a
+# Python thread takes it (a nested entry is recognised by _local.depth).
+_launch_lock = threading.Lock()
 _local = threading.local()
 _layer_checked = False
 _serialise_launches = False

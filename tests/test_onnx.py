@@ -29,14 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def mnist_subset(n=3000):
-    for candidate in (REPO.parent / "shared" / "data" / "mnist",
-                      Path("..", "shared", "data", "mnist")):
-        if (candidate / "train-labels-idx1-ubyte.gz").exists():
-            from sk_softmax.datasets import load_mnist
+    from benchmarks._common import default_mnist_dir
+    from sk_softmax.datasets import load_mnist
 
-            X, y = load_mnist(candidate, "test")
-            return X[:n], y[:n]
-    pytest.skip("MNIST IDX files not found beside the repository (../shared/data/mnist)")
+    data_dir = default_mnist_dir()
+    if data_dir is None:
+        pytest.skip("MNIST IDX files not found beside the repository (../shared/data/mnist)")
+    X, y = load_mnist(data_dir, "test")
+    return X[:n], y[:n]
 
 
 def datasets():

@@ -73,20 +73,30 @@ def test_blas_limits_restored_after_overlapping_calls_from_threads():
     assert all(set(s) == {1} for s in seen), seen
 
 
-def test_nested_entry_keeps_the_outer_settings_and_takes_no_lock():
+def test_nested_entry_keeps_the_outer_settings_and_takes_no_lock(monkeypatch):
     """A nested kernel_threads in the same Python thread (the estimator calling back into
-    itself) changes nothing and returns: under the workqueue layer the outer entry holds
-    the launch lock, and the inner one must not wait for it."""
+    itself) changes nothing and returns: with launches serialised (the workqueue layer)
+    the outer entry holds the launch lock, and the inner one must not wait for it."""
     from sk_softmax import _threading
 
+    _threading._choose_threading_layer()
+    monkeypatch.setattr(_threading, "_serialise_launches", True)
     before = numba.get_num_threads()
-    with kernel_threads(1):
-        with kernel_threads(2):
-            assert numba.get_num_threads() == 1
-            # the lock is free for this thread (reentrant) and not taken again
-            assert _threading._launch_lock.acquire(timeout=1)
-            _threading._launch_lock.release()
-        assert numba.get_num_threads() == 1
+    seen = {}
+
+    def nested():
+        with kernel_threads(1):
+            seen["held"] = _threading._launch_lock.locked()
+            with kernel_threads(2):
+                seen["inner"] = numba.get_num_threads()
+            seen["after"] = numba.get_num_threads()
+
+    t = threading.Thread(target=nested)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "nested kernel_threads deadlocked"
+    assert seen == {"held": True, "inner": 1, "after": 1}
+    assert not _threading._launch_lock.locked()
     assert numba.get_num_threads() == before
 
 

@@ -112,3 +112,22 @@ def test_a_small_fit_compiles_no_parallel_kernel(tmp_path):
                            "sgd-csr", "sgd-csr-rows"}
     for name, (serial, parallel) in counts.items():
         assert serial >= 1 and parallel == 0, (name, serial, parallel)
+
+
+NOTHING_AT_IMPORT = """
+from sk_softmax import SoftmaxClassifier
+from sk_softmax._kernels._config import compiled_kernels
+print(compiled_kernels())
+from sklearn.datasets import load_iris
+SoftmaxClassifier().fit(*load_iris(return_X_y=True))
+print(compiled_kernels())
+"""
+
+
+def test_import_compiles_nothing():
+    """Importing the estimator compiles no kernel (none of either variant); a fit does,
+    which shows that the check sees them."""
+    out = subprocess.run([sys.executable, "-c", NOTHING_AT_IMPORT], capture_output=True,
+                         text=True, check=True, timeout=600).stdout.split("\n")
+    assert out[0] == "[]"
+    assert "_dense._dense_loss_grad_body_serial" in out[1]

@@ -117,3 +117,25 @@ def jit_variants(func, serial_globals=None):
     twin.__module__ = func.__module__
     twin.__doc__ = func.__doc__
     return KernelVariants(serial=jit(twin), parallel=jit_parallel(func))
+
+
+def compiled_kernels():
+    """Names of the kernels (numba dispatchers, both variants) compiled in this process.
+
+    Returns
+    -------
+    names : list of str
+        ``module.function`` for every dispatcher of the kernel modules with a compiled
+        (or cache-loaded) signature; empty right after import.
+    """
+    import importlib
+
+    names = []
+    for module_name in ("_softmax", "_dense", "_sparse"):
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        for value in vars(module).values():
+            dispatchers = value if isinstance(value, KernelVariants) else (value,)
+            for d in dispatchers:
+                if isinstance(d, numba.core.dispatcher.Dispatcher) and d.signatures:
+                    names.append(f"{module_name}.{d.py_func.__name__}")
+    return names

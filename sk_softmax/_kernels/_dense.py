@@ -204,7 +204,7 @@ def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, a
             Zb = Z[lo:hi]
             np.dot(Xb, WT, Zb)
             # the row loop stays in the parallel body: numba did not inline a helper
-            # taking the block, and the calls cost ~9% of an SGD epoch
+            # taking the block, and its calls slowed the SGD epoch (docs/design.md)
             for i in range(hi - lo):
                 w = 1.0 if sw.shape[0] == 0 else sw[lo + i]
                 loss += softmax_grad_row(Zb[i], b, y[lo + i] - off, ref_zero, w, gb)

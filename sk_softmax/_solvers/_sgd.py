@@ -373,13 +373,11 @@ def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flag
     loss_sums = np.empty(n_batches)
     if n_batches == 0:
         return loss_sums
-    buf = dense_batch_buffers(min(batch_size, order.shape[0]), loss.K, loss.n_features,
-                              loss.X.dtype)
+    m = min(batch_size, order.shape[0])
+    buf = dense_batch_buffers(m, loss.K, loss.n_features, loss.X.dtype)
+    # (sgd_epoch allocated the average when any step is averaged)
     W_avg = state.W_avg if state.W_avg is not None else np.empty((0, 0))
     b_avg = state.b_avg if state.b_avg is not None else np.empty(0)
-    if W_avg.shape[0] == 0 and avg_flags.any():  # pragma: no cover (allocated by caller)
-        raise AssertionError("averaging buffers missing")
-    m = min(batch_size, order.shape[0])
     state.n_avg = dense_sgd_steps(
         loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
         loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
@@ -465,7 +463,7 @@ def _accuracy(X, y_enc, sample_weight, W, b, binary):
 
 
 def _validation_split(loss, validation_fraction, seed):
-    """Stratified ``(train, val)`` row indices, or None (with a warning) when the data
+    """Stratified ``(train, val, train_weight)``, or None (with a warning) when the data
     cannot be split so that both sides have every class and a positive weight."""
     n, n_classes = loss.X.shape[0], loss.n_classes
     n_val = int(np.ceil(validation_fraction * n))
@@ -483,8 +481,10 @@ def _validation_split(loss, validation_fraction, seed):
                                   stratify=loss.y, random_state=seed)
     train.sort()
     sw = loss.sample_weight
+    train_weight = float(train.shape[0])
     if sw.shape[0]:
-        empty = ("training" if sw[train].sum() <= 0 else
+        train_weight = float(sw[train].sum())
+        empty = ("training" if train_weight <= 0 else
                  "validation" if sw[val].sum() <= 0 else None)
         if empty is not None:
             # a zero-weight side can be neither fitted nor scored
@@ -495,7 +495,7 @@ def _validation_split(loss, validation_fraction, seed):
                 stacklevel=4,
             )
             return None
-    return train, val
+    return train, val, train_weight
 
 
 @dataclass
@@ -539,8 +539,8 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         Hold out a stratified ``validation_fraction`` of the rows, stop on its accuracy
         and restore the best epoch's model.
     validation_fraction : float
-    seed : int
-        Seeds the validation split.
+    seed : int or None
+        Seeds the validation split (unused without early stopping).
     tasks : object with ``begin(W, b)`` and ``end(W, b) -> bool``
         Callback subtasks, one per epoch; ``end`` returning True stops the fit.
 
@@ -563,10 +563,9 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         if split is None:
             early_stopping = False
         else:
-            train, val = split
+            train, val, train_weight = split
             sw = loss.sample_weight
-            loss = loss.with_penalty_weight_sum(
-                float(train.shape[0] if sw.shape[0] == 0 else sw[train].sum()))
+            loss = loss.with_penalty_weight_sum(train_weight)
             X_val, y_val = loss.X[val], loss.y[val]
             sw_val = sw[val] if sw.shape[0] else None
             result.validation_scores = []
