@@ -24,7 +24,14 @@ from ._compat import (
 )
 from ._kernels import softmax_rows
 from ._loss import SoftmaxLoss
-from ._solvers import SGDOptions, SGDState, minimize_lbfgs, sgd_fit, sgd_partial_fit
+from ._solvers import (
+    SGDOptions,
+    SGDState,
+    minimize_lbfgs,
+    minimize_owlqn,
+    sgd_fit,
+    sgd_partial_fit,
+)
 from ._threading import effective_n_threads, kernel_threads, use_parallel
 
 __all__ = ["SoftmaxClassifier"]
@@ -48,21 +55,25 @@ def _solver_is_sgd(estimator):
 
 class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
                         BaseEstimator):
-    """Softmax regression (multinomial logistic regression) with an L2 penalty.
+    """Softmax regression (multinomial logistic regression) with an L2, L1 or elastic-net
+    penalty.
 
-    Minimises the same objective as :class:`sklearn.linear_model.LogisticRegression`
-    with the lbfgs solver, so coefficients can be compared one to one::
+    Minimises the same objective as :class:`sklearn.linear_model.LogisticRegression`,
+    so coefficients can be compared one to one::
 
-        (1 / S) * sum_i s_i * -log P[i, y_i]  +  ||W||_F^2 / (2 C S)
+        (1 / S) * sum_i s_i * -log P[i, y_i]
+            + ((1 - l1_ratio) / 2 * ||W||_F^2  +  l1_ratio * ||W||_1) / (C S)
 
     where ``P = softmax(X @ W.T + b)`` row-wise, ``s_i`` are the sample weights (times
     the class weights) and ``S = sum_i s_i``.  The intercept is not penalised.  With two
     classes the model is the logistic (sigmoid) model with one weight vector, exactly as
-    in ``LogisticRegression``.
+    in ``LogisticRegression``.  With ``l1_ratio > 0`` many weights are exactly zero
+    (:meth:`sparsify` then stores ``coef_`` as a sparse matrix).
 
     The loss and its gradient are computed by a fused, parallel numba kernel in one
     pass over ``X``; float32 input is kept in float32.  Two solvers minimise it:
-    ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options) and ``"sgd"``
+    ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options; with an L1
+    term, orthant-wise L-BFGS, OWL-QN, on the same kernel) and ``"sgd"``
     (minibatch stochastic gradient descent, which also offers :meth:`partial_fit` for
     streaming and out-of-core data).
 
@@ -70,14 +81,25 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
     ----------
     C : float, default=1.0
         Inverse of the regularisation strength, in ``(0, inf]``; ``np.inf`` means no
-        penalty.
+        penalty (whatever ``l1_ratio``).
+    l1_ratio : float, default=0.0
+        Elastic-net mixing parameter in ``[0, 1]``: 0 is the L2 penalty, 1 the L1
+        penalty (most weights exactly zero for small ``C``), in between elastic-net.
+        All weights are zero once ``C`` is at most ``l1_ratio / (S * max|G|)``, with
+        ``G`` the gradient of the mean cross-entropy at zero weights.
     fit_intercept : bool, default=True
         Whether to fit (unpenalised) intercepts.
     solver : {"lbfgs", "sgd"}, default="lbfgs"
-        ``"lbfgs"``: L-BFGS-B on the whole data.  ``"sgd"``: minibatch SGD.
+        ``"lbfgs"``: L-BFGS-B on the whole data, or, when ``l1_ratio > 0`` (and ``C``
+        is finite), OWL-QN (orthant-wise L-BFGS, which yields exact zeros).  ``"sgd"``:
+        minibatch SGD; the L1 term by the cumulative penalty (exact zeros too, see
+        ``sk_softmax._solvers._sgd``).
     tol : float or None, default=1e-4
         lbfgs: stop when the max-norm of the gradient is below ``tol`` (``None`` is not
-        allowed).  sgd: an epoch "improves" when the training loss drops by more than
+        allowed); with an L1 term, of the least-norm subgradient (the gradient plus
+        ``l1_ratio / (C S) * sign(w)`` for a non-zero weight, the soft-thresholded
+        gradient for a zero one), which is zero exactly at the optimum, so that ``tol``
+        means the same for every ``l1_ratio``.  sgd: an epoch "improves" when the training loss drops by more than
         ``tol`` (or, with ``early_stopping``, the validation accuracy rises by more than
         ``tol``); ``None`` disables stopping and step reductions.
     max_iter : int, default=100
@@ -183,6 +205,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
 
     _parameter_constraints: dict = {
         "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"lbfgs", "sgd"})],
         "tol": [Interval(Real, 0, None, closed="left"), None],
@@ -208,6 +231,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         self,
         *,
         C=1.0,
+        l1_ratio=0.0,
         fit_intercept=True,
         solver="lbfgs",
         tol=1e-4,
@@ -229,6 +253,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         total_sample_weight=None,
     ):
         self.C = C
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.tol = tol
@@ -292,7 +317,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
         loss = SoftmaxLoss(X, y_enc, classes.shape[0], sw, C=self.C,
-                           fit_intercept=self.fit_intercept)
+                           fit_intercept=self.fit_intercept, l1_ratio=self.l1_ratio)
         if self.solver == "lbfgs":
             # one subtask per iteration (at least one), plus the empty last one
             max_subtasks, name = max(self.max_iter, 1) + 1, "lbfgs-iter"
@@ -323,7 +348,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             if stop:
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
-        coef, n_iter, _ = minimize_lbfgs(
+        # a non-smooth L1 term needs the orthant-wise variant of the same method
+        minimize = minimize_owlqn if loss.l1_reg_strength > 0 else minimize_lbfgs
+        coef, n_iter, _ = minimize(
             loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             callback=on_iteration if tasks.active else None,
         )
@@ -451,7 +478,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             seen = getattr(self, "_fit_weight_sum", 0.0) + weight
         S = self.total_sample_weight if self.total_sample_weight is not None else seen
         loss = SoftmaxLoss(X, y_enc, all_classes.shape[0], sw, C=self.C,
-                           fit_intercept=self.fit_intercept,
+                           fit_intercept=self.fit_intercept, l1_ratio=self.l1_ratio,
                            # no weight seen yet: no step is taken, and any finite
                            # penalty scale keeps the (zero) penalty term finite
                            penalty_weight_sum=S if S > 0 else 1.0)

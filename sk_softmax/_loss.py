@@ -1,4 +1,4 @@
-"""The loss object: coefficient layout, L2 penalty, scaling, buffers, kernel dispatch.
+"""The loss object: coefficient layout, penalty, scaling, buffers, kernel dispatch.
 
 It computes objectives and gradients, on all the rows or on a minibatch given by row
 indices, and nothing else: solvers own their state (SGD's scaled weights, averages and
@@ -55,11 +55,11 @@ from ._kernels import (
 )
 from ._threading import use_parallel
 
-__all__ = ["SoftmaxLoss"]
+__all__ = ["SoftmaxLoss", "min_norm_subgradient"]
 
 
 class SoftmaxLoss:
-    """Softmax (or, for two classes, sigmoid) cross-entropy with L2 penalty.
+    """Softmax (or, for two classes, sigmoid) cross-entropy with an elastic-net penalty.
 
     Parameters
     ----------
@@ -76,8 +76,10 @@ class SoftmaxLoss:
         Inverse regularisation strength in ``(0, inf]``.
     fit_intercept : bool
         Whether the model has (unpenalised) intercepts.
+    l1_ratio : float in [0, 1]
+        Share ``r`` of the L1 term in the penalty (0: L2 only).
     penalty_weight_sum : float or None
-        ``S`` in the penalty ``||W||^2 / (2 C S)``; default: the sum of the sample weights
+        ``S`` in the penalty's ``1 / (C S)``; default: the sum of the sample weights
         of this data.  Streaming fits (``partial_fit``) and SGD with a validation split
         pass another one.
 
@@ -94,7 +96,10 @@ class SoftmaxLoss:
     sw_sum : float
         Sum of the sample weights (``n_samples`` without weights).
     l2_reg_strength : float
-        ``1 / (C S)``, 0 for ``C = inf``: the penalty is ``l2_reg_strength / 2 ||W||^2``.
+        ``(1 - r) / (C S)``, 0 for ``C = inf``: the smooth penalty is
+        ``l2_reg_strength / 2 ||W||^2``.
+    l1_reg_strength : float
+        ``r / (C S)``, 0 for ``C = inf``: the L1 term is ``l1_reg_strength ||W||_1``.
 
     Notes
     -----
@@ -103,7 +108,7 @@ class SoftmaxLoss:
     """
 
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 penalty_weight_sum=None):
+                 l1_ratio=0.0, penalty_weight_sum=None):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}.")
         self.X = X
@@ -111,6 +116,7 @@ class SoftmaxLoss:
         self.n_classes = n_classes
         self.C = C
         self.fit_intercept = fit_intercept
+        self.l1_ratio = float(l1_ratio)
         self.binary = n_classes == 2
         n_samples, n_features = X.shape
         self.n_features = n_features
@@ -142,7 +148,15 @@ class SoftmaxLoss:
     def _set_penalty(self, penalty_weight_sum):
         S = self.sw_sum if penalty_weight_sum is None else float(penalty_weight_sum)
         self.penalty_weight_sum = S
-        self.l2_reg_strength = 0.0 if np.isinf(self.C) else 1.0 / (self.C * S)
+        r = self.l1_ratio
+        if np.isinf(self.C):
+            self.l2_reg_strength = self.l1_reg_strength = 0.0
+        elif r == 0.0:
+            # exactly the expression of the L2-only model (bit for bit)
+            self.l2_reg_strength, self.l1_reg_strength = 1.0 / (self.C * S), 0.0
+        else:
+            self.l2_reg_strength = (1.0 - r) / (self.C * S)
+            self.l1_reg_strength = r / (self.C * S)
 
     def with_penalty_weight_sum(self, penalty_weight_sum):
         """The same loss (same data, no copy) with ``S`` of the penalty replaced.
@@ -204,6 +218,48 @@ class SoftmaxLoss:
             coef2[:, -1] = b
         return coef2.ravel()
 
+    @property
+    def penalty_mask(self):
+        """Which entries of the flat ``coef`` are penalised (the weights, not the
+        intercepts): bool ndarray of shape (n_params,)."""
+        mask = np.ones(self.coef_shape, dtype=bool)
+        if self.fit_intercept:
+            mask[:, -1] = False
+        return mask.ravel()
+
+    # -- the L1 term -----------------------------------------------------------------
+    def l1_penalty(self, coef):
+        """``l1_reg_strength * ||W||_1`` at ``coef`` (0 without an L1 term)."""
+        if self.l1_reg_strength == 0.0:
+            return 0.0
+        W, _ = self.weight_intercept(coef)
+        return self.l1_reg_strength * float(np.abs(W).sum())
+
+    def objective(self, coef):
+        """The whole objective ``f`` at ``coef``: smooth part plus the L1 term."""
+        return self.loss_gradient(coef)[0] + self.l1_penalty(coef)
+
+    def min_norm_subgradient(self, coef, grad):
+        """The element of least norm of the objective's subdifferential at ``coef``.
+
+        For a weight ``w`` with smooth gradient ``g`` and ``l1 = l1_reg_strength`` it is
+        ``g + l1 * sign(w)`` when ``w != 0`` and ``sign(g) * max(|g| - l1, 0)`` when
+        ``w == 0``; for an intercept it is ``g``.  It is zero exactly at the optimum, and
+        its max-norm is the stopping test of every full-batch solver (for ``l1 = 0`` it
+        is the gradient, the test of L-BFGS).
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_params,)
+        grad : ndarray of shape (n_params,)
+            The smooth part's gradient at ``coef`` (:meth:`loss_gradient`).
+
+        Returns
+        -------
+        subgrad : ndarray of shape (n_params,), float64
+        """
+        return min_norm_subgradient(coef, grad, self.l1_reg_strength, self.penalty_mask)
+
     # -- evaluation ----------------------------------------------------------------
     def loss_gradient(self, coef, rows=None):
         """Objective and its gradient at ``coef``, on all rows or on a minibatch.
@@ -222,7 +278,8 @@ class SoftmaxLoss:
         Returns
         -------
         loss : float
-            The scaled objective ``f`` (see module docstring).
+            The smooth part of the scaled objective ``f`` (cross-entropy and L2 term;
+            all of ``f`` when ``l1_ratio`` is 0, see module docstring).
         grad : ndarray of shape (n_params,), float64
             Its gradient, in the same layout as ``coef``.
         """
@@ -312,5 +369,19 @@ class SoftmaxLoss:
         return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
 
     def loss(self, coef):
-        """The scaled objective at ``coef`` (see :meth:`loss_gradient`)."""
+        """The smooth part of the objective at ``coef`` (see :meth:`loss_gradient`)."""
         return self.loss_gradient(coef)[0]
+
+
+def min_norm_subgradient(coef, grad, l1, mask):
+    """Least-norm subgradient of ``smooth + l1 * ||coef[mask]||_1``; see
+    :meth:`SoftmaxLoss.min_norm_subgradient`.  All arrays of shape (n_params,)."""
+    coef = np.asarray(coef, dtype=np.float64)
+    out = np.array(grad, dtype=np.float64)
+    if l1 == 0.0:
+        return out
+    g = out[mask]
+    w = coef[mask]
+    shrunk = np.sign(g) * np.maximum(np.abs(g) - l1, 0.0)
+    out[mask] = np.where(w != 0.0, g + l1 * np.sign(w), shrunk)
+    return out

@@ -297,7 +297,7 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
 
 def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
                     etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
-                    parallel=True):
+                    l1, Q, l1_u, parallel=True):
     """Consecutive minibatch SGD steps on dense ``X``, in one call, with optional averaging.
 
     Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]``; its gradient comes
@@ -305,9 +305,14 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
 
     ``W -= etas[q] * (g_W / S_q + l2 * W)``, ``b -= etas_b[q] * g_b / S_q``
 
-    with ``S_q = weights[q]`` the batch's weight (no step when it is 0).  When
-    ``avg_flags[q]``, the iterate after the step enters the running mean
-    ``(W_avg, b_avg)`` of ``n_avg`` iterates.
+    with ``S_q = weights[q]`` the batch's weight (no step when it is 0).  With an L1
+    term (``l1 > 0``) the step then applies the cumulative L1 penalty (Tsuruoka, Tsujii
+    and Ananiadou, ACL 2009, as scikit-learn's SGD does): ``u += etas[q] * l1`` is the
+    total penalty a weight could have received so far and ``Q[k, j]`` what it did
+    receive; a positive weight becomes ``max(0, w - (u + Q))``, a negative one
+    ``min(0, w + (u - Q))``, and ``Q`` records the change.  A weight that the penalty
+    holds stops at exactly 0.  When ``avg_flags[q]``, the iterate after the step enters
+    the running mean ``(W_avg, b_avg)`` of ``n_avg`` iterates.
 
     Parameters
     ----------
@@ -340,6 +345,13 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
         Number of iterates in the mean on entry.
     loss_sums : ndarray of shape (n_batches,), float64
         Output: each batch's weighted cross-entropy before its step.
+    l1 : float
+        Strength of the L1 term (0: none; ``Q`` and ``l1_u`` are then not touched).
+    Q : ndarray of shape (K, n_features), float64
+        The L1 penalty each weight received, updated in place (any shape when ``l1`` is
+        0).
+    l1_u : ndarray of shape (1,), float64
+        ``u``, the cumulative penalty per weight, updated in place.
 
     parallel : bool, default=True
         Run the parallel variant of the batch gradients (else the serial one:
@@ -352,11 +364,29 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
     """
     steps = _sgd_steps.parallel if parallel else _sgd_steps.serial
     return steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                 etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums)
+                 etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
+                 l1, Q, l1_u)
+
+
+@jit
+def cumulative_l1(w, u, q):
+    """One weight under the cumulative L1 penalty: ``(new_w, new_q)``.
+
+    ``u`` is the total penalty a weight could have received, ``q`` what this one did
+    (signed); the weight moves toward 0 by what it is owed and stops at 0.  Applying it
+    twice with the same ``u`` changes nothing.
+    """
+    z = w
+    if w > 0.0:
+        w = max(0.0, w - (u + q))
+    elif w < 0.0:
+        w = min(0.0, w + (u - q))
+    return w, q + (w - z)
 
 
 def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums):
+                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
+                    l1, Q, l1_u):
     Wk, bk, gW, gb = buf.Wk, buf.bk, buf.gW, buf.gb
     n = order.shape[0]
     K, d = W.shape
@@ -390,6 +420,12 @@ def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
                 eta_b = etas_b[q]
                 for k in range(K):
                     b[k] -= eta_b * gb[k]
+            if l1 > 0:
+                u = l1_u[0] + eta * l1
+                l1_u[0] = u
+                for k in range(K):
+                    for j in range(d):
+                        W[k, j], Q[k, j] = cumulative_l1(W[k, j], u, Q[k, j])
         if avg_flags[q]:
             if n_avg == 0:
                 copy2(W_avg, W)

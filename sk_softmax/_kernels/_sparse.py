@@ -12,7 +12,7 @@ Work is proportional to the number of stored entries times ``K``; nothing of siz
 from numba import prange
 
 from ._config import jit, jit_variants
-from ._dense import fill1, fill2, softmax_grad_row
+from ._dense import cumulative_l1, fill1, fill2, softmax_grad_row
 from ._prefetch import PREFETCH_DISTANCE, prefetch
 
 
@@ -111,7 +111,7 @@ _csr_loss_grad = jit_variants(_csr_loss_grad_body)
 
 
 def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                 step, step_b, fit_intercept, buf, UT, alpha, parallel=True):
+                 step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT, parallel=True):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
@@ -124,6 +124,11 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     ``U + alpha_total * V`` (``UT`` transposed), and since ``V`` moves by ``-D``, the
     sum stays the same when ``U`` moves by ``+alpha * D``, at the same non-zeros.  The
     caller adds ``new_scale`` to ``alpha`` for the step's own iterate afterwards.
+
+    With an L1 term the cumulative penalty (see :func:`dense_sgd_steps`) is applied, in
+    weight units ``w = new_scale * v``, to the weights of the batch's features only
+    (as scikit-learn's SGD does on sparse data): a weight not touched by a batch gets
+    what it is owed when it is next touched, or when the caller flushes all weights.
 
     Parameters
     ----------
@@ -150,6 +155,10 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
         The lazy average's accumulator, updated in place; empty: no averaging.
     alpha : float
         The lazy average's coefficient of ``V`` before this step.
+    l1_u : float
+        ``u`` of the cumulative L1 penalty after this step; 0: no L1 term.
+    QT : ndarray of shape (n_features, K), float64
+        The L1 penalty each weight received, updated in place (any shape without L1).
 
     parallel : bool, default=True
         Run the rows' softmax in parallel (else serially: bit-identical, faster to
@@ -162,11 +171,11 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     """
     step_fn = _csr_step.parallel if parallel else _csr_step.serial
     return step_fn(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                   step, step_b, fit_intercept, buf, UT, alpha)
+                   step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT)
 
 
 def _csr_step_body(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                   step, step_b, fit_intercept, buf, UT, alpha):
+                   step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT):
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
     _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
                      losses)
@@ -194,6 +203,22 @@ def _csr_step_body(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, 
         if fit_intercept:
             for k in range(K):
                 b[k] -= step_b * gb_rows[r, k]
+    if l1_u > 0.0:
+        # after all of the batch's updates (the gradient was taken before any of them);
+        # a feature met twice is clipped twice, which changes nothing the second time
+        inv_scale = 1.0 / new_scale
+        for r in range(m):
+            i = rows[r]
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                for k in range(K):
+                    v = VT[j, k]
+                    w, QT[j, k] = cumulative_l1(new_scale * v, l1_u, QT[j, k])
+                    v_new = w * inv_scale
+                    if v_new != v:
+                        VT[j, k] = v_new
+                        if averaging:
+                            UT[j, k] -= alpha * (v_new - v)
     return loss_sum
 
 

@@ -235,6 +235,8 @@ class SGDState:
     epochs: int = 0
     pass_loss: float = 0.0  # partial_fit: weighted loss sum of the current pass so far
     pass_weight: float = 0.0  # ... and its weight
+    l1_u: float = 0.0  # cumulative L1 penalty: what each weight could have received
+    l1_Q: np.ndarray = None  # (K, n_features): what each weight did receive
 
     @classmethod
     def start(cls, W, b, rng, fit_intercept=True):
@@ -355,7 +357,7 @@ def sgd_epoch(loss, state, options, rows=None):
         state.pass_loss += loss_total
         state.pass_weight += weight_total
         Wm, _ = state.model()
-        penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm))
+        penalty = _penalty(loss, Wm)
         epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
     if not np.all(np.isfinite(state.W)):
         epoch_loss = np.inf
@@ -378,12 +380,41 @@ def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flag
     # (sgd_epoch allocated the average when any step is averaged)
     W_avg = state.W_avg if state.W_avg is not None else np.empty((0, 0))
     b_avg = state.b_avg if state.b_avg is not None else np.empty(0)
+    l1 = loss.l1_reg_strength
+    Q = _l1_received(state) if l1 > 0 else np.empty((0, 0))
+    l1_u = np.array([state.l1_u])
     state.n_avg = dense_sgd_steps(
         loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
         loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
         BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums,
-        use_parallel(m * loss.n_features * loss.K))
+        l1, Q, l1_u, use_parallel(m * loss.n_features * loss.K))
+    state.l1_u = float(l1_u[0])
     return loss_sums
+
+
+def _penalty(loss, W):
+    """The objective's penalty at the weights ``W``: L2 and, when present, L1."""
+    penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(W, W))
+    if loss.l1_reg_strength > 0:
+        penalty += loss.l1_reg_strength * float(np.abs(W).sum())
+    return penalty
+
+
+def _l1_received(state):
+    """The state's ``l1_Q`` (zeros on first use)."""
+    if state.l1_Q is None or state.l1_Q.shape != state.W.shape:
+        state.l1_Q = np.zeros_like(state.W)
+    return state.l1_Q
+
+
+def cumulative_l1_flush(W, Q, u):
+    """Apply the cumulative L1 penalty ``u`` to every weight of ``W`` (in place), ``Q``
+    recording what each received; see :func:`sk_softmax._kernels.dense_sgd_steps`."""
+    before = W.copy()
+    pos, neg = W > 0, W < 0
+    W[pos] = np.maximum(0.0, W[pos] - (u + Q[pos]))
+    W[neg] = np.minimum(0.0, W[neg] + (u - Q[neg]))
+    Q += W - before
 
 
 def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flags):
@@ -404,6 +435,8 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
         UT = np.empty((0, loss.K))
     alpha = 0.0
     l2 = loss.l2_reg_strength
+    l1 = loss.l1_reg_strength
+    QT = np.ascontiguousarray(_l1_received(state).T) if l1 > 0 else np.empty((0, 0))
     # a batch's work: its stored entries times the classes
     parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0])
                             * loss.K)
@@ -415,12 +448,15 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
         shrink = 1.0 - eta * l2
         step = eta / weights[q]
         step_b = etas_b[q] / weights[q]
+        if l1 > 0:
+            state.l1_u += eta * l1
+        l1_u = state.l1_u if l1 > 0 else 0.0
         if shrink > 0.5:
             new_scale = scale * shrink
             loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, scale, new_scale, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, alpha, parallel)
+                                        UT, alpha, l1_u, QT, parallel)
         else:
             # A step so large that the penalty shrinks W by half or more (or flips it):
             # apply it on materialised weights, O(n_features * K), never in ordinary use.
@@ -433,7 +469,7 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
             loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, 1.0, 1.0, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, 0.0, parallel)
+                                        UT, 0.0, l1_u, QT, parallel)
             VT -= (1.0 - shrink) * W_old
         if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
             if averaging:
@@ -452,6 +488,11 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
     state.W = np.ascontiguousarray((scale * VT).T)
     if averaging:
         state.W_avg = np.ascontiguousarray(((UT + alpha * VT) / state.n_avg).T)
+    if l1 > 0:
+        # the weights of features that no batch touched since their last penalty get
+        # what they are owed, so that the epoch's model has all its zeros
+        state.l1_Q = np.ascontiguousarray(QT.T)
+        cumulative_l1_flush(state.W, state.l1_Q, state.l1_u)
     return loss_sums
 
 
@@ -663,8 +704,7 @@ def sgd_partial_fit(loss, state, options, *, total_weight, tol, n_iter_no_change
     epoch_loss = guarded_epoch(loss, state, options)
     if total_weight is not None and state.pass_weight >= total_weight * (1 - 1e-12):
         Wm, _ = state.model()
-        pass_loss = (state.pass_loss / state.pass_weight
-                     + 0.5 * loss.l2_reg_strength * float(np.vdot(Wm, Wm)))
+        pass_loss = state.pass_loss / state.pass_weight + _penalty(loss, Wm)
         state.pass_loss = state.pass_weight = 0.0
         if tol is not None:
             improved = pass_loss < state.best_loss - tol
@@ -715,12 +755,12 @@ def guarded_epoch(loss, state, options, rows=None):
 
 
 _SNAPSHOT_FIELDS = ("t", "samples_seen", "weight_seen", "n_avg", "epochs", "eta0", "eta",
-                    "pass_loss", "pass_weight")
+                    "pass_loss", "pass_weight", "l1_u")
 
 
 def _snapshot(state):
     arrays = {name: None if getattr(state, name) is None else getattr(state, name).copy()
-              for name in ("W", "b", "W_avg", "b_avg")}
+              for name in ("W", "b", "W_avg", "b_avg", "l1_Q")}
     scalars = {name: getattr(state, name) for name in _SNAPSHOT_FIELDS}
     return arrays, scalars, len(state.loss_curve), state.rng.bit_generator.state
 

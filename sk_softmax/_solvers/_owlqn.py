@@ -1,0 +1,197 @@
+"""Orthant-wise limited-memory quasi-Newton (OWL-QN) for the L1 / elastic-net objective.
+
+OWL-QN (Andrew and Gao, "Scalable training of L1-regularized log-linear models", ICML
+2007) minimises ``F(x) = f(x) + l1 * ||x[mask]||_1`` with ``f`` smooth, using nothing
+but ``f``'s value and gradient, so it runs on the same fused loss+gradient kernel as
+L-BFGS, one pass over ``X`` per evaluation.  Within an orthant (a fixed sign pattern)
+``F`` is smooth; each iteration:
+
+1. takes the pseudo-gradient ``pg``, the least-norm subgradient of ``F``
+   (:func:`sk_softmax._loss.min_norm_subgradient`): at ``x_i = 0`` it is zero when
+   ``|g_i| <= l1`` (the coordinate stays at zero), else ``g_i -/+ l1``;
+2. scales it by the L-BFGS inverse-Hessian estimate of the smooth part (two-loop
+   recursion over the last ``memory`` pairs of steps and *smooth* gradient changes,
+   restricted to the coordinates not pinned at zero) and zeroes the direction's
+   components whose sign disagrees with ``-pg``;
+3. backtracks along it (Armijo on ``F`` with ``pg``), projecting every trial point onto
+   the orthant of the current point (signs of ``x``, or of ``-pg`` where ``x_i = 0``):
+   coordinates that would cross zero stop at exactly zero, which is where the exact
+   zeros of the L1 solution come from.
+
+It stops when ``max |pg| <= tol`` (the same test as L-BFGS's ``gtol``, and the same
+measure for every ``l1_ratio``: the distance of zero from the subdifferential), when
+the objective's relative decrease falls below ``64 * eps`` (L-BFGS-B's ``ftol`` as
+scikit-learn sets it), or after ``max_iter`` iterations.  docs/design.md gives the
+measurements behind the choice of this method.
+"""
+
+import warnings
+from collections import deque
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._loss import min_norm_subgradient
+
+__all__ = ["minimize_owlqn"]
+
+_ARMIJO = 1e-4
+_MAX_LINE_SEARCH = 50
+_FTOL = 64 * np.finfo(float).eps
+
+
+class OWLQNResult(dict):
+    """What the solve did: ``fun`` (objective), ``nit``, ``nfev``, ``status`` (0:
+    converged, 1: max_iter reached, 2: line search failed, 99: stopped by the
+    callback), ``message`` and ``subgrad_norm`` (the final ``max |pg|``)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _two_loop(pg, pairs, free):
+    """``H @ pg`` for the L-BFGS inverse-Hessian estimate ``H`` of the stored pairs,
+    restricted to the ``free`` coordinates (the others come out 0).
+
+    Weights pinned at zero (``x_i = 0`` with ``|g_i| <= l1``) do not move, but their
+    gradient changes still enter the pairs; left in, they distort the curvature the
+    free coordinates see (an intercept-only model took hundreds of iterations).  So the
+    products run over the free coordinates, as L-BFGS-B's subspace step does; a pair
+    whose restricted curvature ``s.y`` is not positive is skipped.
+    """
+    q = np.where(free, pg, 0.0)
+    used = []
+    for s, y in reversed(pairs):
+        sf = np.where(free, s, 0.0)
+        sy = float(np.dot(sf, y))
+        if sy <= 1e-10 * float(np.dot(np.where(free, y, 0.0), y)) or sy <= 0.0:
+            continue
+        rho = 1.0 / sy
+        a = rho * float(np.dot(sf, q))
+        q -= a * np.where(free, y, 0.0)
+        used.append((sf, y, rho, a))
+    if not used:
+        return q
+    sf, y, rho, _ = used[0]  # the newest usable pair gives the initial scaling
+    yf = np.where(free, y, 0.0)
+    q *= 1.0 / (rho * float(np.dot(yf, yf)))
+    for sf, y, rho, a in reversed(used):
+        beta = rho * float(np.dot(np.where(free, y, 0.0), q))
+        q += (a - beta) * sf
+    return q
+
+
+def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
+                   callback=None):
+    """Minimise ``loss``'s smooth part plus its L1 term with OWL-QN.
+
+    Parameters
+    ----------
+    loss : SoftmaxLoss
+        Provides ``loss_gradient(coef)`` (the smooth part), ``l1_reg_strength`` and
+        ``penalty_mask`` (the coefficients the L1 term applies to).
+    coef0 : ndarray of shape (n_params,)
+        Starting point.
+    max_iter : int
+        Maximum number of iterations (each one line search, usually one evaluation).
+    tol : float
+        Stop when the max-norm of the least-norm subgradient is at most ``tol``.
+    memory : int
+        Number of correction pairs kept (scipy's L-BFGS-B default, 10).
+    verbose : int
+        If positive, print the objective, the subgradient norm and the non-zeros after
+        every iteration.
+    callback : callable or None
+        Called as ``callback(coef, objective)`` after every iteration; raising
+        ``StopIteration`` ends the solve without a warning.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_params,), float64
+        The solution; penalised coefficients are exactly 0 where the L1 term holds them.
+    n_iter : int
+        Iterations run.
+    result : OWLQNResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the solve ends before ``max |pg| <= tol`` (``max_iter`` hit, or no step
+        along the direction decreases the objective) and not by the ``ftol`` test.
+    """
+    l1 = float(loss.l1_reg_strength)
+    mask = loss.penalty_mask
+    x = np.array(coef0, dtype=np.float64)
+    f, g = loss.loss_gradient(x)
+    F = f + l1 * float(np.abs(x[mask]).sum())
+    pg = min_norm_subgradient(x, g, l1, mask)
+    pairs = deque(maxlen=memory)
+    nfev, n_iter, status, message = 1, 0, 1, "max_iter reached"
+    pg_norm = float(np.max(np.abs(pg))) if pg.size else 0.0
+    if pg_norm <= tol:
+        status, message = 0, "subgradient below tol"
+    while status != 0 and n_iter < max_iter:
+        if pairs:
+            free = ~mask | (x != 0.0) | (pg != 0.0)
+            d = -_two_loop(pg, pairs, free)
+            # stay in the orthant -pg points to: a component that disagrees would
+            # move a weight against its own subgradient
+            d[mask & (d * pg >= 0.0)] = 0.0
+            slope = float(np.dot(pg, d))
+            if not slope < 0.0:  # not a descent direction: restart from -pg
+                pairs.clear()
+        if not pairs:
+            d = -pg
+            slope = -float(np.dot(pg, pg))
+        orthant = np.where(x != 0.0, np.sign(x), -np.sign(pg))
+        step = 1.0 if pairs else min(1.0, 1.0 / np.sqrt(-slope))
+        accepted = False
+        for _ in range(_MAX_LINE_SEARCH):
+            x_new = x + step * d
+            x_new[mask & (np.sign(x_new) != orthant)] = 0.0
+            with np.errstate(over="ignore", invalid="ignore"):
+                f_new, g_new = loss.loss_gradient(x_new)
+            nfev += 1
+            F_new = f_new + l1 * float(np.abs(x_new[mask]).sum())
+            if np.isfinite(F_new) and F_new <= F + _ARMIJO * float(np.dot(pg, x_new - x)):
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            status, message = 2, "the line search found no decrease"
+            break
+        s = x_new - x
+        y = g_new - g
+        sy = float(np.dot(s, y))
+        if sy > 1e-10 * float(np.dot(y, y)):  # keep the estimate positive definite
+            pairs.append((s, y))
+        F_old = F
+        x, f, g, F = x_new, f_new, g_new, F_new
+        pg = min_norm_subgradient(x, g, l1, mask)
+        pg_norm = float(np.max(np.abs(pg)))
+        n_iter += 1
+        if verbose:
+            nnz = int(np.count_nonzero(x[mask]))
+            print(f"OWL-QN iter {n_iter:4d}  objective {F:.10e}  |subgrad|_inf "
+                  f"{pg_norm:.3e}  nonzero {nnz}/{int(mask.sum())}", flush=True)
+        if pg_norm <= tol:
+            status, message = 0, "subgradient below tol"
+        elif (F_old - F) <= _FTOL * max(abs(F_old), abs(F), 1.0):
+            status, message = 0, "relative reduction of the objective below 64 * eps"
+        if callback is not None:
+            try:
+                callback(x, F)
+            except StopIteration:
+                if status != 0:
+                    status, message = 99, "stopped by the callback"
+                break
+    result = OWLQNResult(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
+                         subgrad_norm=pg_norm)
+    if status not in (0, 99):
+        msg = (f"lbfgs (OWL-QN) failed to converge after {n_iter} iteration(s) "
+               f"(status={status}): {message}; max |subgradient| = {pg_norm:.3e} > "
+               f"tol = {tol:g}")
+        if n_iter >= max_iter:
+            msg += (f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
+                    "the data (e.g. with sklearn.preprocessing.StandardScaler).")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return x, n_iter, result
