@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -396,3 +397,107 @@ def test_partial_fit_after_fit_rejects_other_classes_and_features():
     lbfgs.set_params(solver="sgd")
     with pytest.raises(ValueError, match="not in classes"):
         lbfgs.partial_fit(X, y)
+
+
+# -- L1 / elastic-net --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.4])
+def test_sgd_l1_steps_match_numpy_reference(rng, n_classes, average, l1_ratio):
+    X = rng.standard_normal((70, 5))
+    y = rng.integers(0, n_classes, 70)
+    y[:n_classes] = np.arange(n_classes)
+    sw = rng.uniform(0, 2, 70)
+    eta, C = 0.05, 0.02
+    clf = SoftmaxClassifier(solver="sgd", learning_rate="constant", eta0=eta, batch_size=16,
+                            shuffle=False, tol=None, max_iter=3, average=average, C=C,
+                            l1_ratio=l1_ratio)
+    clf.fit(X, y, sample_weight=sw)
+    K = 1 if n_classes == 2 else n_classes
+    W, b, W_avg, b_avg = ref.sgd_epochs(X, y, np.zeros((K, 5)), np.zeros(K), C=C, eta=eta,
+                                        batch_size=16, n_epochs=3, binary=n_classes == 2,
+                                        sw=sw, l1_ratio=l1_ratio)
+    expected_W, expected_b = (W_avg, b_avg) if average else (W, b)
+    np.testing.assert_allclose(clf.coef_, expected_W, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(clf.intercept_, expected_b, rtol=1e-10, atol=1e-12)
+    if not average:
+        assert np.any(W == 0)  # the penalty holds some weights at exactly zero
+        np.testing.assert_array_equal(clf.coef_ == 0, W == 0)
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_sgd_l1_csr_equals_dense_when_every_feature_is_in_every_batch(rng, average):
+    # lazily on CSR, a weight gets its L1 penalty when a batch touches its feature; with
+    # no zeros in X every batch touches every feature, so lazy and eager agree
+    X = rng.uniform(0.1, 1.0, (90, 6))
+    y = rng.integers(0, 3, 90)
+    kw = dict(solver="sgd", eta0=0.1, batch_size=10, tol=None, max_iter=4, C=0.01,
+              l1_ratio=1.0, random_state=0, average=average)
+    a = SoftmaxClassifier(**kw).fit(X, y)
+    b = SoftmaxClassifier(**kw).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-9, atol=1e-12)
+    if not average:
+        np.testing.assert_array_equal(a.coef_ == 0, b.coef_ == 0)
+        assert np.any(a.coef_ == 0)
+
+
+def _text(seed=0, n=600, d=400):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    cols = rng.integers(0, d, (n, 10))
+    cols[:, :2] = (y[:, None] * 31 + rng.integers(0, 20, (n, 2))) % d
+    X = sp.csr_matrix((rng.uniform(0.5, 1.5, n * 10), cols.ravel(), np.arange(0, n * 10 + 1, 10)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    return X, y
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sgd_l1_is_sparse_and_near_the_optimum(sparse):
+    if sparse:
+        X, y = _text()
+        C = 0.5
+    else:
+        X, y = digits()
+        C = 0.01
+    exact = SoftmaxClassifier(C=C, l1_ratio=1.0, tol=1e-8, max_iter=5000).fit(X, y)
+    sgd = SoftmaxClassifier(solver="sgd", C=C, l1_ratio=1.0, max_iter=200, tol=1e-6,
+                            n_iter_no_change=5, random_state=0).fit(X, y)
+    y_enc = np.searchsorted(exact.classes_, y)
+    loss = SoftmaxLoss(X, y_enc, len(exact.classes_), C=C, l1_ratio=1.0)
+
+    def f(est):
+        return loss.objective(loss.pack(est.coef_, est.intercept_))
+
+    assert f(sgd) <= f(exact) * 1.02
+    zeros_exact = np.mean(exact.coef_ == 0)
+    zeros_sgd = np.mean(sgd.coef_ == 0)
+    assert zeros_exact > 0.3
+    assert zeros_sgd > 0.5 * zeros_exact  # exact zeros, of the same order of sparsity
+    # the reported loss curve includes the L1 term
+    assert sgd.loss_curve_[-1] == pytest.approx(f(sgd), rel=0.05)
+
+
+def test_partial_fit_l1_accumulates_the_penalty_across_calls():
+    X, y = digits()
+    clf = SoftmaxClassifier(solver="sgd", C=0.01, l1_ratio=1.0, random_state=0,
+                            total_sample_weight=X.shape[0])
+    classes = np.unique(y)
+    for _ in range(3):
+        for chunk in np.array_split(np.arange(X.shape[0]), 4):
+            clf.partial_fit(X[chunk], y[chunk], classes=classes)
+    state = clf._sgd_state
+    assert state.l1_u > 0 and state.l1_Q.shape == clf.coef_.shape
+    assert np.mean(clf.coef_ == 0) > 0.3
+    fit = SoftmaxClassifier(solver="sgd", C=0.01, l1_ratio=1.0, random_state=0,
+                            max_iter=3, tol=None).fit(X, y)
+    assert clf.score(X, y) > 0.8 and fit.score(X, y) > 0.8
+    # a pickled state continues identically
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(clf))
+    clf.partial_fit(X[:300], y[:300])
+    twin.partial_fit(X[:300], y[:300])
+    np.testing.assert_array_equal(clf.coef_, twin.coef_)

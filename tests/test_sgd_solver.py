@@ -200,3 +200,36 @@ def test_divergence_guard_retries_with_a_smaller_step(monkeypatch):
     assert again.t == state.t and again.samples_seen == state.samples_seen
     with pytest.raises(ValueError, match="diverged"):
         run(loss, options(learning_rate="constant", eta0=1e5), tol=None, max_iter=1)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_divergence_guard_restores_the_l1_state(monkeypatch, sparse):
+    """With an L1 term the undone epoch's penalty bookkeeping (u and what each weight
+    received) is undone too: the retried run equals one started with the step that
+    worked."""
+    import scipy.sparse as sp
+
+    from sk_softmax._solvers import _sgd
+
+    real = _sgd.sgd_epoch
+
+    def epoch(loss, state, options, rows=None):
+        value = real(loss, state, options, rows=rows)
+        if state.eta > 1e-3:
+            state.W[0, 0] = np.inf
+            return np.inf
+        return value
+
+    monkeypatch.setattr(_sgd, "sgd_epoch", epoch)
+    _, X, y = problem()
+    X = sp.csr_matrix(X) if sparse else X
+    loss = SoftmaxLoss(X, y, 10, C=0.05, l1_ratio=1.0)
+    with pytest.warns(UserWarning, match="diverged"):
+        state, _, _ = run(loss, options(learning_rate="constant", eta0=0.01), tol=None,
+                          max_iter=3)
+    again, _, _ = run(loss, options(learning_rate="constant", eta0=0.01 / 16), tol=None,
+                      max_iter=3)
+    np.testing.assert_array_equal(again.W, state.W)
+    np.testing.assert_array_equal(again.l1_Q, state.l1_Q)
+    assert again.l1_u == state.l1_u > 0
+    assert np.any(state.W == 0)
