@@ -1,13 +1,13 @@
 """sk_softmax: fast, scikit-learn-compatible softmax regression.
 
-The estimator is imported on first access (PEP 562), so ``import sk_softmax`` stays cheap
+The estimators are imported on first access (PEP 562), so ``import sk_softmax`` stays cheap
 (importing scikit-learn alone takes about a second) and compiles nothing; numba kernels
 compile on their first call.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["SoftmaxClassifier", "__version__"]
+__all__ = ["SoftmaxClassifier", "SoftmaxClassifierCV", "__version__"]
 
 
 def __getattr__(name):
@@ -15,6 +15,10 @@ def __getattr__(name):
         from ._classifier import SoftmaxClassifier
 
         return SoftmaxClassifier
+    if name == "SoftmaxClassifierCV":
+        from ._cv import SoftmaxClassifierCV
+
+        return SoftmaxClassifierCV
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

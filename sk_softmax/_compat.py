@@ -12,6 +12,8 @@ name in the test, rather than somewhere deep in a fit.
   estimators do it (shape, dtype, non-negativity);
 * ``LinearClassifierMixin`` / ``SparseCoefMixin``: ``decision_function``, ``predict``,
   ``score``, ``sparsify`` and ``densify`` exactly as ``LogisticRegression`` has them;
+* ``_raise_for_params`` / ``_routing_enabled``: metadata routing's checks, as
+  ``LogisticRegressionCV`` uses them (``SoftmaxClassifierCV``);
 * :func:`has_callbacks`: whether a callback context has any callback (to skip building
   per-iteration models nobody reads).
 """
@@ -19,6 +21,7 @@ name in the test, rather than somewhere deep in a fit.
 from sklearn.base import _fit_context
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metadata_routing import _raise_for_params, _routing_enabled
 from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "StrOptions",
     "_check_sample_weight",
     "_fit_context",
+    "_raise_for_params",
+    "_routing_enabled",
     "has_callbacks",
 ]
 

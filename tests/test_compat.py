@@ -57,3 +57,19 @@ def test_has_callbacks():
     assert not _compat.has_callbacks(est._init_callback_context())
     est.set_callbacks(RecordingCallback())
     assert _compat.has_callbacks(est._init_callback_context())
+
+
+def test_metadata_routing_checks_behave_as_used():
+    import sklearn
+    from sklearn.base import BaseEstimator
+
+    class Owner(BaseEstimator):
+        pass
+
+    assert _compat._routing_enabled() is False
+    with sklearn.config_context(enable_metadata_routing=True):
+        assert _compat._routing_enabled() is True
+    # without routing, unexpected fit parameters are an error naming them
+    with pytest.raises(ValueError, match="groups"):
+        _compat._raise_for_params({"groups": [0, 1]}, Owner(), "fit")
+    _compat._raise_for_params({}, Owner(), "fit")  # nothing passed: no error

@@ -1,0 +1,402 @@
+"""SoftmaxClassifierCV: C (and l1_ratio) chosen by cross-validation along warm-started
+paths, folds in parallel threads with the kernels' threads divided among them."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.base import BaseEstimator
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import check_cv
+from sklearn.utils import Bunch
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._classifier import SoftmaxClassifier
+from ._compat import (
+    Interval,
+    LinearClassifierMixin,
+    SparseCoefMixin,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+    _raise_for_params,
+    _routing_enabled,
+)
+from ._loss import SoftmaxLoss
+from ._solvers import minimize_lbfgs, minimize_owlqn
+from ._threading import effective_n_threads, kernel_threads
+
+__all__ = ["SoftmaxClassifierCV"]
+
+
+def _solve(loss, coef0, max_iter, tol, verbose):
+    minimize = minimize_owlqn if loss.l1_reg_strength > 0 else minimize_lbfgs
+    coef, n_iter, _ = minimize(loss, coef0, max_iter=max_iter, tol=tol, verbose=verbose)
+    return coef, n_iter
+
+
+def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, max_iter,
+          tol, verbose, n_threads, coef0=None):
+    """Fits at every C of ``Cs``, from the smallest C (the strongest penalty) up, each
+    one started from the previous solution.
+
+    Returns
+    -------
+    coefs : ndarray of shape (n_cs, K, n_features + fit_intercept), float64
+        In the order of ``Cs`` (not the walking order).
+    n_iter : ndarray of shape (n_cs,), int
+    """
+    order = np.argsort(Cs, kind="stable")
+    coefs, n_iters = [None] * len(Cs), np.zeros(len(Cs), dtype=np.int32)
+    coef = coef0
+    with kernel_threads(n_threads):
+        for i in order:
+            loss = SoftmaxLoss(X, y_enc, n_classes, sample_weight, C=float(Cs[i]),
+                               fit_intercept=fit_intercept, l1_ratio=l1_ratio)
+            if coef is None:
+                coef = np.zeros(loss.n_params)
+            coef, n_iters[i] = _solve(loss, coef, max_iter, tol, verbose)
+            coefs[i] = coef.reshape(loss.coef_shape)
+    return np.stack(coefs), n_iters
+
+
+class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator):
+    """Softmax regression with ``C`` (and ``l1_ratio``) chosen by cross-validation.
+
+    The counterpart of :class:`sklearn.linear_model.LogisticRegressionCV` (with its
+    scikit-learn 1.9 non-legacy attributes) on the kernels of
+    :class:`SoftmaxClassifier`: for every fold and every ``l1_ratio``, the values of
+    ``Cs`` are fitted from the smallest (strongest penalty) to the largest, each fit
+    started from the previous solution, and scored on the held-out fold.  Folds run in
+    parallel threads (``n_jobs``); the kernels' threads are divided among them, so that
+    folds times threads never exceed the threads available.
+
+    Parameters
+    ----------
+    Cs : int or array-like of shape (n_cs,), default=10
+        Values of ``C`` to try; an int ``n`` means ``np.logspace(-4, 4, n)``, as in
+        LogisticRegressionCV.
+    l1_ratios : array-like of shape (n_l1_ratios,), default=(0.0,)
+        Values of the elastic-net mixing parameter to try, each in ``[0, 1]`` (see
+        :class:`SoftmaxClassifier`).
+    cv : int, cross-validation generator or iterable, default=None
+        As in scikit-learn: ``None`` is 5-fold stratified, an int ``k`` is ``k``-fold
+        stratified.
+    scoring : str, callable or None, default=None
+        Scorer of the held-out folds; ``None`` is accuracy, LogisticRegressionCV's
+        default up to scikit-learn 1.10 (it moves to ``"neg_log_loss"`` in 1.11).
+    solver : {"lbfgs"}, default="lbfgs"
+        L-BFGS (OWL-QN when ``l1_ratio > 0``), the solver that warm starts help.
+    tol : float, default=1e-4
+        As in :class:`SoftmaxClassifier` (max-norm of the (sub)gradient).
+    max_iter : int, default=100
+        Maximum iterations per fit.
+    class_weight : dict, "balanced" or None, default=None
+        As in :class:`SoftmaxClassifier`; "balanced" is computed on the whole ``y``.
+    n_jobs : int or None, default=None
+        Folds (times ``l1_ratios``) fitted in parallel threads; ``None`` means 1 (one
+        fold at a time, with all the kernels' threads), ``-1`` all.
+    verbose : int, default=0
+        Passed to the solver.
+    refit : bool, default=True
+        Refit on all the data at the best ``C`` and ``l1_ratio`` (mean score over the
+        folds), starting from the folds' mean solution there.  ``False``: the model is
+        the mean of the folds' coefficients at each fold's best values, and ``C_`` /
+        ``l1_ratio_`` the means of those values, as in LogisticRegressionCV.
+    fit_intercept : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Not used by the lbfgs solver (kept for LogisticRegressionCV's signature); the
+        folds are set by ``cv``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    Cs_ : ndarray of shape (n_cs,)
+    l1_ratios_ : ndarray of shape (n_l1_ratios,)
+    C_ : float
+        The chosen ``C``.
+    l1_ratio_ : float
+        The chosen ``l1_ratio``.
+    scores_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
+        Held-out scores.
+    coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, n_classes or 1, n_features + fit_intercept)
+        Coefficients of every fit (intercept last).
+    n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
+        Solver iterations of every fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        When ``X`` has string column names.
+
+    See Also
+    --------
+    SoftmaxClassifier : The model at one value of ``C``.
+    sklearn.linear_model.LogisticRegressionCV : The same search, fitted by scikit-learn.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_softmax import SoftmaxClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxClassifierCV(Cs=5, max_iter=1000).fit(X, y)
+    >>> clf.scores_.shape
+    (5, 1, 5)
+    """
+
+    _parameter_constraints: dict = {
+        "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "l1_ratios": ["array-like"],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "solver": [StrOptions({"lbfgs"})],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
+        "refit": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, Cs=10, l1_ratios=(0.0,), cv=None, scoring=None, solver="lbfgs",
+                 tol=1e-4, max_iter=100, class_weight=None, n_jobs=None, verbose=0,
+                 refit=True, fit_intercept=True, random_state=None):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.cv = cv
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    def _get_scorer(self):
+        return get_scorer(self.scoring if self.scoring is not None else "accuracy")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validate every ``(l1_ratio, C)`` and fit the chosen model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            float32 and float64 are kept, CSR accepted (see :class:`SoftmaxClassifier`).
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the fits; also passed to the scorer (without metadata routing).
+        **params : dict
+            With metadata routing enabled: ``groups`` for the splitter, and what the
+            scorer requested (e.g. ``sample_weight``).
+
+        Returns
+        -------
+        self : SoftmaxClassifierCV
+        """
+        _raise_for_params(params, self, "fit")
+        Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
+              else np.asarray(self.Cs, dtype=np.float64).ravel())
+        if Cs.size == 0 or not np.all(Cs > 0) or np.any(np.isnan(Cs)):
+            raise ValueError(f"Cs must be positive numbers (np.inf allowed); got {self.Cs!r}.")
+        l1_ratios = np.asarray(self.l1_ratios, dtype=np.float64).ravel()
+        if l1_ratios.size == 0 or not np.all((l1_ratios >= 0) & (l1_ratios <= 1)):
+            raise ValueError(
+                f"l1_ratios must be numbers in [0, 1] (at least one); got {self.l1_ratios!r}."
+            )
+        X, y = validate_data(self, X, y, accept_sparse="csr",
+                             dtype=[np.float64, np.float32], order="C")
+        check_classification_targets(y)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "SoftmaxClassifierCV needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {classes[0]!r}."
+            )
+        y_enc = y_enc.astype(np.intp, copy=False).reshape(-1)
+        n_classes = classes.shape[0]
+
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **params)
+        else:
+            score = dict(params)
+            if sample_weight is not None:
+                score["sample_weight"] = sample_weight
+            routed = Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
+        sw = self._fit_weights(X, y, classes, sample_weight)
+        cv = check_cv(self.cv, y, classifier=True)
+        folds = list(cv.split(X, y, **routed.splitter.split))
+        scorer = self._get_scorer()
+
+        tasks = [(f, j) for f in range(len(folds)) for j in range(l1_ratios.size)]
+        n_workers = max(1, min(len(tasks), effective_n_jobs(self.n_jobs)))
+        threads = max(1, effective_n_threads(None) // n_workers)
+        common = dict(fit_intercept=self.fit_intercept, max_iter=self.max_iter, tol=self.tol,
+                      verbose=self.verbose, n_threads=threads)
+
+        def run(f, j):
+            train, test = folds[f]
+            coefs, n_iter = _path(X[train], y_enc[train], n_classes,
+                                  None if sw is None else sw[train], Cs, l1_ratios[j],
+                                  **common)
+            score_params = {k: _subset(v, test, X.shape[0])
+                            for k, v in routed.scorer.score.items()}
+            scores = np.empty(Cs.size)
+            for i in range(Cs.size):
+                model = self._model(classes, coefs[i], X.dtype, X.shape[1], threads)
+                scores[i] = scorer(model, X[test], y[test], **score_params)
+            return coefs, n_iter, scores
+
+        results = Parallel(n_jobs=n_workers, prefer="threads")(
+            delayed(run)(f, j) for f, j in tasks)
+
+        n_folds, n_l1 = len(folds), l1_ratios.size
+        K = results[0][0].shape[1]
+        self.coefs_paths_ = np.stack([r[0] for r in results]).reshape(
+            n_folds, n_l1, Cs.size, K, -1)
+        self.n_iter_ = np.stack([r[1] for r in results]).reshape(n_folds, n_l1, Cs.size)
+        self.scores_ = np.stack([r[2] for r in results]).reshape(n_folds, n_l1, Cs.size)
+        self.Cs_ = Cs
+        self.l1_ratios_ = l1_ratios
+        self.classes_ = classes
+
+        if self.refit:
+            # the first maximum in C-major order, as LogisticRegressionCV breaks ties
+            mean = self.scores_.sum(axis=0).T  # (n_cs, n_l1)
+            i, j = np.unravel_index(np.argmax(mean), mean.shape)
+            self.C_, self.l1_ratio_ = float(Cs[i]), float(l1_ratios[j])
+            init = self.coefs_paths_[:, j, i].mean(axis=0)
+            coefs, _ = _path(X, y_enc, n_classes, sw, np.array([self.C_]), self.l1_ratio_,
+                             **{**common, "n_threads": effective_n_threads(None)},
+                             coef0=init.ravel())
+            w = coefs[0]
+        else:
+            flat = self.scores_.transpose(0, 2, 1).reshape(n_folds, -1)  # C-major
+            best = np.argmax(flat, axis=1)
+            bi, bj = np.unravel_index(best, (Cs.size, n_l1))
+            w = np.mean([self.coefs_paths_[f, bj[f], bi[f]] for f in range(n_folds)], axis=0)
+            self.C_ = float(np.mean(Cs[bi]))
+            self.l1_ratio_ = float(np.mean(l1_ratios[bj]))
+        d = X.shape[1]
+        self.coef_ = np.array(w[:, :d], dtype=X.dtype)
+        self.intercept_ = (np.array(w[:, d], dtype=X.dtype) if self.fit_intercept
+                           else np.zeros(K, dtype=X.dtype))
+        return self
+
+    def _fit_weights(self, X, y, classes, sample_weight):
+        """Sample weights times class weights (computed on the whole ``y``), or None."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                  ensure_non_negative=True)
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                unknown = set(self.class_weight) - set(classes.tolist())
+                if unknown:
+                    raise ValueError(
+                        f"class_weight has keys that are not classes: {sorted(unknown)!r} "
+                        f"(classes: {list(classes)!r})."
+                    )
+            cw = compute_class_weight(self.class_weight, classes=classes, y=y,
+                                      sample_weight=sample_weight)
+            sw = sw * cw[np.searchsorted(classes, y)]
+        if not sw.sum() > 0:
+            raise ValueError("The sum of the sample weights (times the class weights) is "
+                             "zero: at least one sample must have a positive weight.")
+        return sw
+
+    def _model(self, classes, coef2, dtype, n_features, n_threads):
+        """A fitted SoftmaxClassifier holding ``coef2`` (K, n_features + fit_intercept),
+        for the scorer."""
+        model = SoftmaxClassifier(fit_intercept=self.fit_intercept, n_jobs=n_threads)
+        model.classes_ = classes
+        model.coef_ = np.array(coef2[:, :n_features], dtype=dtype)
+        model.intercept_ = (np.array(coef2[:, n_features], dtype=dtype) if self.fit_intercept
+                            else np.zeros(coef2.shape[0], dtype=dtype))
+        model.n_features_in_ = n_features
+        return model
+
+    def score(self, X, y, sample_weight=None, **score_params):
+        """Score with the ``scoring`` option (accuracy by default) on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        **score_params : dict
+            Passed to the scorer (with metadata routing enabled).
+
+        Returns
+        -------
+        score : float
+        """
+        _raise_for_params(score_params, self, "score")
+        if sample_weight is not None:
+            score_params["sample_weight"] = sample_weight
+        if _routing_enabled():
+            params = process_routing(self, "score", **score_params).scorer.score
+        else:
+            params = ({"sample_weight": sample_weight} if sample_weight is not None else {})
+        return self._get_scorer()(self, X, y, **params)
+
+    def predict_proba(self, X):
+        """Class probabilities of the chosen model, shape (n_samples, n_classes)."""
+        check_is_fitted(self)
+        return self._as_classifier().predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Log-probabilities (a log-softmax) of the chosen model."""
+        check_is_fitted(self)
+        return self._as_classifier().predict_log_proba(X)
+
+    def _as_classifier(self):
+        model = SoftmaxClassifier(fit_intercept=self.fit_intercept)
+        for attr in ("classes_", "coef_", "intercept_", "n_features_in_",
+                     "feature_names_in_"):
+            if hasattr(self, attr):
+                setattr(model, attr, getattr(self, attr))
+        return model
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``groups`` (and the like) to the splitter's ``split``, the
+        scorer's requests (``sample_weight``...) from ``fit`` and ``score``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(splitter=check_cv(self.cv),
+                 method_mapping=MethodMapping().add(caller="fit", callee="split"))
+            .add(scorer=self._get_scorer(),
+                 method_mapping=MethodMapping().add(caller="score", callee="score")
+                 .add(caller="fit", callee="score"))
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _subset(value, rows, n_samples):
+    """``value[rows]`` for per-sample metadata (array-like of length ``n_samples``),
+    else ``value`` unchanged."""
+    if value is None or isinstance(value, (str, dict)):
+        return value
+    arr = np.asarray(value)
+    if arr.ndim >= 1 and arr.shape[0] == n_samples:
+        return arr[rows]
+    return value
