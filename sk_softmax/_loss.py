@@ -260,6 +260,81 @@ class SoftmaxLoss:
         """
         return min_norm_subgradient(coef, grad, self.l1_reg_strength, self.penalty_mask)
 
+    def hessian_product(self, coef, free, max_rows=None):
+        """Hessian-vector products of the smooth part at ``coef``, in a subspace.
+
+        Used by the Newton steps of :func:`sk_softmax._solvers._owlqn.minimize_owlqn`
+        once the model's support has settled: the subspace is the coordinates ``free``
+        (non-zero weights and intercepts), so only the columns of ``X`` with a free
+        weight are read, and the coordinates outside ``free`` must be 0 in ``coef``.
+        Computed with NumPy / BLAS in float64 (a copy of those columns is taken once
+        per call of this method), not with the fused kernels.
+
+        With ``U = X_S @ V_S.T + v_b`` the logits' change along ``v``, the multinomial
+        Hessian acts as ``R = s * (P * U - P * rowsum(P * U)) / S`` in logit space
+        (for the binary model ``s * p (1 - p) u / S``), and ``H v = [R.T @ X_S, R.sum(0)]
+        + l2 * v_W``.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_params,)
+        free : ndarray of shape (n_params,), bool
+        max_rows : int or None
+            Use an evenly strided subsample of at most this many rows (a subsampled
+            Hessian: Byrd, Chin, Neveitt and Nocedal, SIAM J. Optim. 2011), scaled to
+            estimate the mean over all rows; None: all rows.
+
+        Returns
+        -------
+        hessp : callable
+            ``hessp(v) -> ndarray of shape (n_params,)`` (zero outside ``free``).
+        """
+        d = self.n_features
+        free2 = np.asarray(free).reshape(self.coef_shape)
+        feats = np.flatnonzero(free2[:, :d].any(axis=0))
+        n = self.X.shape[0]
+        step = 1 if max_rows is None or n <= max_rows else -(-n // max_rows)
+        rows = np.arange(0, n, step)
+        XS = self.X[rows][:, feats] if step > 1 else self.X[:, feats]
+        XS = XS.astype(np.float64) if self.sparse else np.asarray(XS, dtype=np.float64)
+        W, b = self.weight_intercept(coef)
+        Z = np.asarray(XS @ np.asarray(W, dtype=np.float64)[:, feats].T) + b
+        if self.binary:
+            P = 1.0 / (1.0 + np.exp(-Z))
+        else:
+            Z -= Z.max(axis=1, keepdims=True)
+            P = np.exp(Z)
+            P /= P.sum(axis=1, keepdims=True)
+        if self.sample_weight.shape[0] == 0:
+            scale = np.full(rows.shape[0], 1.0 / rows.shape[0])[:, None]
+        else:
+            sw = self.sample_weight[rows]
+            total = float(sw.sum())
+            scale = (sw / total if total > 0 else np.zeros_like(sw))[:, None]
+        l2 = self.l2_reg_strength
+
+        def hessp(v):
+            V = np.where(free2, np.asarray(v).reshape(self.coef_shape), 0.0)
+            U = np.asarray(XS @ V[:, feats].T)
+            if self.fit_intercept:
+                U = U + V[:, -1]
+            if self.binary:
+                R = P * (1.0 - P) * U
+            else:
+                PU = P * U
+                R = PU - P * PU.sum(axis=1, keepdims=True)
+            R *= scale
+            out = np.zeros(self.coef_shape)
+            out[:, feats] = np.asarray(XS.T @ R).T
+            if self.fit_intercept:
+                out[:, -1] = R.sum(axis=0)
+            if l2 > 0.0:
+                out[:, :d] += l2 * V[:, :d]
+            out[~free2] = 0.0
+            return out.ravel()
+
+        return hessp
+
     # -- evaluation ----------------------------------------------------------------
     def loss_gradient(self, coef, rows=None):
         """Objective and its gradient at ``coef``, on all rows or on a minibatch.

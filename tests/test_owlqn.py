@@ -313,3 +313,89 @@ def test_owlqn_line_search_failure_warns():
         coef, n_iter, res = minimize_owlqn(Nowhere(), np.zeros(3), max_iter=10)
     assert n_iter == 0 and res.status == 2
     np.testing.assert_array_equal(coef, 0.0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hessian_product_is_the_gradients_derivative(rng, sparse, n_classes, weighted):
+    X = rng.standard_normal((120, 6))
+    X[X < 0.3] = 0.0
+    y = rng.integers(0, n_classes, 120)
+    y[:n_classes] = np.arange(n_classes)
+    sw = rng.uniform(0.2, 2, 120) if weighted else None
+    Xin = sp.csr_matrix(X) if sparse else X
+    loss = SoftmaxLoss(Xin, y, n_classes, sw, C=0.7, l1_ratio=0.3)
+    coef = rng.standard_normal(loss.n_params)
+    free = rng.random(loss.n_params) < 0.6
+    free[~loss.penalty_mask] = True
+    coef[~free] = 0.0
+    hessp = loss.hessian_product(coef, free)
+    v = np.where(free, rng.standard_normal(loss.n_params), 0.0)
+    eps = 1e-6
+    numeric = (loss.loss_gradient(coef + eps * v)[1]
+               - loss.loss_gradient(coef - eps * v)[1]) / (2 * eps)
+    np.testing.assert_allclose(hessp(v), np.where(free, numeric, 0.0), rtol=1e-6, atol=1e-8)
+    # a subsample of the rows estimates the same mean Hessian (exactly, here: all rows
+    # are used when there are fewer than max_rows)
+    np.testing.assert_array_equal(loss.hessian_product(coef, free, 1000)(v), hessp(v))
+    sub = loss.hessian_product(coef, free, 40)(v)  # every third row
+    assert np.all(np.isfinite(sub)) and np.any(sub != hessp(v))
+
+
+def test_newton_steps_reach_the_same_optimum_in_fewer_evaluations(monkeypatch):
+    from sk_softmax._solvers import _owlqn
+
+    X, y = digits()
+    C = 3 * critical_C(X, y, 1.0)
+    loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
+    with_newton = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-8)
+    monkeypatch.setattr(_owlqn, "_NEWTON_AFTER", 10**9)
+    without = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-8)
+    assert with_newton[2].fun == pytest.approx(without[2].fun, rel=1e-10)
+    np.testing.assert_array_equal(with_newton[0] == 0, without[0] == 0)
+    assert with_newton[2].nfev < without[2].nfev
+
+
+def test_a_newton_direction_that_is_not_descent_falls_back_to_quasi_newton(monkeypatch):
+    """A Newton direction that does not descend (CG on an indefinite model can give one)
+    is replaced by the quasi-Newton direction; the solve ends where it would."""
+    from sk_softmax._solvers import _owlqn
+
+    X, y = digits()
+    C = 3 * critical_C(X, y, 1.0)
+    loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
+    reference = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
+    calls = []
+
+    def wrong_direction(hessp, pg, free):
+        calls.append(1)
+        return np.where(free, pg, 0.0)  # ascent: rejected before any line search
+
+    monkeypatch.setattr(_owlqn, "_newton_direction", wrong_direction)
+    coef, _, res = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
+    assert calls
+    assert res.status == 0
+    assert res.fun == pytest.approx(reference[2].fun, rel=1e-9)
+
+
+def test_newton_line_search_failure_turns_newton_off(monkeypatch):
+    from sk_softmax._solvers import _owlqn
+
+    X, y = digits()
+    C = 3 * critical_C(X, y, 1.0)
+    loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
+    reference = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
+    seen = []
+
+    def tiny_descent(hessp, pg, free):
+        seen.append(1)
+        # a descent direction so long that no halving within the line search's 50
+        # tries brings the step to where the objective decreases
+        return -np.where(free, pg, 0.0) * 1e30
+
+    monkeypatch.setattr(_owlqn, "_newton_direction", tiny_descent)
+    coef, _, res = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
+    assert len(seen) == 1  # tried once, then off for good
+    assert res.status == 0
+    assert res.fun == pytest.approx(reference[2].fun, rel=1e-9)
