@@ -5,9 +5,10 @@ fused kernel, one pass over ``X`` per evaluation), so the comparison is of metho
 of implementations of the loss:
 
 * ``owlqn``: the package's solver (``sk_softmax._solvers._owlqn``): OWL-QN with the
-  two-loop recursion restricted to the coordinates not pinned at zero;
-* ``owlqn-plain``: the same without that restriction (Andrew and Gao's original
-  recursion over all coordinates);
+  two-loop recursion restricted to the coordinates not pinned at zero, and truncated
+  Newton steps once the support settles;
+* ``owlqn-no-newton``: the same without the Newton steps;
+* ``owlqn-plain``: neither (Andrew and Gao's original method);
 * ``fista``: accelerated proximal gradient with backtracking on the Lipschitz constant
   and a restart when the objective rises (soft-thresholding gives the exact zeros).
 
@@ -56,6 +57,9 @@ class Traced:
         self.budget = budget
         self.t0 = time.perf_counter()
 
+    def hessian_product(self, coef, free, max_rows=None):
+        return self.loss.hessian_product(coef, free, max_rows)
+
     def loss_gradient(self, coef):
         value, grad = self.loss.loss_gradient(coef)
         elapsed = time.perf_counter() - self.t0
@@ -65,17 +69,18 @@ class Traced:
         return value, grad
 
 
-def owlqn(loss, x0, tol, plain=False):
+def owlqn(loss, x0, tol, newton=True, subspace=True):
     from sk_softmax._solvers import _owlqn
 
-    if not plain:
-        return _owlqn.minimize_owlqn(loss, x0, max_iter=100000, tol=tol)[0]
-    original = _owlqn._two_loop
-    _owlqn._two_loop = lambda pg, pairs, free: original(pg, pairs, np.ones_like(free))
+    saved = _owlqn._two_loop, _owlqn._NEWTON_AFTER
+    if not subspace:
+        _owlqn._two_loop = lambda pg, pairs, free: saved[0](pg, pairs, np.ones_like(free))
+    if not newton:
+        _owlqn._NEWTON_AFTER = 10**9
     try:
         return _owlqn.minimize_owlqn(loss, x0, max_iter=100000, tol=tol)[0]
     finally:
-        _owlqn._two_loop = original
+        _owlqn._two_loop, _owlqn._NEWTON_AFTER = saved
 
 
 def fista(loss, x0, tol):
@@ -117,7 +122,8 @@ def fista(loss, x0, tol):
 
 METHODS = {
     "owlqn": lambda loss, x0, tol: owlqn(loss, x0, tol),
-    "owlqn-plain": lambda loss, x0, tol: owlqn(loss, x0, tol, plain=True),
+    "owlqn-no-newton": lambda loss, x0, tol: owlqn(loss, x0, tol, newton=False),
+    "owlqn-plain": lambda loss, x0, tol: owlqn(loss, x0, tol, newton=False, subspace=False),
     "fista": fista,
 }
 

@@ -31,7 +31,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -156,14 +155,14 @@ def main():
     args = parser.parse_args()
     multiples = (10, 1000) if args.quick else (10, 100, 1000)
 
-    lines = [f"# L1 / elastic-net: SoftmaxClassifier vs LogisticRegression(saga)\n",
+    lines = ["# L1 / elastic-net: SoftmaxClassifier vs LogisticRegression(saga)\n",
              f"Machine: {machine_description()}\n",
              "Defaults for both (tol=1e-4, max_iter=100); objective: "
              "`benchmarks/l1_mnist.py:objective` (float64) for both; zeros: fraction of "
              "weights exactly 0; 'to saga's obj.': seconds until our solver (run on with "
-             "tol=1e-10, max_iter=1000) first evaluated a point at least as good as saga's final "
-             "one (nan: not within that run); ratio = that / saga's time (target <= 0.2).  (!) marks a "
-             "ConvergenceWarning.\n"]
+             "tol=1e-10, max_iter=1000) first evaluated a point at least as good as "
+             "saga's final one (nan: not within that run); ratio = that / saga's time "
+             "(target <= 0.2).  (!) marks a ConvergenceWarning.\n"]
     records = []
     for name, X, y, Xt, yt, desc in data_sets(args):
         classes = np.unique(y)

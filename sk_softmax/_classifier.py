@@ -99,9 +99,10 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         allowed); with an L1 term, of the least-norm subgradient (the gradient plus
         ``l1_ratio / (C S) * sign(w)`` for a non-zero weight, the soft-thresholded
         gradient for a zero one), which is zero exactly at the optimum, so that ``tol``
-        means the same for every ``l1_ratio``.  sgd: an epoch "improves" when the training loss drops by more than
-        ``tol`` (or, with ``early_stopping``, the validation accuracy rises by more than
-        ``tol``); ``None`` disables stopping and step reductions.
+        means the same for every ``l1_ratio``.  sgd: an epoch "improves" when the
+        training loss drops by more than ``tol`` (or, with ``early_stopping``, the
+        validation accuracy rises by more than ``tol``); ``None`` disables stopping and
+        step reductions.
     max_iter : int, default=100
         lbfgs: maximum number of iterations.  sgd: maximum number of epochs.
     class_weight : dict, "balanced" or None, default=None

@@ -125,8 +125,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         The chosen ``l1_ratio``.
     scores_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Held-out scores.
-    coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, n_classes or 1, n_features + fit_intercept)
-        Coefficients of every fit (intercept last).
+    coefs_paths_ : ndarray of shape (n_folds, n_l1_ratios, n_cs, K, n_features + 1)
+        Coefficients of every fit, intercept last (``K``: ``n_classes``, or 1 for binary
+        problems; the last axis is ``n_features`` long without an intercept).
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Solver iterations of every fit.
     n_features_in_ : int

@@ -196,7 +196,7 @@ def test_metadata_routing_groups_and_scorer_weights():
 
 
 def test_sparse_float32_and_pandas_input():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     X, y = digits()
     dense = SoftmaxClassifierCV(Cs=[0.01, 0.1], cv=3, tol=1e-10, max_iter=2000).fit(X, y)
     csr = SoftmaxClassifierCV(Cs=[0.01, 0.1], cv=3, tol=1e-10, max_iter=2000)
