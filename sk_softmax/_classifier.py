@@ -28,7 +28,7 @@ from ._solvers import (
     SGDOptions,
     SGDState,
     minimize_lbfgs,
-    minimize_owlqn,
+    minimize_l1,
     sgd_fit,
     sgd_partial_fit,
 )
@@ -73,7 +73,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
     The loss and its gradient are computed by a fused, parallel numba kernel in one
     pass over ``X``; float32 input is kept in float32.  Two solvers minimise it:
     ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options; with an L1
-    term, orthant-wise L-BFGS, OWL-QN, on the same kernel) and ``"sgd"``
+    term, L-BFGS-B on split weights then OWL-QN with Newton steps, on the same kernel)
+    and ``"sgd"``
     (minibatch stochastic gradient descent, which also offers :meth:`partial_fit` for
     streaming and out-of-core data).
 
@@ -91,7 +92,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         Whether to fit (unpenalised) intercepts.
     solver : {"lbfgs", "sgd"}, default="lbfgs"
         ``"lbfgs"``: L-BFGS-B on the whole data, or, when ``l1_ratio > 0`` (and ``C``
-        is finite), OWL-QN (orthant-wise L-BFGS, which yields exact zeros).  ``"sgd"``:
+        is finite), L-BFGS-B on the weights split into positive and negative parts,
+        handing very sparse models over to orthant-wise L-BFGS with Newton steps
+        (``sk_softmax._solvers._l1``); both yield exact zeros.  ``"sgd"``:
         minibatch SGD; the L1 term by the cumulative penalty (exact zeros too, see
         ``sk_softmax._solvers._sgd``).
     tol : float or None, default=1e-4
@@ -350,7 +353,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
         # a non-smooth L1 term needs the orthant-wise variant of the same method
-        minimize = minimize_owlqn if loss.l1_reg_strength > 0 else minimize_lbfgs
+        minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
         coef, n_iter, _ = minimize(
             loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             callback=on_iteration if tasks.active else None,

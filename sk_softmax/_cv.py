@@ -27,14 +27,14 @@ from ._compat import (
     _routing_enabled,
 )
 from ._loss import SoftmaxLoss
-from ._solvers import minimize_lbfgs, minimize_owlqn
+from ._solvers import minimize_l1, minimize_lbfgs
 from ._threading import effective_n_threads, kernel_threads
 
 __all__ = ["SoftmaxClassifierCV"]
 
 
 def _solve(loss, coef0, max_iter, tol, verbose):
-    minimize = minimize_owlqn if loss.l1_reg_strength > 0 else minimize_lbfgs
+    minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
     coef, n_iter, _ = minimize(loss, coef0, max_iter=max_iter, tol=tol, verbose=verbose)
     return coef, n_iter
 
@@ -90,7 +90,8 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         Scorer of the held-out folds; ``None`` is accuracy, LogisticRegressionCV's
         default up to scikit-learn 1.10 (it moves to ``"neg_log_loss"`` in 1.11).
     solver : {"lbfgs"}, default="lbfgs"
-        L-BFGS (OWL-QN when ``l1_ratio > 0``), the solver that warm starts help.
+        L-BFGS (the L1 solver of :class:`SoftmaxClassifier` when ``l1_ratio > 0``),
+        the solver that warm starts help.
     tol : float, default=1e-4
         As in :class:`SoftmaxClassifier` (max-norm of the (sub)gradient).
     max_iter : int, default=100

@@ -399,3 +399,48 @@ def test_newton_line_search_failure_turns_newton_off(monkeypatch):
     assert len(seen) == 1  # tried once, then off for good
     assert res.status == 0
     assert res.fun == pytest.approx(reference[2].fun, rel=1e-9)
+
+
+# -- the two-phase solver the estimator uses (sk_softmax/_solvers/_l1.py) -------------
+
+
+def test_sparse_models_are_handed_over_to_owlqn_and_dense_ones_are_not():
+    from sk_softmax._solvers import minimize_l1
+
+    X, y = digits()
+    for factor, phases in ((2.0, "lbfgsb+owlqn"), (300.0, "lbfgsb")):
+        C = factor * critical_C(X, y, 1.0)
+        loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
+        coef, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=5000,
+                                        tol=1e-7)
+        assert res.phases == phases, factor
+        assert res.status == 0 and n_iter == res.nit
+        # both end at the optimum: no worse than OWL-QN alone, and within 1e-7 of it
+        alone = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
+        assert res.fun <= alone[2].fun * (1 + 1e-9)
+        assert res.fun == pytest.approx(alone[2].fun, rel=1e-7)
+        pg = loss.min_norm_subgradient(coef, loss.loss_gradient(coef)[1])
+        assert np.max(np.abs(pg)) <= 1e-6
+
+
+def test_l1_solver_max_iter_warns_and_callback_stops():
+    from sk_softmax._solvers import minimize_l1
+
+    X, y = digits()
+    loss = SoftmaxLoss(X, y, 10, C=0.05, l1_ratio=1.0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        _, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=5)
+    assert n_iter == 5 and res.status == 1
+    seen = []
+
+    def stop_at_3(coef, value):
+        seen.append(value)
+        if len(seen) == 3:
+            raise StopIteration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=100,
+                                     callback=stop_at_3)
+    assert n_iter == 3 and res.status == 99
+    assert seen == sorted(seen, reverse=True)  # objective values, decreasing

@@ -25,6 +25,10 @@ with install_recorder("numba:compile") as rec:
             sgd = SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, average=True)
             sgd.fit(data, y).partial_fit(data, y)
             sgd.predict_log_proba(X)
+            # the L1 paths run the same kernels (same signatures): nothing new compiles
+            SoftmaxClassifier(max_iter=5, C=0.1, l1_ratio=0.5).fit(data, y)
+            SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, C=0.1,
+                              l1_ratio=1.0).fit(data, y)
 print(len(rec.buffer))
 """
 

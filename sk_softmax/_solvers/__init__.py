@@ -1,10 +1,12 @@
 """Solvers: each minimises a :class:`sk_softmax._loss.SoftmaxLoss` and owns its own state.
 
-L-BFGS sees only ``loss_gradient`` and the layout helpers; OWL-QN (L1 / elastic-net)
-also the L1 term's strength and mask; SGD also reads the loss
+L-BFGS sees only ``loss_gradient`` and the layout helpers; the L1 solver (L-BFGS-B on
+split weights, then OWL-QN with Newton steps) also the L1 term's strength, mask and
+Hessian products; SGD also reads the loss
 object's data, layout and penalty, and runs the fused SGD kernels itself.
 """
 
+from ._l1 import minimize_l1
 from ._lbfgs import minimize_lbfgs
 from ._owlqn import minimize_owlqn
 from ._sgd import (
@@ -22,6 +24,7 @@ __all__ = [
     "SGDState",
     "auto_eta0",
     "guarded_epoch",
+    "minimize_l1",
     "minimize_lbfgs",
     "minimize_owlqn",
     "sgd_epoch",

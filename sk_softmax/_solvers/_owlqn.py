@@ -137,7 +137,7 @@ def _newton_direction(hessp, pg, free):
 
 
 def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
-                   callback=None):
+                   callback=None, settled=False, warn=True):
     """Minimise ``loss``'s smooth part plus its L1 term with OWL-QN.
 
     Parameters
@@ -159,6 +159,11 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     callback : callable or None
         Called as ``callback(coef, objective)`` after every iteration; raising
         ``StopIteration`` ends the solve without a warning.
+    settled : bool
+        The support of ``coef0`` has already settled (it comes from another solver):
+        Newton steps may start at once.
+    warn : bool
+        Emit the ConvergenceWarning (else the caller does, from ``result``).
 
     Returns
     -------
@@ -183,7 +188,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     pairs = deque(maxlen=memory)
     nfev, n_iter, status, message = 1, 0, 1, "max_iter reached"
     support = x[mask] != 0.0
-    stable = 0  # iterations the support has not changed
+    stable = _NEWTON_AFTER if settled else 0  # iterations the support has (nearly) kept
     newton_ok = hasattr(loss, "hessian_product")
     pg_norm = float(np.max(np.abs(pg))) if pg.size else 0.0
     if pg_norm <= tol:
@@ -244,8 +249,8 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         n_iter += 1
         new_support = x[mask] != 0.0
         changed = int(np.count_nonzero(new_support != support))
-        settled = changed <= _SUPPORT_CHANGE * max(1, int(np.count_nonzero(new_support)))
-        stable = stable + 1 if settled else 0
+        kept = changed <= _SUPPORT_CHANGE * max(1, int(np.count_nonzero(new_support)))
+        stable = stable + 1 if kept else 0
         support = new_support
         if verbose:
             nnz = int(np.count_nonzero(x[mask]))
@@ -264,7 +269,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
                 break
     result = OWLQNResult(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
                          subgrad_norm=pg_norm)
-    if status not in (0, 99):
+    if warn and status not in (0, 99):
         msg = (f"lbfgs (OWL-QN) failed to converge after {n_iter} iteration(s) "
                f"(status={status}): {message}; max |subgradient| = {pg_norm:.3e} > "
                f"tol = {tol:g}")
