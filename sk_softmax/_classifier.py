@@ -27,8 +27,8 @@ from ._loss import SoftmaxLoss
 from ._solvers import (
     SGDOptions,
     SGDState,
-    minimize_lbfgs,
     minimize_l1,
+    minimize_lbfgs,
     sgd_fit,
     sgd_partial_fit,
 )
