@@ -444,3 +444,26 @@ def test_l1_solver_max_iter_warns_and_callback_stops():
                                      callback=stop_at_3)
     assert n_iter == 3 and res.status == 99
     assert seen == sorted(seen, reverse=True)  # objective values, decreasing
+
+
+def test_newton_steps_let_a_violating_zero_weight_back_in(monkeypatch):
+    """Newton steps on a settled support must still move a zero weight whose subgradient
+    says it should not be zero (before the fix, such a weight was never in the Newton
+    subspace, and the solve stalled on it until the relative-decrease test).  Every
+    step is made a Newton step here (any support change counts as settled), so only
+    the Newton step itself can let the weight back in."""
+    from sk_softmax._solvers import _owlqn
+
+    X, y = digits()
+    C = 3 * critical_C(X, y, 1.0)
+    loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
+    opt, _, _ = minimize_owlqn(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-9)
+    start = opt.copy()
+    W, _ = loss.weight_intercept(start)
+    k, j = np.unravel_index(np.argmax(np.abs(W)), W.shape)
+    W[k, j] = 0.0  # the largest weight, knocked out: a strong violator at zero
+    monkeypatch.setattr(_owlqn, "_SUPPORT_CHANGE", np.inf)
+    coef, _, res = minimize_owlqn(loss, start, max_iter=5000, tol=1e-9, settled=True)
+    assert loss.weight_intercept(coef)[0][k, j] != 0.0
+    assert res.subgrad_norm <= 1e-6
+    assert res.fun == pytest.approx(loss.objective(opt), rel=1e-10)

@@ -28,9 +28,11 @@ direction is instead a truncated Newton step (conjugate gradients on Hessian-vec
 products, :meth:`sk_softmax._loss.SoftmaxLoss.hessian_product`) in the non-zero weights
 and intercepts, with the Hessian subsampled to 10000 rows so that a product costs a
 fraction of an evaluation; the same orthant-projected line search follows, and weights
-that cross zero stop there.  A Newton step the line search rejects turns Newton steps
-off for the rest of the solve.  Zero weights that violate the optimality condition
-enter through the quasi-Newton steps taken whenever the support moves.
+that cross zero stop there.  Zero weights that violate the optimality condition are
+in the Newton subspace too, free to leave zero only on the side their subgradient
+points to (without them a settled support could never let such a weight in, and the
+solve stalled).  A Newton step the line search rejects turns Newton steps off for the
+rest of the solve.
 
 It stops when ``max |pg| <= tol`` (the same test as L-BFGS's ``gtol``, and the same
 measure for every ``l1_ratio``: the distance of zero from the subdifferential), when
@@ -197,8 +199,13 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         newton = (newton_ok and stable >= _NEWTON_AFTER
                   and np.count_nonzero(support) <= _NEWTON_MAX_SUPPORT * support.size)
         if newton:
-            free = ~mask | (x != 0.0)
+            # the non-zero weights, the intercepts, and the zero weights whose
+            # subgradient says they should leave zero (else a violator that the
+            # support never lets in stalls the solve)
+            free = ~mask | (x != 0.0) | (pg != 0.0)
             d = _newton_direction(loss.hessian_product(x, free, _HESSIAN_ROWS), pg, free)
+            # a zero weight may only leave zero on the side its subgradient points to
+            d[mask & (x == 0.0) & (d * pg >= 0.0)] = 0.0
             slope = float(np.dot(pg, d))
             if not slope < 0.0:
                 newton = False
