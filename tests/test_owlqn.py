@@ -449,9 +449,10 @@ def test_l1_solver_max_iter_warns_and_callback_stops():
 def test_newton_steps_let_a_violating_zero_weight_back_in(monkeypatch):
     """Newton steps on a settled support must still move a zero weight whose subgradient
     says it should not be zero (before the fix, such a weight was never in the Newton
-    subspace, and the solve stalled on it until the relative-decrease test).  Every
-    step is made a Newton step here (any support change counts as settled), so only
-    the Newton step itself can let the weight back in."""
+    subspace, and the solve stalled on it until the relative-decrease test).  Any
+    support change counts as settled here, so the support never stops Newton steps:
+    only the rule "a quasi-Newton step when the largest violation is at zero" lets the
+    weight back in."""
     from sk_softmax._solvers import _owlqn
 
     X, y = digits()

@@ -28,11 +28,10 @@ direction is instead a truncated Newton step (conjugate gradients on Hessian-vec
 products, :meth:`sk_softmax._loss.SoftmaxLoss.hessian_product`) in the non-zero weights
 and intercepts, with the Hessian subsampled to 10000 rows so that a product costs a
 fraction of an evaluation; the same orthant-projected line search follows, and weights
-that cross zero stop there.  Zero weights that violate the optimality condition are
-in the Newton subspace too, free to leave zero only on the side their subgradient
-points to (without them a settled support could never let such a weight in, and the
-solve stalled).  A Newton step the line search rejects turns Newton steps off for the
-rest of the solve.
+that cross zero stop there.  When the largest violation of optimality is at a zero
+weight, a quasi-Newton step (which can move it) is taken instead: without that rule a
+settled support never let such a weight in, and the solve stalled.  A Newton step the
+line search rejects turns Newton steps off for the rest of the solve.
 
 It stops when ``max |pg| <= tol`` (the same test as L-BFGS's ``gtol``, and the same
 measure for every ``l1_ratio``: the distance of zero from the subdifferential), when
@@ -199,13 +198,15 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         newton = (newton_ok and stable >= _NEWTON_AFTER
                   and np.count_nonzero(support) <= _NEWTON_MAX_SUPPORT * support.size)
         if newton:
-            # the non-zero weights, the intercepts, and the zero weights whose
-            # subgradient says they should leave zero (else a violator that the
-            # support never lets in stalls the solve)
-            free = ~mask | (x != 0.0) | (pg != 0.0)
+            # Newton steps move the non-zero weights; when the largest violation of
+            # optimality is a zero weight's, a quasi-Newton step (which can move it)
+            # goes first, else a settled support would never let that weight in
+            at_zero = mask & (x == 0.0)
+            newton = (np.max(np.abs(pg[~at_zero]), initial=0.0)
+                      >= np.max(np.abs(pg[at_zero]), initial=0.0))
+        if newton:
+            free = ~mask | (x != 0.0)
             d = _newton_direction(loss.hessian_product(x, free, _HESSIAN_ROWS), pg, free)
-            # a zero weight may only leave zero on the side its subgradient points to
-            d[mask & (x == 0.0) & (d * pg >= 0.0)] = 0.0
             slope = float(np.dot(pg, d))
             if not slope < 0.0:
                 newton = False
