@@ -155,7 +155,7 @@ def main():
     budget = args.budget or (20.0 if args.quick else 60.0)
 
     from sk_softmax._loss import SoftmaxLoss
-    from sk_softmax._threading import kernel_threads
+    from sk_softmax._threading import effective_n_threads, kernel_threads
 
     X, y, _, _, desc = load_data(args.data_dir, quick=args.quick)
     n, d = (6000, 5000) if args.quick else (12000, 10000)
@@ -174,7 +174,7 @@ def main():
             print(f"{name} {method} ...", file=sys.stderr, flush=True)
             loss = SoftmaxLoss(Xs, y_enc.astype(np.intp), len(classes), C=C, l1_ratio=1.0)
             traced = Traced(loss, budget)
-            with kernel_threads(None):
+            with kernel_threads(effective_n_threads(None)):
                 try:
                     run(traced, np.zeros(loss.n_params), 1e-7)
                 except Budget:
