@@ -27,8 +27,7 @@ from ._loss import SoftmaxLoss
 from ._solvers import (
     SGDOptions,
     SGDState,
-    minimize_l1,
-    minimize_lbfgs,
+    minimize_full_batch,
     sgd_fit,
     sgd_partial_fit,
 )
@@ -308,15 +307,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
         )
-        check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "SoftmaxClassifier needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes[0]!r}."
-            )
-        y_enc = y_enc.astype(np.intp, copy=False).reshape(-1)
-        sw = self._sample_weight(X, y, classes, sample_weight, self.class_weight)
+        classes, y_enc = encode_labels(y, "SoftmaxClassifier")
+        sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
         init = self._initial_coef(classes.shape[0], X.shape[1])
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
@@ -352,9 +344,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             if stop:
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
-        # a non-smooth L1 term needs the orthant-wise variant of the same method
-        minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
-        coef, n_iter, _ = minimize(
+        coef, n_iter, _ = minimize_full_batch(
             loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             callback=on_iteration if tasks.active else None,
         )
@@ -471,7 +461,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 f"{list(all_classes)!r})."
             )
         y_enc = np.searchsorted(all_classes, y).astype(np.intp, copy=False)
-        sw = self._sample_weight(X, y, all_classes, sample_weight, self.class_weight,
+        sw = fit_sample_weight(X, y, all_classes, sample_weight, self.class_weight,
                                  allow_zero_sum=True)
         n_threads = effective_n_threads(self.n_jobs)
         state = getattr(self, "_sgd_state", None)
@@ -523,36 +513,6 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         self.coef_ = np.array(W, dtype=dtype, order="C")
         self.intercept_ = (np.array(b, dtype=dtype) if self.fit_intercept
                            else np.zeros(self.coef_.shape[0], dtype=dtype))
-
-    def _sample_weight(self, X, y, classes, sample_weight, class_weight,
-                       allow_zero_sum=False):
-        """Validated float64 sample weights with class weights folded in, or None."""
-        if sample_weight is None and class_weight is None:
-            return None
-        sw = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        if isinstance(class_weight, str):  # "balanced"
-            totals = np.bincount(np.searchsorted(classes, y), weights=sw,
-                                 minlength=classes.shape[0])
-            if np.any(totals <= 0):
-                empty = classes[totals <= 0]
-                raise ValueError(
-                    "class_weight='balanced' needs a positive total sample weight in "
-                    f"every class; the sample weights of class(es) {list(empty)!r} sum "
-                    "to zero."
-                )
-        if class_weight is not None:
-            cw = compute_class_weight(
-                class_weight, classes=classes, y=y, sample_weight=sample_weight
-            )
-            sw = sw * cw[np.searchsorted(classes, y)]
-        if not allow_zero_sum and not sw.sum() > 0:
-            raise ValueError(
-                "The sum of the sample weights (times the class weights) is zero: "
-                "at least one sample must have a positive weight."
-            )
-        return sw
 
     def _initial_coef(self, n_classes, n_features):
         """``(W, b)`` of the previous fit for ``warm_start``, else None."""
@@ -614,6 +574,54 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         """
         check_is_fitted(self)
         return self._softmax(self.decision_function(X), log=True)
+
+
+def encode_labels(y, owner):
+    """``(classes, y_enc)`` of classification targets, at least two classes.
+
+    ``y_enc`` is an intp array of indices into ``classes`` (sorted); ``owner`` names the
+    estimator in the error message.
+    """
+    check_classification_targets(y)
+    classes, y_enc = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise ValueError(
+            f"{owner} needs samples of at least 2 classes in the data, but "
+            f"the data contains only one class: {classes[0]!r}."
+        )
+    return classes, y_enc.astype(np.intp, copy=False).reshape(-1)
+
+
+def fit_sample_weight(X, y, classes, sample_weight, class_weight, allow_zero_sum=False):
+    """Validated float64 sample weights with class weights folded in, or None
+    (used by SoftmaxClassifier and SoftmaxClassifierCV)."""
+    if sample_weight is None and class_weight is None:
+        return None
+    sw = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    if isinstance(class_weight, str):  # "balanced"
+        totals = np.bincount(np.searchsorted(classes, y), weights=sw,
+                             minlength=classes.shape[0])
+        if np.any(totals <= 0):
+            empty = classes[totals <= 0]
+            raise ValueError(
+                "class_weight='balanced' needs a positive total sample weight in "
+                f"every class; the sample weights of class(es) {list(empty)!r} sum "
+                "to zero."
+            )
+    if class_weight is not None:
+        cw = compute_class_weight(
+            class_weight, classes=classes, y=y, sample_weight=sample_weight
+        )
+        sw = sw * cw[np.searchsorted(classes, y)]
+    if not allow_zero_sum and not sw.sum() > 0:
+        raise ValueError(
+            "The sum of the sample weights (times the class weights) is zero: "
+            "at least one sample must have a positive weight."
+        )
+    return sw
+
 
 
 def _dense(coef):

@@ -9,34 +9,25 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._classifier import SoftmaxClassifier
+from ._classifier import SoftmaxClassifier, encode_labels, fit_sample_weight
 from ._compat import (
     Interval,
     LinearClassifierMixin,
     SparseCoefMixin,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
     _raise_for_params,
     _routing_enabled,
 )
 from ._loss import SoftmaxLoss
-from ._solvers import minimize_l1, minimize_lbfgs
+from ._solvers import minimize_full_batch
 from ._threading import effective_n_threads, kernel_threads
 
 __all__ = ["SoftmaxClassifierCV"]
-
-
-def _solve(loss, coef0, max_iter, tol, verbose):
-    minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
-    coef, n_iter, _ = minimize(loss, coef0, max_iter=max_iter, tol=tol, verbose=verbose)
-    return coef, n_iter
 
 
 def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, max_iter,
@@ -59,7 +50,8 @@ def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, ma
                                fit_intercept=fit_intercept, l1_ratio=l1_ratio)
             if coef is None:
                 coef = np.zeros(loss.n_params)
-            coef, n_iters[i] = _solve(loss, coef, max_iter, tol, verbose)
+            coef, n_iters[i], _ = minimize_full_batch(loss, coef, max_iter=max_iter,
+                                                      tol=tol, verbose=verbose)
             coefs[i] = coef.reshape(loss.coef_shape)
     return np.stack(coefs), n_iters
 
@@ -217,14 +209,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             )
         X, y = validate_data(self, X, y, accept_sparse="csr",
                              dtype=[np.float64, np.float32], order="C")
-        check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "SoftmaxClassifierCV needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes[0]!r}."
-            )
-        y_enc = y_enc.astype(np.intp, copy=False).reshape(-1)
+        classes, y_enc = encode_labels(y, "SoftmaxClassifierCV")
         n_classes = classes.shape[0]
 
         if _routing_enabled():
@@ -234,7 +219,8 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             if sample_weight is not None:
                 score["sample_weight"] = sample_weight
             routed = Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
-        sw = self._fit_weights(X, y, classes, sample_weight)
+        # class weights ('balanced' included) from the whole y, as LogisticRegressionCV
+        sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
         cv = check_cv(self.cv, y, classifier=True)
         folds = list(cv.split(X, y, **routed.splitter.split))
         scorer = self._get_scorer()
@@ -293,28 +279,6 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self.intercept_ = (np.array(w[:, d], dtype=X.dtype) if self.fit_intercept
                            else np.zeros(K, dtype=X.dtype))
         return self
-
-    def _fit_weights(self, X, y, classes, sample_weight):
-        """Sample weights times class weights (computed on the whole ``y``), or None."""
-        if sample_weight is None and self.class_weight is None:
-            return None
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                  ensure_non_negative=True)
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict):
-                unknown = set(self.class_weight) - set(classes.tolist())
-                if unknown:
-                    raise ValueError(
-                        f"class_weight has keys that are not classes: {sorted(unknown)!r} "
-                        f"(classes: {list(classes)!r})."
-                    )
-            cw = compute_class_weight(self.class_weight, classes=classes, y=y,
-                                      sample_weight=sample_weight)
-            sw = sw * cw[np.searchsorted(classes, y)]
-        if not sw.sum() > 0:
-            raise ValueError("The sum of the sample weights (times the class weights) is "
-                             "zero: at least one sample must have a positive weight.")
-        return sw
 
     def _model(self, classes, coef2, dtype, n_features, n_threads):
         """A fitted SoftmaxClassifier holding ``coef2`` (K, n_features + fit_intercept),

@@ -217,3 +217,9 @@ def test_negative_log_loss_scoring():
     clf = SoftmaxClassifierCV(Cs=4, cv=3, scoring="neg_log_loss", max_iter=1000).fit(X, y)
     assert np.all(clf.scores_ < 0)
     assert clf.score(X, y) < 0
+
+
+def test_class_weight_with_a_key_that_is_not_a_class():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="not in class"):
+        SoftmaxClassifierCV(Cs=2, cv=3, class_weight={7: 2.0}).fit(X, y)

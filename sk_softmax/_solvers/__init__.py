@@ -6,7 +6,7 @@ Hessian products; SGD also reads the loss
 object's data, layout and penalty, and runs the fused SGD kernels itself.
 """
 
-from ._l1 import minimize_l1
+from ._l1 import minimize_full_batch, minimize_l1
 from ._lbfgs import minimize_lbfgs
 from ._owlqn import minimize_owlqn
 from ._sgd import (
@@ -24,6 +24,7 @@ __all__ = [
     "SGDState",
     "auto_eta0",
     "guarded_epoch",
+    "minimize_full_batch",
     "minimize_l1",
     "minimize_lbfgs",
     "minimize_owlqn",

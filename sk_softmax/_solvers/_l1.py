@@ -26,23 +26,23 @@ also L-BFGS-B's relative-decrease test (``ftol = 64 eps``).  docs/design.md has 
 measurements behind this design.
 """
 
-import warnings
-
 import numpy as np
 from scipy import optimize
-from sklearn.exceptions import ConvergenceWarning
 
 from .._loss import min_norm_subgradient
-from ._owlqn import _NEWTON_MAX_SUPPORT, _SUPPORT_CHANGE, OWLQNResult, minimize_owlqn
+from ._lbfgs import minimize_lbfgs
+from ._owlqn import (
+    _NEWTON_MAX_SUPPORT,
+    _SUPPORT_CHANGE,
+    OWLQNResult,
+    minimize_owlqn,
+    warn_not_converged,
+)
 
-__all__ = ["minimize_l1"]
+__all__ = ["minimize_full_batch", "minimize_l1"]
 
 # phase 1 hands over once the support kept (within _SUPPORT_CHANGE) this many times
 _SETTLED_AFTER = 2
-
-
-class _Handover(Exception):
-    pass
 
 
 def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None):
@@ -177,11 +177,15 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
     result = OWLQNResult(fun=fval, nit=n_iter, nfev=nfev, status=status, message=message,
                          subgrad_norm=pg_norm, phases=phases)
     if status not in (0, 99):
-        msg = (f"lbfgs (L1: {phases}) failed to converge after {n_iter} iteration(s) "
-               f"(status={status}): {message}; max |subgradient| = {pg_norm:.3e} > "
-               f"tol = {tol:g}")
-        if n_iter >= max_iter:
-            msg += (f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
-                    "the data (e.g. with sklearn.preprocessing.StandardScaler).")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn_not_converged(f"L1: {phases}", result, tol, max_iter)
     return x, n_iter, result
+
+
+def minimize_full_batch(loss, coef0, **options):
+    """The full-batch solve of ``loss``: :func:`minimize_l1` when it has an L1 term,
+    else L-BFGS (:func:`sk_softmax._solvers._lbfgs.minimize_lbfgs`); ``options`` are
+    their common keywords (``max_iter``, ``tol``, ``verbose``, ``callback``).
+
+    Returns ``(coef, n_iter, result)``."""
+    minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
+    return minimize(loss, coef0, **options)

@@ -93,5 +93,5 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
                 f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
                 "the data (e.g. with sklearn.preprocessing.StandardScaler)."
             )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
     return result.x, n_iter, result

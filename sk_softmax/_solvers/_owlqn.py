@@ -48,7 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._loss import min_norm_subgradient
 
-__all__ = ["minimize_owlqn"]
+__all__ = ["minimize_owlqn", "warn_not_converged"]
 
 _ARMIJO = 1e-4
 _MAX_LINE_SEARCH = 50
@@ -278,11 +278,17 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     result = OWLQNResult(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
                          subgrad_norm=pg_norm)
     if warn and status not in (0, 99):
-        msg = (f"lbfgs (OWL-QN) failed to converge after {n_iter} iteration(s) "
-               f"(status={status}): {message}; max |subgradient| = {pg_norm:.3e} > "
-               f"tol = {tol:g}")
-        if n_iter >= max_iter:
-            msg += (f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
-                    "the data (e.g. with sklearn.preprocessing.StandardScaler).")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn_not_converged("OWL-QN", result, tol, max_iter)
     return x, n_iter, result
+
+
+def warn_not_converged(method, result, tol, max_iter):
+    """The ConvergenceWarning of the L1 solvers, from their ``result``; raised at the
+    level of the estimator method that called the solver (through minimize_full_batch)."""
+    msg = (f"lbfgs ({method}) failed to converge after {result.nit} iteration(s) "
+           f"(status={result.status}): {result.message}; max |subgradient| = "
+           f"{result.subgrad_norm:.3e} > tol = {tol:g}")
+    if result.nit >= max_iter:
+        msg += (f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
+                "the data (e.g. with sklearn.preprocessing.StandardScaler).")
+    warnings.warn(msg, ConvergenceWarning, stacklevel=5)
