@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _kernels
 from ._callbacks import FitTasks
 from ._compat import (
     Interval,
@@ -22,7 +23,7 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
-from ._kernels import softmax_rows
+from ._kernels import SMALL_MAX_WORK, small_softmax_rows
 from ._loss import SoftmaxLoss
 from ._solvers import (
     SGDOptions,
@@ -31,7 +32,7 @@ from ._solvers import (
     sgd_fit,
     sgd_partial_fit,
 )
-from ._threading import effective_n_threads, kernel_threads, use_parallel
+from ._threading import check_n_jobs, effective_n_threads, kernel_threads, use_parallel
 
 __all__ = ["SoftmaxClassifier"]
 
@@ -303,7 +304,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         """
         if self.solver == "lbfgs" and self.tol is None:
             raise ValueError("tol=None is only valid with solver='sgd'; lbfgs needs a tol.")
-        n_threads = effective_n_threads(self.n_jobs)
+        check_n_jobs(self.n_jobs)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
         )
@@ -321,7 +322,10 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             max_subtasks, name = self.max_iter, "sgd-epoch"
         tasks = FitTasks(self, "fit", name, max_subtasks, X, y, sample_weight, classes,
                          X.dtype, self.fit_intercept)
-        # the one owner of threads (numba's and BLAS's) for the whole call
+        # the one owner of threads (numba's and BLAS's) for the whole call; a small
+        # problem fitted with lbfgs runs no numba kernel at all
+        numba_needed = self.solver == "sgd" or not loss.small
+        n_threads = effective_n_threads(self.n_jobs) if numba_needed else None
         with tasks, kernel_threads(n_threads):
             if self.solver == "lbfgs":
                 W, b, n_iter = self._fit_lbfgs(loss, init, tasks)
@@ -540,9 +544,13 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         if Z.dtype not in (np.float32, np.float64):
             Z = Z.astype(np.float64)
         out = np.empty((Z.shape[0], Z.shape[1] + binary), dtype=Z.dtype)
+        # a probability costs about as much as 8 multiply-adds (an exp and a divide)
+        work = out.size * 8
+        if work < SMALL_MAX_WORK:
+            small_softmax_rows(Z, binary, log, out)  # NumPy: no numba start for a few rows
+            return out
         with kernel_threads(effective_n_threads(self.n_jobs)):
-            # a probability costs about as much as 8 multiply-adds (an exp and a divide)
-            softmax_rows(Z, binary, log, out, use_parallel(out.size * 8))
+            _kernels.softmax_rows(Z, binary, log, out, use_parallel(work))
         return out
 
     def predict_proba(self, X):

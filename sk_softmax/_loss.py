@@ -41,17 +41,15 @@ import copy
 import numpy as np
 import scipy.sparse as sp
 
+from . import _kernels
 from ._kernels import (
     BATCH_BLOCK_SIZE,
     BLOCK_SIZE,
+    SMALL_MAX_WORK,
     csr_full_buffers,
-    csr_grad_finish,
-    csr_loss_grad,
     dense_batch_buffers,
-    dense_batch_grad,
     dense_full_buffers,
-    dense_loss_grad,
-    reduce_chunks,
+    small_loss_grad,
 )
 from ._threading import use_parallel
 
@@ -100,6 +98,11 @@ class SoftmaxLoss:
         ``l2_reg_strength / 2 ||W||^2``.
     l1_reg_strength : float
         ``r / (C S)``, 0 for ``C = inf``: the L1 term is ``l1_reg_strength ||W||_1``.
+    small : bool
+        Whether full-batch evaluations run with NumPy
+        (:func:`sk_softmax._kernels.small_loss_grad`: fewer than ``SMALL_MAX_WORK``
+        multiply-adds, where numba's start would cost more than the whole fit); they
+        then import no numba.  Minibatch evaluations always run the kernels.
 
     Notes
     -----
@@ -125,6 +128,8 @@ class SoftmaxLoss:
             raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
         self.K = n_classes - 1 if self.binary else n_classes
         self.n_params = self.K * (n_features + fit_intercept)
+        work = (X.nnz if self.sparse else n_samples * n_features) * self.K
+        self.small = work < SMALL_MAX_WORK
 
         if sample_weight is None:
             self.sample_weight = np.empty(0, dtype=np.float64)
@@ -361,30 +366,37 @@ class SoftmaxLoss:
         W, b = self.weight_intercept(coef)
         if rows is not None:
             return self._batch_loss_gradient(W, b, np.ascontiguousarray(rows, dtype=np.intp))
-        self._b[...] = b
-        buf = self._full_buffers()
         inv = 1.0 / self.sw_sum
         l2 = self.l2_reg_strength
         grad = np.empty(self.coef_shape, dtype=np.float64)
         Wf = np.asarray(W, dtype=np.float64)
+        if self.small:
+            loss_sum = small_loss_grad(self.X, self.y, self.sample_weight, Wf,
+                                       np.asarray(b, dtype=np.float64), self.binary,
+                                       self._gW, self._gb)
+            self._finish(grad, Wf, inv, l2)
+            return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
+        self._b[...] = b
+        buf = self._full_buffers()
         if self.sparse:
             # the kernel reads W.T (n_features, K); the chunks are reduced, transposed,
             # scaled and penalised straight into the flat gradient
             self._W[...] = W.T
             X = self.X
             parallel = use_parallel(X.nnz * self.K)
-            csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight, self._W,
+            _kernels.csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight, self._W,
                           self._b, self.binary, buf, parallel)
-            loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, l2, inv,
+            loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, l2, inv,
                                        grad[:, : self.n_features], self._gb, parallel)
             if self.fit_intercept:
                 grad[:, -1] = self._gb
         else:
             self._W[...] = W
-            dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
+            _kernels.dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
                             self.binary, BLOCK_SIZE, buf,
                             use_parallel(self.X.shape[0] * self.n_features * self.K))
-            loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
+            loss_sum = _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW,
+                                              self._gb)
             self._finish(grad, Wf, inv, l2)
         return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
 
@@ -423,9 +435,9 @@ class SoftmaxLoss:
             sub._W[...] = W.T
             sub._b[...] = b
             parallel = use_parallel(Xb.nnz * self.K)
-            csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight, sub._W,
+            _kernels.csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight, sub._W,
                           sub._b, self.binary, buf, parallel)
-            loss_sum = csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0,
+            loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0,
                                        self._gW, self._gb, parallel)
         else:
             m = rows.shape[0]
@@ -436,10 +448,11 @@ class SoftmaxLoss:
             self._W[...] = W
             self._b[...] = b
             buf = self._batch
-            dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
+            _kernels.dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
                              self.binary, BATCH_BLOCK_SIZE, buf,
                              use_parallel(m * self.n_features * self.K))
-            loss_sum = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
+            loss_sum = _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW,
+                                              self._gb)
         self._finish(grad, Wf, inv, l2)
         return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
 

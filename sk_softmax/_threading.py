@@ -38,12 +38,13 @@ import contextlib
 import os
 import threading
 
-import numba
+# numba is imported where it is used, not here: a call that runs no kernel (a problem
+# small enough for NumPy, see sk_softmax._kernels._small) must not pay numba's start.
 from threadpoolctl import LibController
 from threadpoolctl import register as register_threadpool_controller
 
-__all__ = ["NumbaThreadpoolController", "effective_n_threads", "kernel_threads",
-           "use_parallel"]
+__all__ = ["NumbaThreadpoolController", "check_n_jobs", "effective_n_threads",
+           "kernel_threads", "use_parallel"]
 
 #: Below this much work (multiply-adds of one kernel call) threads cannot pay off, and a
 #: call runs the serial variant of a kernel, which gives the same bits and compiles in a
@@ -60,6 +61,12 @@ _serialise_launches = False
 _active_calls = 0
 _original_blas_limits = None
 _controller = None
+
+
+def check_n_jobs(n_jobs):
+    """Raise a ValueError for ``n_jobs == 0`` (joblib's convention), without numba."""
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
 
 
 def effective_n_threads(n_jobs):
@@ -80,12 +87,13 @@ def effective_n_threads(n_jobs):
     n_threads : int
         In ``[1, numba.config.NUMBA_NUM_THREADS]``.
     """
+    check_n_jobs(n_jobs)
+    import numba
+
     max_threads = numba.config.NUMBA_NUM_THREADS
     if n_jobs is None or n_jobs == -1:
         _choose_threading_layer()  # numba.get_num_threads starts numba's pool
         return max(1, min(numba.get_num_threads(), max_threads))
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive integer.")
     if n_jobs < 0:
         return max(1, max_threads + 1 + n_jobs)
     return min(int(n_jobs), max_threads)
@@ -106,6 +114,8 @@ def use_parallel(work):
         :func:`kernel_threads`, the call's setting) and ``work`` reaches
         ``PARALLEL_MIN_WORK``.  Both variants give identical results.
     """
+    import numba
+
     return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
@@ -122,13 +132,22 @@ class NumbaThreadpoolController(LibController):
     internal_api = "numba"
     filename_prefixes = ("tbbpool", "omppool", "workqueue")
 
+    # threadpoolctl calls these only once a pool library of numba is loaded, so numba
+    # is imported by then
+
     def get_num_threads(self):
+        import numba
+
         return numba.get_num_threads()
 
     def set_num_threads(self, num_threads):
+        import numba
+
         numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
 
     def get_version(self):
+        import numba
+
         return numba.__version__
 
 
@@ -188,6 +207,8 @@ def _choose_threading_layer():
     loky there), else numba's workqueue with launches serialised by a lock.
     """
     global _layer_checked, _serialise_launches
+    import numba
+
     with _state_lock:
         if _layer_checked:
             return
@@ -275,34 +296,60 @@ def kernel_threads(n_threads):
 
     Parameters
     ----------
-    n_threads : int
-        From :func:`effective_n_threads`.
+    n_threads : int or None
+        From :func:`effective_n_threads`; ``None`` for a call that runs no numba kernel
+        (a small problem evaluated with NumPy): BLAS is limited all the same, and numba
+        is neither imported nor touched.
 
     Notes
     -----
     The one owner of thread settings for an estimator call: enter it once around
     everything that runs kernels.  Restores the caller's numba thread count and the
     BLAS limits on exit, also when the body raises.  A nested entry in the same Python
-    thread changes nothing (the outer call's settings hold) and takes no lock.
+    thread changes nothing (the outer call's settings hold) and takes no lock, unless
+    the outer call ran without numba and this one needs it: then it sets numba up for
+    its own extent only.
     """
-    if getattr(_local, "depth", 0) > 0:
+    depth = getattr(_local, "depth", 0)
+    if depth > 0:
         _local.depth += 1
         try:
-            yield
-        finally:
-            _local.depth -= 1
-        return
-    _choose_threading_layer()
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    _local.depth = 1
-    try:
-        with _single_threaded_blas():
-            if _serialise_launches:
-                with _launch_lock:
+            if n_threads is not None and not _local.numba_set:
+                with _numba_threads(n_threads):
                     yield
             else:
                 yield
+        finally:
+            _local.depth -= 1
+        return
+    _local.depth = 1
+    _local.numba_set = False
+    try:
+        with _single_threaded_blas():
+            if n_threads is None:
+                yield
+            else:
+                with _numba_threads(n_threads):
+                    yield
     finally:
         _local.depth = 0
+
+
+@contextlib.contextmanager
+def _numba_threads(n_threads):
+    """numba's part of :func:`kernel_threads`: the layer, the thread count, the lock."""
+    import numba
+
+    _choose_threading_layer()
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    _local.numba_set = True
+    try:
+        if _serialise_launches:
+            with _launch_lock:
+                yield
+        else:
+            yield
+    finally:
+        _local.numba_set = False
         numba.set_num_threads(previous)

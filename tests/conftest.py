@@ -11,3 +11,15 @@ import pytest  # noqa: E402
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(params=["kernels", "numpy"])
+def evaluation(request, monkeypatch):
+    """Send the loss object's full-batch evaluations through the numba kernels or the
+    NumPy path of small problems, whatever the problem's size, so that a test on small
+    data covers both."""
+    import sk_softmax._loss
+
+    monkeypatch.setattr(sk_softmax._loss, "SMALL_MAX_WORK",
+                        0 if request.param == "kernels" else np.inf)
+    return request.param

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import config_context
 from sklearn.base import clone
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_digits, load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -19,6 +19,9 @@ from sk_softmax._threading import effective_n_threads
 X, Y = load_iris(return_X_y=True)
 X = StandardScaler().fit_transform(X)
 SW = np.random.default_rng(0).uniform(0.2, 3.0, len(Y))
+# large enough for the numba kernels (iris is evaluated with NumPy)
+XD, YD = load_digits(return_X_y=True)
+XD = XD / 16.0
 
 
 @pytest.fixture
@@ -37,19 +40,25 @@ def thread_spy(monkeypatch):
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_threadpool_limits_reach_the_kernels(thread_spy, solver):
     SoftmaxClassifier(solver=solver, max_iter=5, tol=None if solver == "sgd" else 1e-4).fit(
-        X, Y)
+        XD, YD)
     assert "numba" in {lib["user_api"] for lib in threadpool_info()}
     before = numba.get_num_threads()
     thread_spy.clear()
     with threadpool_limits(limits=1):
         assert effective_n_threads(None) == 1
         SoftmaxClassifier(solver=solver, max_iter=5,
-                          tol=None if solver == "sgd" else 1e-4).fit(X, Y)
+                          tol=None if solver == "sgd" else 1e-4).fit(XD, YD)
     assert thread_spy and set(thread_spy) == {1}
     assert numba.get_num_threads() == before  # restored by threadpoolctl and by us
     thread_spy.clear()
-    SoftmaxClassifier(n_jobs=1, max_iter=5).fit(X, Y)
+    SoftmaxClassifier(n_jobs=1, max_iter=5).fit(XD, YD)
     assert set(thread_spy) == {1}
+
+
+def test_a_small_lbfgs_fit_sets_no_numba_threads(thread_spy):
+    """iris is evaluated with NumPy: the call owns BLAS's limit and touches no numba."""
+    SoftmaxClassifier(n_jobs=1, max_iter=5).fit(X, Y)
+    assert thread_spy == [None]
 
 
 def test_n_jobs_none_never_exceeds_what_numba_was_given():

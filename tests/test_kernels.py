@@ -9,6 +9,7 @@ from sk_softmax._kernels import (
     dense_batch_grad,
     dense_loss_grad,
     reduce_chunks,
+    small_softmax_rows,
     softmax_rows,
 )
 from sk_softmax._kernels._dense import add_rt_x
@@ -148,22 +149,33 @@ def test_dense_kernel_bit_identical_across_threads_and_runs(rng, dtype):
             np.testing.assert_array_equal(u, v)
 
 
+def kernel_softmax(Z, ref_zero, log, out):
+    softmax_rows(Z, ref_zero, log, out)
+
+
+# the numba kernel, and the NumPy function predictions of a few rows use
+SOFTMAXES = pytest.mark.parametrize("softmax", [kernel_softmax, small_softmax_rows],
+                                    ids=["kernel", "numpy"])
+
+
+@SOFTMAXES
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("ref_zero", [False, True])
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_rows_matches_reference(rng, dtype, ref_zero, log):
+def test_softmax_rows_matches_reference(rng, softmax, dtype, ref_zero, log):
     Z = (5 * rng.standard_normal((33, 4))).astype(dtype)
     out = np.empty((33, 4 + ref_zero), dtype=dtype)
     with kernel_threads(2):
-        softmax_rows(Z, ref_zero, log, out)
+        softmax(Z, ref_zero, log, out)
     full = np.hstack([np.zeros((33, 1)), Z]) if ref_zero else Z
     expected = ref.log_softmax(full) if log else ref.softmax(full)
     assert_close(out, expected, dtype)
 
 
+@SOFTMAXES
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("ref_zero", [False, True])
-def test_softmax_rows_extreme_logits_stay_finite(dtype, ref_zero):
+def test_softmax_rows_extreme_logits_stay_finite(softmax, dtype, ref_zero):
     big = np.finfo(dtype).max / 4
     Z = np.array(
         [[1e4, -1e4, 0.0], [big, -big, big], [-big, -big, -big], [0.0, 0.0, 0.0],
@@ -173,8 +185,8 @@ def test_softmax_rows_extreme_logits_stay_finite(dtype, ref_zero):
     p = np.empty((5, 3 + ref_zero), dtype=dtype)
     lp = np.empty_like(p)
     with kernel_threads(1):
-        softmax_rows(Z, ref_zero, False, p)
-        softmax_rows(Z, ref_zero, True, lp)
+        softmax(Z, ref_zero, False, p)
+        softmax(Z, ref_zero, True, lp)
     assert np.all(np.isfinite(p)) and np.all(p >= 0)
     assert np.all(np.isfinite(lp)) and np.all(lp <= 0)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=10 * np.finfo(dtype).eps)

@@ -22,6 +22,7 @@ def make(rng, n=60, d=5, n_classes=3, dtype=np.float64, weighted=False):
     return X, y, sw
 
 
+@pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_classes", [2, 3, 7])
 @pytest.mark.parametrize("fit_intercept", [True, False])
@@ -53,6 +54,7 @@ def test_loss_gradient_matches_reference(rng, dtype, n_classes, fit_intercept, w
         assert grad.shape == (loss.K * X.shape[1],)
 
 
+@pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 4])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -70,6 +72,7 @@ def test_gradient_finite_differences(rng, n_classes, fit_intercept, weighted):
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 5])
 def test_layout_is_documented_one(rng, n_classes):
     X, y, _ = make(rng, n_classes=n_classes)
@@ -86,6 +89,7 @@ def test_layout_is_documented_one(rng, n_classes):
     np.testing.assert_array_equal(b2, b)
 
 
+@pytest.mark.usefixtures("evaluation")
 def test_scaling_matches_sklearn_linear_model_loss(rng):
     """Same objective and gradient as scikit-learn's LinearModelLoss with l2 = 1/(C S)."""
     from sklearn._loss.loss import HalfMultinomialLoss
@@ -150,6 +154,7 @@ def test_results_do_not_depend_on_thread_count(rng, dtype):
         np.testing.assert_array_equal(g, results[0][1])
 
 
+@pytest.mark.usefixtures("evaluation")
 def test_inputs_not_modified(rng):
     X, y, sw = make(rng, n=300, weighted=True)
     X0, y0, sw0 = X.copy(), y.copy(), sw.copy()
@@ -160,6 +165,50 @@ def test_inputs_not_modified(rng):
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_array_equal(sw, sw0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_numpy_and_kernel_evaluations_agree(rng, monkeypatch, sparse, n_classes, weighted,
+                                            fit_intercept):
+    """The NumPy path of small problems and the kernels sum in other orders: they agree
+    to 1e-12 relative in float64 (the bound docs/design.md gives), not bit for bit."""
+    import scipy.sparse as sp
+
+    import sk_softmax._loss
+
+    X, y, sw = make(rng, n=400, d=8, n_classes=n_classes, weighted=weighted)
+    if sparse:
+        X = sp.csr_matrix(np.where(rng.random(X.shape) < 0.3, X, 0.0))
+    coef = rng.standard_normal((n_classes - (n_classes == 2)) * (8 + fit_intercept)) * 3
+    out = {}
+    for name, limit in (("kernels", 0), ("numpy", np.inf)):
+        monkeypatch.setattr(sk_softmax._loss, "SMALL_MAX_WORK", limit)
+        loss = SoftmaxLoss(X, y, n_classes, sw, C=0.5, fit_intercept=fit_intercept)
+        assert loss.small == (name == "numpy")
+        with kernel_threads(1):
+            out[name] = loss.loss_gradient(coef)
+    np.testing.assert_allclose(out["numpy"][0], out["kernels"][0], rtol=1e-12)
+    scale = np.abs(out["kernels"][1]).max()
+    np.testing.assert_allclose(out["numpy"][1], out["kernels"][1], rtol=0, atol=1e-12 * scale)
+
+
+def test_small_problems_take_the_numpy_path(rng):
+    """Below ``SMALL_MAX_WORK`` multiply-adds (dense ``n * d * K``, CSR ``nnz * K``) the
+    loss evaluates with NumPy; at it, with the kernels."""
+    import scipy.sparse as sp
+
+    from sk_softmax._kernels import SMALL_MAX_WORK
+
+    n = SMALL_MAX_WORK // (10 * 4)
+    X, y, _ = make(rng, n=n, d=10, n_classes=4)
+    assert not SoftmaxLoss(X, y, 4).small
+    assert SoftmaxLoss(X[:-1], y[:-1], 4).small
+    Xs = sp.csr_matrix(X)
+    assert SoftmaxLoss(sp.vstack([Xs, Xs]).tocsr()[: n // 2], y[: n // 2], 4).small
+    assert not SoftmaxLoss(sp.vstack([Xs, Xs]).tocsr(), np.r_[y, y], 4).small
 
 
 def test_evaluation_allocates_nothing_per_sample():

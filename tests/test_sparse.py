@@ -75,6 +75,7 @@ def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chun
     np.testing.assert_allclose(Z, r_R, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 5])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_sparse_loss_equals_dense_loss(rng, n_classes, fit_intercept):
@@ -96,6 +97,7 @@ def digits_sparse():
     return X, sp.csr_matrix(X), y
 
 
+@pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 10])
 def test_lbfgs_dense_equals_sparse(n_classes):
     X, Xs, y = digits_sparse()
@@ -188,6 +190,7 @@ def test_no_densification_huge_sparse():
     assert peak < 2 * 2**30  # well under 2 GiB; the dense matrix would be 8 TB
 
 
+@pytest.mark.usefixtures("evaluation")
 def test_iris_sparse_lbfgs_agrees_with_logistic_regression():
     from sklearn.linear_model import LogisticRegression
 

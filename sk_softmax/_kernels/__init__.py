@@ -1,58 +1,61 @@
-"""Numba kernels.
+"""Numba kernels, and the NumPy evaluations of problems too small for them.
 
 Kernels take only arrays (or CSR triplets), named tuples of work buffers and scalars,
 validate nothing and allocate nothing of size ``n_samples``: the loss object
 (:mod:`sk_softmax._loss`) and the solvers (:mod:`sk_softmax._solvers`) own the buffers,
 sized by :mod:`._buffers`.  Every kernel is compiled on first call, never at import.
+
+The names below are imported on first access (PEP 562): importing this package imports
+neither numba nor a kernel module, so a fit that needs no kernel (a problem small
+enough for :mod:`._small`) never starts numba.  Callers that may run without numba
+look kernels up at call time (``_kernels.dense_loss_grad(...)``).
 """
 
-from ._buffers import (
-    BATCH_BLOCK_SIZE,
-    BLOCK_SIZE,
-    CsrFullBuffers,
-    CsrStepBuffers,
-    DenseBatchBuffers,
-    DenseFullBuffers,
-    csr_full_buffers,
-    csr_step_buffers,
-    dense_batch_buffers,
-    dense_full_buffers,
-)
-from ._dense import (
-    add_rt_x,
-    dense_batch_grad,
-    dense_loss_grad,
-    dense_sgd_steps,
-    reduce_chunks,
-    softmax_grad_row,
-)
-from ._softmax import row_exp_inplace, row_max, row_max_sumexp, softmax_rows
-from ._sparse import csr_grad_finish, csr_loss_grad, csr_row_logits, csr_row_sq_norms, csr_sgd_step
+import importlib
 
-__all__ = [
-    "BATCH_BLOCK_SIZE",
-    "BLOCK_SIZE",
-    "CsrFullBuffers",
-    "CsrStepBuffers",
-    "DenseBatchBuffers",
-    "DenseFullBuffers",
-    "add_rt_x",
-    "csr_full_buffers",
-    "csr_grad_finish",
-    "csr_loss_grad",
-    "csr_row_logits",
-    "csr_row_sq_norms",
-    "csr_sgd_step",
-    "csr_step_buffers",
-    "dense_batch_buffers",
-    "dense_batch_grad",
-    "dense_full_buffers",
-    "dense_loss_grad",
-    "dense_sgd_steps",
-    "reduce_chunks",
-    "row_exp_inplace",
-    "row_max",
-    "row_max_sumexp",
-    "softmax_grad_row",
-    "softmax_rows",
-]
+# name -> the submodule defining it
+_SOURCES = {
+    "BATCH_BLOCK_SIZE": "_buffers",
+    "BLOCK_SIZE": "_buffers",
+    "CsrFullBuffers": "_buffers",
+    "CsrStepBuffers": "_buffers",
+    "DenseBatchBuffers": "_buffers",
+    "DenseFullBuffers": "_buffers",
+    "csr_full_buffers": "_buffers",
+    "csr_step_buffers": "_buffers",
+    "dense_batch_buffers": "_buffers",
+    "dense_full_buffers": "_buffers",
+    "add_rt_x": "_dense",
+    "dense_batch_grad": "_dense",
+    "dense_loss_grad": "_dense",
+    "dense_sgd_steps": "_dense",
+    "reduce_chunks": "_dense",
+    "softmax_grad_row": "_dense",
+    "row_exp_inplace": "_softmax",
+    "row_max": "_softmax",
+    "row_max_sumexp": "_softmax",
+    "softmax_rows": "_softmax",
+    "csr_grad_finish": "_sparse",
+    "csr_loss_grad": "_sparse",
+    "csr_row_logits": "_sparse",
+    "csr_row_sq_norms": "_sparse",
+    "csr_sgd_step": "_sparse",
+    "SMALL_MAX_WORK": "_small",
+    "small_loss_grad": "_small",
+    "small_softmax_rows": "_small",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name):
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

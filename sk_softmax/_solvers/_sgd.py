@@ -29,14 +29,8 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from .._kernels import (
-    BATCH_BLOCK_SIZE,
-    csr_row_sq_norms,
-    csr_sgd_step,
-    csr_step_buffers,
-    dense_batch_buffers,
-    dense_sgd_steps,
-)
+from .. import _kernels
+from .._kernels import BATCH_BLOCK_SIZE, csr_step_buffers, dense_batch_buffers
 from .._threading import use_parallel
 
 __all__ = ["SGDOptions", "SGDState", "auto_eta0", "guarded_epoch", "sgd_epoch", "sgd_fit",
@@ -70,7 +64,7 @@ def row_sq_norms(X, block=1024):
     """
     out = np.empty(X.shape[0], dtype=np.float64)
     if sp.issparse(X):
-        csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), out)
+        _kernels.csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), out)
         return out
     for lo in range(0, X.shape[0], block):
         blk = np.asarray(X[lo:lo + block], dtype=np.float64)
@@ -383,7 +377,7 @@ def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flag
     l1 = loss.l1_reg_strength
     Q = _l1_received(state) if l1 > 0 else np.empty((0, 0))
     l1_u = np.array([state.l1_u])
-    state.n_avg = dense_sgd_steps(
+    state.n_avg = _kernels.dense_sgd_steps(
         loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
         loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
         BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums,
@@ -453,7 +447,7 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
         l1_u = state.l1_u if l1 > 0 else 0.0
         if shrink > 0.5:
             new_scale = scale * shrink
-            loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
+            loss_sums[q] = _kernels.csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, scale, new_scale, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
                                         UT, alpha, l1_u, QT, parallel)
@@ -466,7 +460,7 @@ def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_fla
             VT *= scale
             W_old = VT.copy()
             new_scale = 1.0
-            loss_sums[q] = csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
+            loss_sums[q] = _kernels.csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
                                         loss.sample_weight, rows, VT, 1.0, 1.0, b,
                                         loss.binary, step, step_b, loss.fit_intercept, buf,
                                         UT, 0.0, l1_u, QT, parallel)

@@ -1,0 +1,102 @@
+"""NumPy evaluations for problems too small for the numba kernels to pay off.
+
+A fit of a few thousand multiply-adds per evaluation (iris, wine, a handful of
+features) takes milliseconds in any implementation; what a numba kernel adds there is
+its start: importing numba and loading (or, with an empty cache, compiling) the
+kernel, 0.5 s warm and several seconds cold on the project's 2-core machine, more
+than scikit-learn's whole import and fit (docs/design.md, "First compilation").  So the
+loss object evaluates such problems here, with whole-matrix NumPy products, and a
+small fit never starts numba.  Everything is computed in float64 whatever the
+dtype of ``X``; ``X`` is small by construction (``n_samples * n_features * K`` below
+:data:`SMALL_MAX_WORK`), so the temporaries of size ``n_samples * K`` are too.
+
+The formulas are the kernels' (:mod:`._softmax`, :mod:`._dense`): the row maximum is
+subtracted before ``exp``, the cross-entropy is ``log(s) - (z_y - m)``, and the binary
+model is a softmax with an implicit zero logit in front.  Results agree with the
+kernels to rounding (1e-12 relative in float64, tested), not bit for bit: the sums run
+in another order.
+"""
+
+import numpy as np
+
+__all__ = ["SMALL_MAX_WORK", "small_loss_grad", "small_softmax_rows"]
+
+#: Full-batch evaluations of fewer multiply-adds (``n_samples * n_features * K`` dense,
+#: ``nnz * K`` CSR) run here.  It is where the numba kernels' threads begin to pay off
+#: (:data:`sk_softmax._threading.PARALLEL_MIN_WORK`), so the serial numba variants now
+#: serve large calls limited to one thread, and minibatches.
+SMALL_MAX_WORK = 200_000
+
+
+def _full_logits(X, W, b, ref_zero):
+    """``(n_samples, K + ref_zero)`` float64 logits, the implicit zero column first."""
+    Z = np.asarray(X @ W.T, dtype=np.float64)
+    Z += b
+    if ref_zero:
+        Z = np.concatenate([np.zeros((Z.shape[0], 1)), Z], axis=1)
+    return Z
+
+
+def small_loss_grad(X, y, sw, W, b, ref_zero, gW, gb):
+    """Weighted cross-entropy sum and its gradients, with NumPy.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_samples, n_features), float32 or float64
+    y : ndarray of shape (n_samples,), integer
+        Encoded labels in ``[0, n_classes)`` (class 0 is the implicit logit when
+        ``ref_zero``).
+    sw : ndarray of shape (n_samples,) or (0,), float64
+        Sample weights; an empty array means all ones.
+    W : ndarray of shape (K, n_features), float64
+    b : ndarray of shape (K,), float64
+        Intercepts (zeros without an intercept).
+    ref_zero : bool
+        Binary (sigmoid) model: an implicit zero logit for class 0.
+    gW : ndarray of shape (K, n_features), float64
+        Output: ``(sw * (P - Y)).T @ X`` over the stored classes.
+    gb : ndarray of shape (K,), float64
+        Output: ``sum_i sw_i * (P_i - Y_i)`` over the stored classes.
+
+    Returns
+    -------
+    loss_sum : float
+        ``sum_i sw_i * -log P[i, y_i]``.
+    """
+    Z = _full_logits(X, W, b, ref_zero)
+    n = Z.shape[0]
+    rows = np.arange(n)
+    m = Z.max(axis=1, keepdims=True)
+    Z -= m
+    z_y = Z[rows, y]
+    np.exp(Z, out=Z)
+    s = Z.sum(axis=1, keepdims=True)
+    ce = np.log(s[:, 0]) - z_y
+    Z /= s
+    Z[rows, y] -= 1.0
+    if sw.shape[0] == 0:
+        loss_sum = float(ce.sum())
+    else:
+        loss_sum = float(sw @ ce)
+        Z *= sw[:, None]
+    R = Z[:, 1:] if ref_zero else Z
+    gW[...] = np.asarray(X.T @ R).T
+    gb[...] = R.sum(axis=0)
+    return loss_sum
+
+
+def small_softmax_rows(Z, ref_zero, log, out):
+    """Row-wise softmax or log-softmax of logits with NumPy; see
+    :func:`sk_softmax._kernels.softmax_rows` (same arguments, same clipping of
+    log-probabilities at the dtype's most negative finite value)."""
+    # in float64 for float32 logits too, as the kernel's sums
+    F = np.zeros((Z.shape[0], Z.shape[1] + ref_zero))
+    F[:, int(ref_zero):] = Z
+    F -= F.max(axis=1, keepdims=True)
+    if log:
+        F -= np.log(np.exp(F).sum(axis=1, keepdims=True))
+        np.maximum(F, np.finfo(out.dtype).min, out=out)
+    else:
+        np.exp(F, out=F)
+        F /= F.sum(axis=1, keepdims=True)
+        out[...] = F
