@@ -23,7 +23,7 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
-from ._kernels import SMALL_MAX_WORK, small_softmax_rows
+from ._kernels import _small
 from ._loss import SoftmaxLoss
 from ._solvers import (
     SGDOptions,
@@ -546,8 +546,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         out = np.empty((Z.shape[0], Z.shape[1] + binary), dtype=Z.dtype)
         # a probability costs about as much as 8 multiply-adds (an exp and a divide)
         work = out.size * 8
-        if work < SMALL_MAX_WORK:
-            small_softmax_rows(Z, binary, log, out)  # NumPy: no numba start for a few rows
+        if work < _small.SMALL_MAX_WORK:
+            _small.small_softmax_rows(Z, binary, log, out)  # NumPy: no numba start for a few rows
             return out
         with kernel_threads(effective_n_threads(self.n_jobs)):
             _kernels.softmax_rows(Z, binary, log, out, use_parallel(work))

@@ -45,7 +45,7 @@ from . import _kernels
 from ._kernels import (
     BATCH_BLOCK_SIZE,
     BLOCK_SIZE,
-    SMALL_MAX_WORK,
+    _small,
     csr_full_buffers,
     dense_batch_buffers,
     dense_full_buffers,
@@ -129,7 +129,7 @@ class SoftmaxLoss:
         self.K = n_classes - 1 if self.binary else n_classes
         self.n_params = self.K * (n_features + fit_intercept)
         work = (X.nnz if self.sparse else n_samples * n_features) * self.K
-        self.small = work < SMALL_MAX_WORK
+        self.small = work < _small.SMALL_MAX_WORK
 
         if sample_weight is None:
             self.sample_weight = np.empty(0, dtype=np.float64)

@@ -35,12 +35,15 @@ def warmup(verbose=False):
 
     from . import _threading
     from ._classifier import SoftmaxClassifier
+    from ._kernels import _small
 
     t0 = time.perf_counter()
     X, y = load_digits(return_X_y=True)
     X, y = X[:300] / 16.0, y[:300]
-    limit = _threading.PARALLEL_MIN_WORK
+    limit, small = _threading.PARALLEL_MIN_WORK, _small.SMALL_MAX_WORK
     variants = {"serial": 10**18, "parallel": 0}
+    # small problems are evaluated with NumPy: make these tiny ones run the kernels
+    _small.SMALL_MAX_WORK = 0
     try:
         for variant, min_work in variants.items():
             # every call below runs the chosen variant, whatever its size
@@ -59,7 +62,7 @@ def warmup(verbose=False):
                         print(f"{variant:8s} {np.dtype(dtype).name:7s} {name:9s} "
                               f"{time.perf_counter() - t1:6.2f} s", flush=True)
     finally:
-        _threading.PARALLEL_MIN_WORK = limit
+        _threading.PARALLEL_MIN_WORK, _small.SMALL_MAX_WORK = limit, small
     return time.perf_counter() - t0
 
 

@@ -18,8 +18,8 @@ def evaluation(request, monkeypatch):
     """Send the loss object's full-batch evaluations through the numba kernels or the
     NumPy path of small problems, whatever the problem's size, so that a test on small
     data covers both."""
-    import sk_softmax._loss
+    from sk_softmax._kernels import _small
 
-    monkeypatch.setattr(sk_softmax._loss, "SMALL_MAX_WORK",
+    monkeypatch.setattr(_small, "SMALL_MAX_WORK",
                         0 if request.param == "kernels" else np.inf)
     return request.param

@@ -177,7 +177,7 @@ def test_numpy_and_kernel_evaluations_agree(rng, monkeypatch, sparse, n_classes,
     to 1e-12 relative in float64 (the bound docs/design.md gives), not bit for bit."""
     import scipy.sparse as sp
 
-    import sk_softmax._loss
+    from sk_softmax._kernels import _small
 
     X, y, sw = make(rng, n=400, d=8, n_classes=n_classes, weighted=weighted)
     if sparse:
@@ -185,7 +185,7 @@ def test_numpy_and_kernel_evaluations_agree(rng, monkeypatch, sparse, n_classes,
     coef = rng.standard_normal((n_classes - (n_classes == 2)) * (8 + fit_intercept)) * 3
     out = {}
     for name, limit in (("kernels", 0), ("numpy", np.inf)):
-        monkeypatch.setattr(sk_softmax._loss, "SMALL_MAX_WORK", limit)
+        monkeypatch.setattr(_small, "SMALL_MAX_WORK", limit)
         loss = SoftmaxLoss(X, y, n_classes, sw, C=0.5, fit_intercept=fit_intercept)
         assert loss.small == (name == "numpy")
         with kernel_threads(1):
