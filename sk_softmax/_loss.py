@@ -44,10 +44,10 @@ import scipy.sparse as sp
 from . import _kernels
 from ._kernels import (
     BATCH_BLOCK_SIZE,
-    BLOCK_SIZE,
     _small,
     csr_full_buffers,
     dense_batch_buffers,
+    dense_block_size,
     dense_full_buffers,
     small_loss_grad,
 )
@@ -128,6 +128,8 @@ class SoftmaxLoss:
             raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
         self.K = n_classes - 1 if self.binary else n_classes
         self.n_params = self.K * (n_features + fit_intercept)
+        # rows per block of the dense kernel: a function of the shape (docs/design.md)
+        self._block_size = dense_block_size(n_features, self.K)
         work = (X.nnz if self.sparse else n_samples * n_features) * self.K
         self.small = work < _small.SMALL_MAX_WORK
 
@@ -186,8 +188,10 @@ class SoftmaxLoss:
     def _full_buffers(self):
         if self._full is None:
             n, d = self.X.shape
-            make = csr_full_buffers if self.sparse else dense_full_buffers
-            self._full = make(n, self.K, d, self.X.dtype)
+            if self.sparse:
+                self._full = csr_full_buffers(n, self.K, d, self.X.dtype)
+            else:
+                self._full = dense_full_buffers(n, self.K, d, self.X.dtype, self._block_size)
         return self._full
 
     @property
@@ -393,7 +397,7 @@ class SoftmaxLoss:
         else:
             self._W[...] = W
             _kernels.dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                            self.binary, BLOCK_SIZE, buf,
+                            self.binary, self._block_size, buf,
                             use_parallel(self.X.shape[0] * self.n_features * self.K))
             loss_sum = _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW,
                                               self._gb)

@@ -240,3 +240,33 @@ def test_evaluation_allocates_nothing_per_sample():
     small_allocs, _, large_allocs, large_peak = (int(v) for v in out[1:3] + out[4:6])
     assert large_allocs == small_allocs  # per call, not per block
     assert large_peak < 40_000 * 10 * 8 / 10  # far below one (n_samples, n_classes) array
+
+
+def test_dense_blocks_stay_small_matrix_products():
+    """Blocks are sized so that each block product has at most SMALL_GEMM_WORK
+    multiply-adds (OpenBLAS's small-matrix kernels), at least 16 rows; shapes too wide
+    for that keep 128-row blocks."""
+    from sk_softmax._kernels import SMALL_GEMM_WORK, dense_block_size
+
+    for d, K in [(784, 10), (64, 10), (4, 3), (784, 1), (3000, 10)]:
+        rows = dense_block_size(d, K)
+        assert 16 <= rows <= 128
+        assert rows * d * K <= SMALL_GEMM_WORK or rows == 128
+    assert dense_block_size(784, 10) == SMALL_GEMM_WORK // 7840
+    assert dense_block_size(100_000, 20) == 128
+
+
+def test_block_size_changes_only_rounding(rng):
+    X, y, sw = make(rng, n=3000, d=40, n_classes=5, weighted=True)
+    coef = rng.standard_normal(5 * 41)
+    out = []
+    for block in (None, 7, 128):
+        loss = SoftmaxLoss(X, y, 5, sw, C=0.3)
+        assert not loss.small
+        if block is not None:
+            loss._block_size = block
+        with kernel_threads(2):
+            out.append(loss.loss_gradient(coef))
+    for v, g in out[1:]:
+        np.testing.assert_allclose(v, out[0][0], rtol=1e-12)
+        np.testing.assert_allclose(g, out[0][1], rtol=0, atol=1e-12 * np.abs(out[0][1]).max())

@@ -25,6 +25,8 @@ _SOURCES = {
     "csr_step_buffers": "_buffers",
     "dense_batch_buffers": "_buffers",
     "dense_full_buffers": "_buffers",
+    "dense_block_size": "_buffers",
+    "SMALL_GEMM_WORK": "_buffers",
     "add_rt_x": "_dense",
     "dense_batch_grad": "_dense",
     "dense_loss_grad": "_dense",

@@ -27,12 +27,20 @@ __all__ = [
     "csr_full_buffers",
     "csr_step_buffers",
     "dense_batch_buffers",
+    "dense_block_size",
     "dense_full_buffers",
 ]
 
-#: Rows per block of a full dense evaluation: the block's logits and gradient products
-#: stay in cache on MNIST-like widths (``benchmarks/loss_eval.py``).
+#: Rows per block of a full dense evaluation where :func:`dense_block_size` has no better
+#: choice: the block's logits and gradient products stay in cache on MNIST-like widths.
 BLOCK_SIZE = 128
+#: Largest ``rows * K * n_features`` of a block's two products aimed for: OpenBLAS runs
+#: products up to 100^3 = 1e6 multiply-adds with its small-matrix kernels (no packing)
+#: on AVX-512 machines, and those ran MNIST's (rows x 784) @ (784 x 10) blocks 1.6-1.8x
+#: as fast as 128-row blocks, which pass the limit (docs/design.md).  Half the limit
+#: leaves a margin for other BLAS builds' thresholds.
+SMALL_GEMM_WORK = 500_000
+_MIN_BLOCK_SIZE = 16
 #: Rows per block inside a dense minibatch: small, so that a batch spreads over threads.
 BATCH_BLOCK_SIZE = 32
 # At most this many chunks (gradient accumulators) for a dense evaluation, and together
@@ -96,15 +104,30 @@ losses : ndarray of shape (m,), float64
 """
 
 
+def dense_block_size(n_features, K):
+    """Rows per block of a full dense evaluation for ``K`` stored classes.
+
+    ``SMALL_GEMM_WORK // (K * n_features)`` rows (MNIST: 63) while that is at least 16,
+    so that each block's two products stay small-matrix GEMMs; wider problems, whose
+    blocks could not, keep :data:`BLOCK_SIZE` (128).  A function of the shape alone, so
+    the summation order does not depend on the thread count.
+    """
+    rows = SMALL_GEMM_WORK // max(1, K * n_features)
+    return int(min(BLOCK_SIZE, rows)) if rows >= _MIN_BLOCK_SIZE else BLOCK_SIZE
+
+
 def _n_dense_chunks(n_rows, block_size, K, n_features, itemsize):
     n_blocks = max(1, -(-n_rows // block_size))
     per_chunk = K * n_features * (8 + itemsize) + 1
     return int(max(1, min(_MAX_CHUNKS, n_blocks, _ACC_BUDGET // per_chunk)))
 
 
-def dense_full_buffers(n_rows, K, n_features, dtype, block_size=BLOCK_SIZE):
-    """:class:`DenseFullBuffers` for a full evaluation on ``n_rows`` rows."""
+def dense_full_buffers(n_rows, K, n_features, dtype, block_size=None):
+    """:class:`DenseFullBuffers` for a full evaluation on ``n_rows`` rows in blocks of
+    ``block_size`` rows (default: :func:`dense_block_size`)."""
     dtype = np.dtype(dtype)
+    if block_size is None:
+        block_size = dense_block_size(n_features, K)
     n_chunks = _n_dense_chunks(n_rows, block_size, K, n_features, dtype.itemsize)
     return DenseFullBuffers(
         Z=np.empty((n_rows, K), dtype=dtype),
