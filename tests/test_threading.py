@@ -100,6 +100,42 @@ def test_nested_entry_keeps_the_outer_settings_and_takes_no_lock(monkeypatch):
     assert numba.get_num_threads() == before
 
 
+def test_a_call_without_kernels_leaves_numba_alone_and_a_nested_one_sets_it(monkeypatch):
+    """``kernel_threads(None)`` (a small problem evaluated with NumPy) holds BLAS at one
+    thread and sets no numba threads; a kernel call nested in it (a callback fitting a
+    large model) sets numba up for its own extent, lock included, and restores it."""
+    from sk_softmax import _threading
+
+    _threading._choose_threading_layer()
+    monkeypatch.setattr(_threading, "_serialise_launches", True)
+    seen = {}
+
+    def run():
+        numba.set_num_threads(2)
+        with kernel_threads(None):
+            seen["outer"] = (numba.get_num_threads(), _threading._launch_lock.locked(),
+                             _blas_threads())
+            with kernel_threads(1):
+                seen["inner"] = (numba.get_num_threads(), _threading._launch_lock.locked())
+                with kernel_threads(2):  # nested again: the inner settings hold
+                    seen["innermost"] = numba.get_num_threads()
+            seen["after"] = (numba.get_num_threads(), _threading._launch_lock.locked())
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "kernel_threads deadlocked"
+    assert seen["outer"][:2] == (2, False)
+    assert set(seen["outer"][2]) <= {1}
+    assert seen["inner"] == (1, True)
+    assert seen["innermost"] == 1
+    assert seen["after"] == (2, False)
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
 def test_concurrent_kernel_calls_from_threads():
     """Parallel kernels launched from several Python threads at once give the serial result."""
     from sk_softmax._loss import SoftmaxLoss
