@@ -50,7 +50,6 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ._compat import _check_sample_weight
 from ._loss import SoftmaxLoss
 from ._solvers import guarded_epoch, minimize_lbfgs
 from ._solvers._sgd import _no_progress, _penalty
@@ -134,9 +133,13 @@ def _as_rows(arr, X, name):
     """``arr`` (dask or array-like, 1-D) as a dask array with ``X``'s row chunks."""
     if arr is None:
         return None
-    if not isinstance(arr, da.Array):
-        arr = _as_dask_array(arr, name) if hasattr(arr, "to_dask_array") else \
-            da.from_array(np.asarray(arr), chunks=(X.chunks[0],))
+    if hasattr(arr, "to_dask_array"):
+        arr = _as_dask_array(arr, name)
+    elif not isinstance(arr, da.Array):
+        arr = np.asarray(arr)
+        if arr.shape[0] != X.shape[0]:
+            raise ValueError(f"{name} has {arr.shape[0]} rows but X has {X.shape[0]}.")
+        arr = da.from_array(arr, chunks=(X.chunks[0],) + arr.shape[1:])
     arr = _known_chunks(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -202,13 +205,23 @@ def _labels_and_finite(Xb, yb):
     return np.unique(np.asarray(yb)), finite, int(nbytes)
 
 
+def _check_block_weight(swb):
+    """A block of sample weights checked as ``_check_sample_weight`` checks all of them,
+    except that a block may weigh zero (only the total must be positive)."""
+    swb = np.asarray(swb, dtype=np.float64)
+    if not np.isfinite(swb).all():
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if (swb < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`")
+    return swb
+
+
 def _class_weights(yb, swb, classes):
     """Pass 2 on one block: the weight of every class (unweighted: the count)."""
     y_enc = np.searchsorted(classes, np.asarray(yb))
     if swb is None:
         return np.bincount(y_enc, minlength=classes.shape[0]).astype(np.float64)
-    swb = _check_sample_weight(np.asarray(swb), np.asarray(yb), dtype=np.float64,
-                               ensure_non_negative=True)
+    swb = _check_block_weight(swb)
     return np.bincount(y_enc, weights=swb, minlength=classes.shape[0])
 
 
