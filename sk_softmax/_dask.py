@@ -378,15 +378,15 @@ class DaskLoss:
     Attributes
     ----------
     n_evaluations : int
-    seconds : float
-        Wall time spent in evaluations.
+    seconds : list of float
+        Wall time of every evaluation (the round trip to the cluster included).
     """
 
     def __init__(self, data, layout, n_jobs):
         self.data, self.layout, self.n_jobs = data, layout, n_jobs
         self.l1_reg_strength = layout.l1_reg_strength
         self.n_evaluations = 0
-        self.seconds = 0.0
+        self.seconds = []
 
     def loss_gradient(self, coef):
         """Objective and gradient at ``coef`` (layout of :class:`SoftmaxLoss`).
@@ -421,7 +421,7 @@ class DaskLoss:
             grad[:, -1] = g[:, -1] * inv
         value = SoftmaxLoss._add_penalty(float(sums[0]) * inv, Wf, l2)
         self.n_evaluations += 1
-        self.seconds += time.perf_counter() - t0
+        self.seconds.append(time.perf_counter() - t0)
         return value, grad.ravel()
 
 
@@ -504,7 +504,7 @@ class DaskFitResult:
     sgd_state : SGDState or None
     stats : dict
         ``n_blocks``, ``persisted`` and, for lbfgs, ``n_evaluations`` and
-        ``seconds_per_evaluation``.
+        ``evaluation_seconds`` (the wall time of each).
     """
 
     def __init__(self, **kw):
@@ -562,8 +562,7 @@ def fit(estimator, X, y, sample_weight):
         coef, n_iter, _ = minimize_lbfgs(loss, coef0, max_iter=estimator.max_iter,
                                          tol=estimator.tol, verbose=estimator.verbose)
         W, b = layout.weight_intercept(coef)
-        stats.update(n_evaluations=loss.n_evaluations,
-                     seconds_per_evaluation=loss.seconds / max(1, loss.n_evaluations))
+        stats.update(n_evaluations=loss.n_evaluations, evaluation_seconds=loss.seconds)
     else:
         rng = check_random_state(estimator.random_state)
         if init is None:
