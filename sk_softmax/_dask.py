@@ -21,7 +21,8 @@ How a fit runs (docs/dask.md has the user's view):
 * **Pass 2** over ``y`` and ``sample_weight`` only: the weight of every class, from
   which the client computes the class weights (``"balanced"`` as scikit-learn does) and
   the weight sum ``S``; the encoded labels and folded weights are persisted (small).
-* **L-BFGS**: :func:`sk_softmax._solvers.minimize_lbfgs` runs on the client, on
+* **L-BFGS** (with an L1 term, the L1 solver of ``_solvers/_l1.py`` without Newton
+  steps): :func:`sk_softmax._solvers.minimize_full_batch` runs on the client, on
   :class:`DaskLoss`, whose every evaluation sends ``coef`` to the workers, evaluates each
   block's unscaled loss and gradient sums and adds them up in a tree
   (:data:`SPLIT_EVERY` parts per node); only ``n_params + 1`` floats per block travel.
@@ -51,7 +52,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._loss import SoftmaxLoss
-from ._solvers import guarded_epoch, minimize_lbfgs
+from ._solvers import guarded_epoch, minimize_full_batch
 from ._solvers._sgd import _no_progress, _penalty
 from ._threading import effective_n_threads, kernel_threads
 
@@ -361,7 +362,8 @@ def tree_sum(parts, split_every=SPLIT_EVERY):
 
 
 class DaskLoss:
-    """The objective of ``SoftmaxLoss`` on dask data, for the full-batch solvers.
+    """The objective of ``SoftmaxLoss`` on dask data, for the full-batch solvers
+    (L-BFGS, and the L1 solver without its Newton steps).
 
     Each :meth:`loss_gradient` runs one dask computation: every block's unscaled sums
     (``_block_loss_grad``), a tree reduction, then on the client the scaling by ``1/S``
@@ -384,7 +386,12 @@ class DaskLoss:
 
     def __init__(self, data, layout, n_jobs):
         self.data, self.layout, self.n_jobs = data, layout, n_jobs
+        # what the L1 solver reads besides loss_gradient (no hessian_product: OWL-QN
+        # then takes quasi-Newton steps only, each Newton product would be a pass)
         self.l1_reg_strength = layout.l1_reg_strength
+        self.penalty_mask = layout.penalty_mask
+        self.min_norm_subgradient = layout.min_norm_subgradient
+        self.l1_penalty = layout.l1_penalty
         self.n_evaluations = 0
         self.seconds = []
 
@@ -426,13 +433,13 @@ class DaskLoss:
 
 
 # -- SGD -------------------------------------------------------------------------------
-def _sgd_block(state, Xb, yb, swb, n_classes, fit_intercept, dtype, C, S, options,
-               n_jobs):
+def _sgd_block(state, Xb, yb, swb, n_classes, fit_intercept, dtype, C, l1_ratio, S,
+               options, n_jobs):
     """One block's SGD epoch, on the worker holding it; returns the new state."""
     state = copy.deepcopy(state)  # a retried task must start from the same state
     Xb = _block_X(Xb, dtype)
     loss = SoftmaxLoss(Xb, np.asarray(yb, dtype=np.intp), n_classes, swb, C=C,
-                       fit_intercept=fit_intercept, penalty_weight_sum=S)
+                       fit_intercept=fit_intercept, l1_ratio=l1_ratio, penalty_weight_sum=S)
     if Xb.shape[0] == 0:
         return state
     with kernel_threads(task_threads(n_jobs)):
@@ -459,7 +466,7 @@ def _fit_sgd(estimator, data, layout, state, order_rng):
             node = dask.delayed(_sgd_block)(
                 node, data.X_blocks[i], data.y_blocks[i], data.sw_blocks[i],
                 layout.n_classes, layout.fit_intercept, data.dtype, estimator.C,
-                data.weight_sum, options, estimator.n_jobs)
+                estimator.l1_ratio, data.weight_sum, options, estimator.n_jobs)
         (state,) = dask.compute(node)
         # the blocks' epochs make one epoch: its loss is the mean over all minibatches
         Wm, _ = state.model()
@@ -529,18 +536,13 @@ def fit(estimator, X, y, sample_weight):
     Raises
     ------
     NotImplementedError
-        For ``l1_ratio > 0`` with a finite ``C``, and for ``early_stopping`` with sgd.
+        For ``early_stopping`` with sgd.
     ValueError
         On a NaN or infinity in ``X`` (with the block's index), fewer than two classes,
         bad weights, or shapes that do not match.
     """
     from ._solvers import SGDState
 
-    if estimator.l1_ratio > 0 and np.isfinite(estimator.C):
-        raise NotImplementedError(
-            "l1_ratio > 0 is not implemented for dask input yet (L2 only); fit the L1 "
-            "model in memory, or use l1_ratio=0."
-        )
     if estimator.solver == "sgd" and estimator.early_stopping:
         raise NotImplementedError(
             "early_stopping is not implemented for dask input; set early_stopping=False "
@@ -551,7 +553,7 @@ def fit(estimator, X, y, sample_weight):
     n_classes, n_features = data.classes.shape[0], data.X.shape[1]
     layout = SoftmaxLoss(np.empty((0, n_features), dtype=data.dtype), np.empty(0, np.intp),
                          n_classes, None, C=estimator.C,
-                         fit_intercept=estimator.fit_intercept,
+                         fit_intercept=estimator.fit_intercept, l1_ratio=estimator.l1_ratio,
                          penalty_weight_sum=data.weight_sum)
     init = estimator._initial_coef(n_classes, n_features)
     stats = {"n_blocks": data.n_blocks, "persisted": persisted}
@@ -559,8 +561,8 @@ def fit(estimator, X, y, sample_weight):
     if estimator.solver == "lbfgs":
         loss = DaskLoss(data, layout, estimator.n_jobs)
         coef0 = layout.pack(*init) if init is not None else np.zeros(layout.n_params)
-        coef, n_iter, _ = minimize_lbfgs(loss, coef0, max_iter=estimator.max_iter,
-                                         tol=estimator.tol, verbose=estimator.verbose)
+        coef, n_iter, _ = minimize_full_batch(loss, coef0, max_iter=estimator.max_iter,
+                                              tol=estimator.tol, verbose=estimator.verbose)
         W, b = layout.weight_intercept(coef)
         stats.update(n_evaluations=loss.n_evaluations, evaluation_seconds=loss.seconds)
     else:

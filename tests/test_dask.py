@@ -183,6 +183,26 @@ def test_unknown_chunk_sizes(client, da):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_l1(client, da, solver):
+    X, y = _data(n=1000, d=12)
+    Xd, yd = da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
+    params = {"C": 0.02, "l1_ratio": 0.7, "solver": solver, "random_state": 0}
+    if solver == "lbfgs":
+        params.update(TIGHT)
+    ref = SoftmaxClassifier(**params).fit(X, y)
+    clf = SoftmaxClassifier(**params).fit(Xd, yd)
+    assert np.mean(ref.coef_ == 0) > 0.2  # a sparse model
+    if solver == "lbfgs":
+        # OWL-QN without Newton steps on dask: the same optimum and the same zeros
+        _assert_same_fit(clf, ref, rtol=1e-5)
+        np.testing.assert_array_equal(clf.coef_ == 0, ref.coef_ == 0)
+    else:
+        assert np.mean((clf.coef_ == 0) == (ref.coef_ == 0)) > 0.9
+        assert np.mean(clf.predict(X) == ref.predict(X)) > 0.95
+
+
+@pytest.mark.slow
 def test_nan_block_reported(client, da):
     X, y = _data()
     X[2 * 200 + 17, 3] = np.nan
@@ -202,8 +222,8 @@ def test_bad_input_messages(client, da):
         SoftmaxClassifier().fit(Xd, y, sample_weight=np.zeros(X.shape[0]))
     with pytest.raises(ValueError, match="Negative values"):
         SoftmaxClassifier().fit(Xd, y, sample_weight=-np.ones(X.shape[0]))
-    with pytest.raises(NotImplementedError, match="l1_ratio"):
-        SoftmaxClassifier(l1_ratio=0.5).fit(Xd, y)
+    with pytest.raises(NotImplementedError, match="early_stopping"):
+        SoftmaxClassifier(solver="sgd", early_stopping=True).fit(Xd, y)
     with pytest.raises(TypeError, match="partial_fit"):
         SoftmaxClassifier(solver="sgd").partial_fit(Xd, y, classes=[0, 1, 2])
     with pytest.raises(ValueError, match="features"):
