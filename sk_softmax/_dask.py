@@ -95,12 +95,15 @@ def task_threads(n_jobs):
 
 
 # -- input -----------------------------------------------------------------------------
-def _as_dask_array(obj, name):
-    """A dask array from a dask Array, DataFrame or Series (None stays None)."""
+def _as_dask_array(obj, name, lengths=True):
+    """A dask array from a dask Array, DataFrame or Series (None stays None).
+
+    ``lengths``: compute a DataFrame's partition lengths (a fit needs known chunks; a
+    prediction does not)."""
     if obj is None or isinstance(obj, da.Array):
         return obj
-    if hasattr(obj, "to_dask_array"):  # dask DataFrame / Series: row counts needed
-        return obj.to_dask_array(lengths=True)
+    if hasattr(obj, "to_dask_array"):
+        return obj.to_dask_array(lengths=True if lengths else None)
     raise TypeError(f"{name} must be a dask Array, DataFrame or Series here, got "
                     f"{type(obj).__name__}.")
 
@@ -153,15 +156,21 @@ def _as_rows(arr, X, name):
     return arr
 
 
-def prepare_X(estimator, X, reset):
+def prepare_X(estimator, X, reset, row_chunks=None, lengths=True):
     """``X`` as a 2-D dask array with one column block; sets or checks
-    ``n_features_in_`` / ``feature_names_in_`` as ``validate_data`` does."""
-    names_from = X._meta if hasattr(X, "columns") else X
-    X = _as_dask_array(X, "X") if hasattr(X, "to_dask_array") or isinstance(X, da.Array) \
-        else da.from_array(X, chunks=(max(1, X.shape[0] // 4), -1), asarray=False)
+    ``n_features_in_`` / ``feature_names_in_`` as ``validate_data`` does.
+
+    An in-memory ``X`` (given with a dask ``y``) is chunked as ``row_chunks``."""
+    # the dask DataFrame's empty pandas meta carries the column names
+    names_from = X._meta if hasattr(X, "columns") and hasattr(X, "_meta") else X
+    if hasattr(X, "to_dask_array") or isinstance(X, da.Array):
+        X = _as_dask_array(X, "X", lengths=lengths)
+    else:
+        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+        X = da.from_array(X, chunks=(row_chunks or max(1, X.shape[0] // 4), -1),
+                          asarray=not sp.issparse(X))
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D X, got shape {X.shape}.")
-    # the dask DataFrame's empty pandas meta carries the column names
     validate_data(estimator, names_from, reset=reset, skip_check_array=True)
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
@@ -266,7 +275,10 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
     persisted : bool
         Whether X's blocks were persisted.
     """
-    X = _known_chunks(prepare_X(estimator, X, reset=True), "X")
+    y_chunks = None
+    if isinstance(y, da.Array) and not any(np.isnan(c) for c in y.chunks[0]):
+        y_chunks = y.chunks[0]
+    X = _known_chunks(prepare_X(estimator, X, reset=True, row_chunks=y_chunks), "X")
     y = _as_rows(y, X, "y")
     sw = _as_rows(sample_weight, X, "sample_weight")
     sparse = _is_sparse(X)
@@ -605,7 +617,7 @@ def predict(estimator, X, method):
     out : dask Array of shape (n_samples,) or (n_samples, n_outputs)
         Chunked as ``X``'s rows (chunk sizes may be unknown, as ``X``'s).
     """
-    X = prepare_X(estimator, X, reset=False)
+    X = prepare_X(estimator, X, reset=False, lengths=False)
     n_classes = estimator.classes_.shape[0]
     rows = X.chunks[0]
     if method == "predict":

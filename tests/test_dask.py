@@ -230,6 +230,15 @@ def test_bad_input_messages(client, da):
         SoftmaxClassifier().fit(X, y).predict(Xd[:, :5])
 
 
+@pytest.mark.slow
+def test_in_memory_X_with_dask_y(client, da):
+    X, y = _data()
+    ref = SoftmaxClassifier(**TIGHT).fit(X, y)
+    clf = SoftmaxClassifier(**TIGHT).fit(X, da.from_array(y, chunks=500))
+    _assert_same_fit(clf, ref)
+    assert clf._dask_stats["n_blocks"] == 3  # X chunked as y
+
+
 def _objective(clf, X, y):
     from sk_softmax._loss import SoftmaxLoss
 
