@@ -237,6 +237,10 @@ def test_in_memory_X_with_dask_y(client, da):
     clf = SoftmaxClassifier(**TIGHT).fit(X, da.from_array(y, chunks=500))
     _assert_same_fit(clf, ref)
     assert clf._dask_stats["n_blocks"] == 3  # X chunked as y
+    # warm_start continues from the fitted coefficients: at the optimum already
+    clf.set_params(warm_start=True).fit(X, da.from_array(y, chunks=500))
+    assert clf.n_iter_[0] <= 1
+    _assert_same_fit(clf, ref)
 
 
 def _objective(clf, X, y):
