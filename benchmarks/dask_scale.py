@@ -3,10 +3,8 @@ completion from zarr on disk.
 
 A ``distributed.LocalCluster`` of 2 worker processes (1 thread each, a memory limit per
 worker, bound to 127.0.0.1) first writes synthetic MNIST-like data (784 features in
-[0, 1), ~80% zeros, 10 classes, float32; the distribution of
-``benchmarks/scaling.py``, block by block with a seed per block) into a zarr store; the
-client never holds it.
-Then:
+[0, 1), ~80% zeros, 10 overlapping classes, float32; see ``_block``), chunk by chunk with
+a seed per chunk, into a zarr store; the client never holds it.  Then:
 
 1. ``SoftmaxClassifier().fit`` in memory on a subset (the first ``--subset`` rows),
    its evaluations counted;
@@ -50,9 +48,10 @@ from benchmarks._common import (  # noqa: E402
 
 
 def _block(block_info=None, d=784, n_classes=10):
-    """One chunk of rows, ``[X | y]`` as float32: the distribution of
-    ``benchmarks/scaling.py``'s ``synthetic`` (fixed class prototypes plus noise, ~80%
-    zeros), seeded by the chunk's index so that the data set is reproducible."""
+    """One chunk of rows, ``[X | y]`` as float32, seeded by the chunk's index so that the
+    data set is reproducible: ``benchmarks/scaling.py``'s ``synthetic`` (fixed class
+    prototypes plus uniform noise, ~80% zeros), with noise of amplitude 1 instead of 0.3,
+    so that the classes overlap and L-BFGS needs tens of iterations, as on MNIST."""
     info = block_info[None]
     (lo, hi), i = info["array-location"][0], info["chunk-location"][0]
     n = hi - lo
@@ -60,11 +59,16 @@ def _block(block_info=None, d=784, n_classes=10):
     protos = (protos_rng.random((n_classes, d), dtype=np.float32)
               * (protos_rng.random((n_classes, d)) < 0.3))
     rng = np.random.default_rng(1000 + i)
-    y = rng.integers(0, n_classes, n)
-    X = protos[y] + rng.random((n, d), dtype=np.float32)
-    X *= rng.random((n, d), dtype=np.float32) < 0.25
-    np.clip(X, 0, 1, out=X)
-    return np.concatenate([X, y[:, None].astype(np.float32)], axis=1)
+    out = np.empty((n, d + 1), dtype=np.float32)
+    # in slices of 10000 rows, so that a worker's temporaries stay small beside the chunk
+    for lo in range(0, n, 10_000):
+        hi = min(n, lo + 10_000)
+        y = rng.integers(0, n_classes, hi - lo)
+        X = protos[y] + rng.random((hi - lo, d), dtype=np.float32)
+        X *= rng.random((hi - lo, d), dtype=np.float32) < 0.25
+        np.clip(X, 0, 1, out=out[lo:hi, :d])
+        out[lo:hi, d] = y
+    return out
 
 
 def write_store(path, rows, chunk):
