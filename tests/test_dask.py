@@ -24,6 +24,7 @@ TIGHT = {"tol": 1e-10, "max_iter": 1000}
 RTOL = 1e-6
 
 
+@pytest.mark.slow  # a child process
 def test_import_does_not_import_dask():
     code = (
         "import sys, numpy as np\n"
