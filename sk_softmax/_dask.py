@@ -38,6 +38,7 @@ the worker's share of its own threads (:func:`task_threads`), not the machine's.
 """
 
 import copy
+import dataclasses
 import time
 import warnings
 
@@ -454,6 +455,11 @@ def _sgd_block(state, Xb, yb, swb, n_classes, fit_intercept, dtype, C, l1_ratio,
                        fit_intercept=fit_intercept, l1_ratio=l1_ratio, penalty_weight_sum=S)
     if Xb.shape[0] == 0:
         return state
+    # the block's rows in batches of (nearly) equal size, at most batch_size: a block of
+    # 300 rows gives 3 batches of 100, not 128 + 128 + 44 (a small, noisy last batch in
+    # every block, with the full step)
+    n_batches = -(-Xb.shape[0] // options.batch_size)
+    options = dataclasses.replace(options, batch_size=-(-Xb.shape[0] // n_batches))
     with kernel_threads(task_threads(n_jobs)):
         if state.eta0 == 0.0 and loss.sw_sum > 0:
             # eta0="auto" from the first block visited (as partial_fit from its first chunk)

@@ -73,6 +73,13 @@ def _assert_same_fit(dask_clf, ref, rtol=RTOL):
     assert np.max(np.abs(dask_clf.intercept_ - ref.intercept_)) < rtol * scale
 
 
+def _objective(clf, X, y):
+    from sk_softmax._loss import SoftmaxLoss
+
+    loss = SoftmaxLoss(X, np.searchsorted(clf.classes_, y), clf.classes_.shape[0], C=clf.C)
+    return loss.loss(loss.pack(clf.coef_, clf.intercept_))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("k", [2, 4])
 def test_lbfgs_matches_in_memory(client, da, k):
@@ -125,6 +132,12 @@ def test_csr_blocks(client, da):
     _assert_same_fit(clf, ref)
     np.testing.assert_allclose(clf.predict_proba(Xd).compute(), ref.predict_proba(Xs),
                                rtol=1e-6, atol=1e-9)
+    # SGD on CSR blocks: the sparse steps of the in-memory code, block by block; the
+    # adaptive schedule ends as near the optimum as in memory (measured: 0.999 of the
+    # predictions the same, objective 1.4e-5 above the optimum)
+    sgd = SoftmaxClassifier(solver="sgd", random_state=0).fit(Xd, da.from_array(y, chunks=300))
+    assert np.mean(sgd.predict(Xs) == ref.predict(Xs)) > 0.98
+    assert _objective(sgd, Xs, y) - _objective(ref, Xs, y) < 1e-3
 
 
 @pytest.mark.slow
@@ -244,13 +257,6 @@ def test_in_memory_X_with_dask_y(client, da):
     _assert_same_fit(clf, ref)
 
 
-def _objective(clf, X, y):
-    from sk_softmax._loss import SoftmaxLoss
-
-    loss = SoftmaxLoss(X, np.searchsorted(clf.classes_, y), clf.classes_.shape[0], C=clf.C)
-    return loss.loss(loss.pack(clf.coef_, clf.intercept_))
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sgd_visits_blocks(client, da):
@@ -263,14 +269,14 @@ def test_sgd_visits_blocks(client, da):
     mem = SoftmaxClassifier(**params).fit(X, y)
     opt = SoftmaxClassifier(**TIGHT).fit(X, y)
     assert clf.n_iter_[0] == len(clf.loss_curve_) and clf.t_ == clf.n_iter_[0] * X.shape[0]
-    # both SGD fits end near the optimum: objective gaps measured 5e-4 (dask) and
-    # 5e-5 (in memory), coefficients within a few percent, the same predictions
+    # both SGD fits end near the optimum: objective gaps measured 1.8e-5 (dask) and
+    # 2.0e-5 (in memory), coefficients within 0.4% and 1%, 99.9% of predictions the same
     f_opt = _objective(opt, X, y)
-    assert _objective(clf, X, y) - f_opt < 2e-3
-    assert _objective(mem, X, y) - f_opt < 2e-3
-    assert _rel(clf.coef_, opt.coef_) < 0.05
-    assert np.mean(clf.predict(X) == mem.predict(X)) > 0.97
-    assert np.mean(clf.predict(X) == opt.predict(X)) > 0.97
+    assert _objective(clf, X, y) - f_opt < 2e-4
+    assert _objective(mem, X, y) - f_opt < 2e-4
+    assert _rel(clf.coef_, opt.coef_) < 0.02
+    assert np.mean(clf.predict(X) == mem.predict(X)) > 0.99
+    assert np.mean(clf.predict(X) == opt.predict(X)) > 0.99
     # the adaptive schedule's stopping rule ends the fit as in memory
     stopped = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=200).fit(Xd, yd)
     assert stopped.n_iter_[0] < 200
