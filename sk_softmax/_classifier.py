@@ -306,6 +306,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.  float32 and float64 are kept (no copy when C-contiguous, or
             CSR); other dtypes are converted to float64, CSC/COO to CSR (one copy).
+            A dask Array (dense or scipy.sparse blocks) or dask DataFrame is fitted on
+            its cluster, block by block (docs/dask.md); so is any call where ``y`` or
+            ``sample_weight`` is a dask collection.
         y : array-like of shape (n_samples,)
             Class labels (integers, strings, booleans...); at least two classes.
         sample_weight : array-like of shape (n_samples,), default=None

@@ -283,11 +283,30 @@ def test_sgd_visits_blocks(client, da):
 
 
 @pytest.mark.slow
-def test_workers_use_their_threads(client):
+def test_workers_use_their_threads(client, monkeypatch):
+    import distributed
+    import numba
+
     from sk_softmax._dask import task_threads
 
     assert client.submit(task_threads, None, pure=False).result() == 1
     assert task_threads(None) == 1  # not on a worker: dask's local schedulers
+
+    class State:  # a worker with 4 threads running `executing_count` tasks
+        nthreads = 4
+        executing_count = 1
+
+    class Worker:
+        state = State()
+
+    monkeypatch.setattr(distributed, "get_worker", lambda: Worker())
+    numba_max = numba.config.NUMBA_NUM_THREADS
+    assert task_threads(None) == min(4, numba_max)
+    assert task_threads(1) == 1  # n_jobs caps the share
+    State.executing_count = 2
+    assert task_threads(None) == min(2, numba_max)
+    State.executing_count = 8
+    assert task_threads(None) == 1
 
 
 @pytest.mark.slow
