@@ -21,8 +21,9 @@ How a fit runs (docs/dask.md has the user's view):
 * **Pass 2** over ``y`` and ``sample_weight`` only: the weight of every class, from
   which the client computes the class weights (``"balanced"`` as scikit-learn does) and
   the weight sum ``S``; the encoded labels and folded weights are persisted (small).
-* **L-BFGS** (with an L1 term, the L1 solver of ``_solvers/_l1.py`` without Newton
-  steps): :func:`sk_softmax._solvers.minimize_full_batch` runs on the client, on
+* **L-BFGS** (with an L1 term, the L1 solver of ``_solvers/_l1.py``, its Newton steps
+  on a subsample of rows gathered once): :func:`sk_softmax._solvers.minimize_full_batch`
+  runs on the client, on
   :class:`DaskLoss`, whose every evaluation sends ``coef`` to the workers, evaluates each
   block's unscaled loss and gradient sums and adds them up in a tree
   (:data:`SPLIT_EVERY` parts per node); only ``n_params + 1`` floats per block travel.
@@ -376,7 +377,7 @@ def tree_sum(parts, split_every=SPLIT_EVERY):
 
 class DaskLoss:
     """The objective of ``SoftmaxLoss`` on dask data, for the full-batch solvers
-    (L-BFGS, and the L1 solver without its Newton steps).
+    (L-BFGS, and the L1 solver, whose Newton steps get :meth:`hessian_product`).
 
     Each :meth:`loss_gradient` runs one dask computation: every block's unscaled sums
     (``_block_loss_grad``), a tree reduction, then on the client the scaling by ``1/S``
@@ -399,12 +400,12 @@ class DaskLoss:
 
     def __init__(self, data, layout, n_jobs):
         self.data, self.layout, self.n_jobs = data, layout, n_jobs
-        # what the L1 solver reads besides loss_gradient (no hessian_product: OWL-QN
-        # then takes quasi-Newton steps only, each Newton product would be a pass)
+        # what the L1 solver reads besides loss_gradient (and hessian_product below)
         self.l1_reg_strength = layout.l1_reg_strength
         self.penalty_mask = layout.penalty_mask
         self.min_norm_subgradient = layout.min_norm_subgradient
         self.l1_penalty = layout.l1_penalty
+        self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
         self.n_evaluations = 0
         self.seconds = []
 
@@ -443,6 +444,42 @@ class DaskLoss:
         self.n_evaluations += 1
         self.seconds.append(time.perf_counter() - t0)
         return value, grad.ravel()
+
+
+    def hessian_product(self, coef, free, max_rows=None):
+        """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.
+
+        The in-memory :meth:`SoftmaxLoss.hessian_product` subsamples every ``step``-th
+        row (at most ``max_rows``); the same rows are gathered here to the client, once
+        per fit (``max_rows`` rows of ``X``: the one transfer of data rows, and only for
+        an L1 fit that reaches Newton steps), and the products are computed there by a
+        ``SoftmaxLoss`` on them with the whole data's penalty, so that the Newton steps
+        are the in-memory fit's.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_params,)
+        free : ndarray of shape (n_params,), bool
+        max_rows : int or None
+
+        Returns
+        -------
+        hessp : callable
+            ``hessp(v) -> ndarray of shape (n_params,)``.
+        """
+        if self._hessian_rows is None or self._hessian_rows[0] != max_rows:
+            d, lay = self.data, self.layout
+            n = d.X.shape[0]
+            step = 1 if max_rows is None or n <= max_rows else -(-n // max_rows)
+            rows = np.arange(0, n, step)
+            Xs, ys, sws = dask.compute(d.X[rows], d.y_enc[rows],
+                                       d.sw[rows] if d.sw is not None else None)
+            sub = SoftmaxLoss(_block_X(Xs, d.dtype), np.asarray(ys, dtype=np.intp),
+                              lay.n_classes, sws, C=lay.C, fit_intercept=lay.fit_intercept,
+                              l1_ratio=lay.l1_ratio, penalty_weight_sum=d.weight_sum)
+            self._hessian_rows = (max_rows, sub)
+        # all of the gathered rows: they are the subsample already
+        return self._hessian_rows[1].hessian_product(coef, free, max_rows=None)
 
 
 # -- SGD -------------------------------------------------------------------------------
