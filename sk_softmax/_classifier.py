@@ -45,6 +45,21 @@ _FIT_STATE = ("_sgd_state", "_fit_weight_sum", "loss_curve_", "t_", "validation_
               "best_validation_score_")
 
 
+def is_dask_collection(obj):
+    """Whether ``obj`` is a dask collection (Array, DataFrame, Series...).
+
+    Decided by the type's module, so that dask is never imported here: a user without
+    dask passes no dask objects, and ``import sk_softmax`` must stay free of it.
+    """
+    return type(obj).__module__.partition(".")[0] in ("dask", "dask_expr")
+
+
+def _dask_backend():
+    from . import _dask  # only imported for dask input
+
+    return _dask
+
+
 def _solver_is_sgd(estimator):
     if estimator.solver != "sgd":
         raise AttributeError(
@@ -292,6 +307,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.  float32 and float64 are kept (no copy when C-contiguous, or
             CSR); other dtypes are converted to float64, CSC/COO to CSR (one copy).
+            A dask Array (dense or scipy.sparse blocks) or dask DataFrame is fitted on
+            its cluster, block by block (docs/dask.md); so is any call where ``y`` or
+            ``sample_weight`` is a dask collection.
         y : array-like of shape (n_samples,)
             Class labels (integers, strings, booleans...); at least two classes.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -305,6 +323,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         if self.solver == "lbfgs" and self.tol is None:
             raise ValueError("tol=None is only valid with solver='sgd'; lbfgs needs a tol.")
         check_n_jobs(self.n_jobs)
+        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
+            return self._fit_dask(X, y, sample_weight)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
         )
@@ -335,6 +355,23 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             self._set_model(W, b, X.dtype)
             self.n_iter_ = np.array([n_iter], dtype=np.int32)
             self._fit_weight_sum = loss.sw_sum
+        return self
+
+    def _fit_dask(self, X, y, sample_weight):
+        """``fit`` on dask input: the dask backend (``sk_softmax._dask``) runs it on the
+        cluster; callbacks are not called."""
+        result = _dask_backend().fit(self, X, y, sample_weight)
+        for attr in _FIT_STATE:
+            self.__dict__.pop(attr, None)
+        self.classes_ = result.classes
+        self._set_model(result.W, result.b, result.dtype)
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self._fit_weight_sum = result.weight_sum
+        self._dask_stats = result.stats
+        if result.sgd_state is not None:
+            self._sgd_state = result.sgd_state
+            self.loss_curve_ = list(result.sgd_state.loss_curve)
+            self.t_ = result.sgd_state.samples_seen
         return self
 
     def _fit_lbfgs(self, loss, init, tasks):
@@ -433,6 +470,11 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             On a changed set of classes or number of features, labels outside
             ``classes``, or ``class_weight="balanced"``.
         """
+        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
+            raise TypeError(
+                "partial_fit does not take dask collections; fit(X, y) with "
+                "solver='sgd' runs SGD over the blocks of a dask array."
+            )
         first = not hasattr(self, "classes_")
         if first:
             if classes is None:
@@ -553,12 +595,49 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             _kernels.softmax_rows(Z, binary, log, out, use_parallel(work))
         return out
 
+    def decision_function(self, X):
+        """Decision scores (logits) of the samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Or a dask Array / DataFrame: the scores are then a lazy dask array.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the logit of ``classes_[1]``, else one column per class.
+        """
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            return _dask_backend().predict(self, X, "decision_function")
+        return super().decision_function(X)
+
+    def predict(self, X):
+        """Class labels of the samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Or a dask Array / DataFrame: the labels are then a lazy dask array.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Elements of ``classes_``.
+        """
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            return _dask_backend().predict(self, X, "predict")
+        return super().predict(X)
+
     def predict_proba(self, X):
         """Class probabilities.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or a dask Array / DataFrame: the probabilities are then a lazy dask array.
 
         Returns
         -------
@@ -566,6 +645,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             Columns ordered as ``classes_``; rows sum to 1.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return _dask_backend().predict(self, X, "predict_proba")
         return self._softmax(self.decision_function(X), log=False)
 
     def predict_log_proba(self, X):
@@ -574,6 +655,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Or a dask Array / DataFrame: the result is then a lazy dask array.
 
         Returns
         -------
@@ -581,6 +663,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             Finite everywhere (clipped at the dtype's most negative finite value).
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return _dask_backend().predict(self, X, "predict_log_proba")
         return self._softmax(self.decision_function(X), log=True)
 
 
