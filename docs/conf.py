@@ -1,0 +1,87 @@
+"""Sphinx configuration of the sk_softmax documentation (``tox -e docs``).
+
+Built with warnings as errors (``-W``), so every setting here keeps the build free of
+network access: no intersphinx (the build machines reach PyPI only), no remote images.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+# the benchmarks' result tables are included from the repository, and the gallery's
+# examples find MNIST relative to it (../shared/data/mnist)
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("SK_SOFTMAX_REPO", str(REPO))
+
+import sk_softmax  # noqa: E402
+
+project = "sk_softmax"
+author = "the sk_softmax developers"
+copyright = "2026, the sk_softmax developers"
+release = version = sk_softmax.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "_templates", "Thumbs.db", ".DS_Store",
+                    "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
+                    "auto_examples/*.json", "auto_examples/*.md5"]
+templates_path = ["_templates"]
+# design.md and deploying.md were written for GitHub, where headings start at "#"
+myst_heading_anchors = 3
+myst_enable_extensions = ["dollarmath"]
+
+# -- API reference -------------------------------------------------------------------
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": True}
+# numpydoc lists the methods itself (the class template would list them twice)
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+# "See Also" entries name scikit-learn classes; without intersphinx they are plain text
+numpydoc_xref_param_type = False
+numpydoc_validation_checks = set()
+
+# -- Gallery --------------------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": str(REPO / "examples"),
+    "gallery_dirs": "auto_examples",
+    # every plot_*.py runs during the build; stream_mnist.py is a command-line script
+    # (argparse, the full 60000 rows) and stays out of the gallery
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"stream_mnist\.py",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    # a failing example fails the build
+    "only_warn_on_example_error": False,
+    "abort_on_example_error": False,
+    "reset_modules": ("matplotlib",),
+    "show_memory": False,
+    # "Examples using SoftmaxClassifier" on the API pages
+    "doc_module": ("sk_softmax",),
+    "backreferences_dir": "api/generated/backreferences",
+    "matplotlib_animations": False,
+}
+
+# -- HTML -----------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"sk_softmax {release}"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    # the theme's default footer/header items need no network
+}
+html_show_sourcelink = False
