@@ -5,6 +5,7 @@ network access: no intersphinx (the build machines reach PyPI only), no remote i
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,16 @@ REPO = DOCS.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("SK_SOFTMAX_REPO", str(REPO))
 
+import warnings  # noqa: E402
+
 import sk_softmax  # noqa: E402
+
+# numba warns, while compiling the SGD kernel body _sgd_steps_body with parallel=True, that
+# it found no loop to parallelise (NumbaPerformanceWarning; a note for the kernels'
+# developers, not a fault: the kernel is tested against the NumPy reference). On a cold
+# cache it would print into the first example that fits with SGD, where it means nothing
+# to a reader.
+warnings.filterwarnings("ignore", message="The keyword argument 'parallel=True'")
 
 project = "sk_softmax"
 author = "the sk_softmax developers"
@@ -44,7 +54,6 @@ myst_enable_extensions = ["dollarmath"]
 
 # -- API reference -------------------------------------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
 # numpydoc lists the methods itself (the class template would list them twice)
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -85,3 +94,50 @@ html_theme_options = {
     # the theme's default footer/header items need no network
 }
 html_show_sourcelink = False
+
+
+# -- scikit-learn's docstrings -------------------------------------------------------
+# The estimators inherit methods (score, get_params, set_fit_request...) whose docstrings
+# cross-reference labels and glossary terms of scikit-learn's own site (:ref:`User Guide
+# <metadata_routing>`, :term:`meta-estimator`). Without intersphinx (no network here)
+# those would be undefined-reference warnings, i.e. errors under -W; in docstrings that
+# are not ours, such roles are rendered as plain text instead.
+_ROLE = re.compile(r":(?:ref|term|func|class|meth|attr|mod|obj):"
+                   r"`(?:~?([^`<]*?)\s*<[^`>]*>|~?([^`]*))`")
+
+
+def _plain_foreign_roles(app, what, name, obj, options, lines):
+    module = getattr(obj, "__module__", None) or ""
+    if module.startswith("sk_softmax"):
+        return
+    for i, line in enumerate(lines):
+        lines[i] = _ROLE.sub(lambda m: f"``{(m.group(1) or m.group(2)).strip()}``", line)
+
+
+# -- the benchmarks' result files ----------------------------------------------------
+# One page per result file of benchmarks/results/ (git-ignored stubs that include it, so a
+# new result file gets its page without editing the docs; --quick results are left out).
+RESULTS = REPO / "benchmarks" / "results"
+STUBS = DOCS / "user_guide" / "results"
+STUBS.mkdir(exist_ok=True)
+for _old in STUBS.glob("*.md"):
+    _old.unlink()
+for _result in sorted(RESULTS.glob("*.md")):
+    if not _result.stem.endswith("_quick"):
+        (STUBS / _result.name).write_text(
+            f"```{{include}} ../../../benchmarks/results/{_result.name}\n"
+            ":relative-images:\n```\n")
+
+# docs/design.md links the result files as ../benchmarks/results/NAME.md, which works on
+# GitHub; in the site each result is the page user_guide/results/NAME (an include of it).
+_RESULT_LINK = re.compile(r"\]\(\.\./benchmarks/results/([a-z0-9_]+)\.md\)")
+
+
+def _result_links(app, docname, source):
+    if docname == "design":
+        source[0] = _RESULT_LINK.sub(r"](user_guide/results/\1.md)", source[0])
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _plain_foreign_roles)
+    app.connect("source-read", _result_links)
