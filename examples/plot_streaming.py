@@ -102,9 +102,10 @@ print(f"peak memory allocated while streaming: {peak / 2**20:.1f} MiB; one chunk
 # Learning curve and memory
 # -------------------------
 # Most of the accuracy comes within the first few chunks; the rest of the pass and the
-# second pass refine it as the adaptive schedule lowers the step. The memory held (Python
-# and NumPy allocations traced by ``tracemalloc``, including the test set) stays flat: it
-# depends on the chunk size, not on how much has been streamed.
+# second pass refine it as the adaptive schedule lowers the step. The memory held (the
+# Python and NumPy allocations made since streaming began, traced by ``tracemalloc``; the
+# test set, loaded before, is not counted) stays flat: it depends on the chunk size, not on
+# how much has been streamed.
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 axes[0].plot(seen, accuracy, ".-")
