@@ -26,6 +26,7 @@ Usage::
 """
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -202,6 +203,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.full else 1)
     t_start = time.perf_counter()
+    load_start = _load_average()
     mode = "full" if args.full else "lean (default; --full for the best-of-3 run)"
     say(f"fit_mnist, {mode}: loading scikit-learn and sk_softmax")
 
@@ -327,7 +329,10 @@ def main(argv=None):
         "cross-entropy + ||W||^2 / (2 C n), evaluated in float64 for both",
         f"- machine: {machine_description()}",
         f"- date: {time.strftime('%Y-%m-%d')}; this run took "
-        f"{time.perf_counter() - t_start:.0f} s (after the install)",
+        f"{time.perf_counter() - t_start:.0f} s (after the install); load average (1 min) "
+        f"at its start and end: {load_start} and {_load_average()} (above 0 when other "
+        "processes share the cores: they slow both estimators, LogisticRegression's BLAS "
+        "threads more)",
         "",
         markdown_table(header, rows),
     ])
@@ -337,6 +342,14 @@ def main(argv=None):
                    "float64 objective" if args.full else "objective as each solver computed it")
         text += f"\n\n![objective vs wall time]({png.name})"
     finish(name, text)
+
+
+def _load_average():
+    """The 1-minute load average, or "n/a" where the OS has none."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "n/a"
 
 
 def plot(curves, path, desc, what):
