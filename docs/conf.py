@@ -25,7 +25,7 @@ import sk_softmax  # noqa: E402
 # developers, not a fault: the kernel is tested against the NumPy reference). On a cold
 # cache it would print into the first example that fits with SGD, where it means nothing
 # to a reader.
-warnings.filterwarnings("ignore", message="The keyword argument 'parallel=True'")
+warnings.filterwarnings("ignore", message=r"\s*The keyword argument 'parallel=True'")
 
 project = "sk_softmax"
 author = "the sk_softmax developers"
