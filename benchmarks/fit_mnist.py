@@ -281,7 +281,7 @@ def main(argv=None):
         t_sk = results[dt, names[0]][1]
         target = f_sk[dt] * (1 + REACH_RTOL)
         # where the tight fit exists, the time to reach comes from it (it continues the
-        # default fit's iterates); else from the default fit
+        # default fit's iterates); else from the default fit (--full: from every fit)
         reach_key = (dt, tight) if (dt, tight) in results else (dt, names[1])
         for key in [k for k in results if k[0] == dt]:
             name = key[1]
@@ -293,7 +293,7 @@ def main(argv=None):
             f = score(est) if not stopped else None
             if name == "LogisticRegression":
                 t_reach = f"{t_sk:.2f} (1.00x)"
-            elif key == reach_key:
+            elif key == reach_key or key in scored:
                 i = first_reach(trace, layout, loss64, target, scored.get(key))
                 t_reach = (f"{times[i]:.2f} ({times[i] / t_sk:.2f}x)" if i is not None
                            else "not reached")
