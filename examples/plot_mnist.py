@@ -7,7 +7,7 @@ model has one weight per pixel and class, so its ten weight vectors can be looke
 images: the pixels that speak for (red) and against (blue) each digit.
 
 To keep the gallery fast this example fits on the **first 10000 of the 60000 training
-images** (about a second on 2 cores; the full set gains about two points of test accuracy)
+images** (a second or two on 2 cores; all 60000 give about 1.5 points more test accuracy)
 and tests on all 10000 test images. MNIST is read from its IDX files
 (:func:`sk_softmax.datasets.load_mnist`) in ``$SK_SOFTMAX_MNIST`` or
 ``../shared/data/mnist`` beside the repository; where neither exists, the example falls
