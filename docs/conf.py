@@ -4,21 +4,15 @@ Built with warnings as errors (``-W``), so every setting here keeps the build fr
 network access: no intersphinx (the build machines reach PyPI only), no remote images.
 """
 
-import os
 import re
-import sys
+import warnings
 from pathlib import Path
+
+# the installed package is documented (tox installs it; a development install is editable)
+import sk_softmax
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
-# the benchmarks' result tables are included from the repository, and the gallery's
-# examples find MNIST relative to it (../shared/data/mnist)
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("SK_SOFTMAX_REPO", str(REPO))
-
-import warnings  # noqa: E402
-
-import sk_softmax  # noqa: E402
 
 # numba warns, while compiling the SGD kernel body _sgd_steps_body with parallel=True, that
 # it found no loop to parallelise (NumbaPerformanceWarning; a note for the kernels'
