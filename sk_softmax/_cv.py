@@ -124,7 +124,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
     n_iter_ : ndarray of shape (n_folds, n_l1_ratios, n_cs)
         Solver iterations of every fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         When ``X`` has string column names.
 
     See Also
