@@ -26,7 +26,7 @@ reaches in 59 epochs).  So once at most 2% of the non-zero weights changed for t
 iterations in a row, and while at most a fifth of the weights are non-zero, the
 direction is instead a truncated Newton step (conjugate gradients on Hessian-vector
 products, :meth:`sk_softmax._loss.SoftmaxLoss.hessian_product`) in the non-zero weights
-and intercepts, with the Hessian subsampled to 10000 rows so that a product costs a
+and intercepts, with the Hessian subsampled to 5000 rows so that a product costs a
 fraction of an evaluation; the same orthant-projected line search follows, and weights
 that cross zero stop there.  When the largest violation of optimality is at a zero
 weight, a quasi-Newton step (which can move it) is taken instead: without that rule a
@@ -61,7 +61,7 @@ _FTOL = 64 * np.finfo(float).eps
 _NEWTON_AFTER = 2
 _SUPPORT_CHANGE = 0.02
 _NEWTON_MAX_SUPPORT = 0.2
-_HESSIAN_ROWS = 10000
+_HESSIAN_ROWS = 5000
 _CG_MAX_ITER = 50
 
 
