@@ -49,7 +49,6 @@ from ._kernels import (
     dense_batch_buffers,
     dense_block_size,
     dense_full_buffers,
-    small_loss_grad,
 )
 from ._threading import use_parallel
 
@@ -375,7 +374,7 @@ class SoftmaxLoss:
         grad = np.empty(self.coef_shape, dtype=np.float64)
         Wf = np.asarray(W, dtype=np.float64)
         if self.small:
-            loss_sum = small_loss_grad(self.X, self.y, self.sample_weight, Wf,
+            loss_sum = _small.small_loss_grad(self.X, self.y, self.sample_weight, Wf,
                                        np.asarray(b, dtype=np.float64), self.binary,
                                        self._gW, self._gb)
             self._finish(grad, Wf, inv, l2)

@@ -6,9 +6,10 @@ its start: importing numba and loading (or, with an empty cache, compiling) the
 kernel, 0.5 s warm and several seconds cold on the project's 2-core machine, more
 than scikit-learn's whole import and fit (docs/design.md, "First compilation").  So the
 loss object evaluates such problems here, with whole-matrix NumPy products, and a
-small fit never starts numba.  Everything is computed in float64 whatever the
-dtype of ``X``; ``X`` is small by construction (``n_samples * n_features * K`` below
-:data:`SMALL_MAX_WORK`), so the temporaries of size ``n_samples * K`` are too.
+small fit never starts numba.  As in the kernels, the two products run in the dtype of
+``X`` (``X`` is never converted) and the softmax and the sums in float64; ``X`` is
+small by construction (``n_samples * n_features * K`` below :data:`SMALL_MAX_WORK`), so
+the temporaries of size ``n_samples * K`` are too.
 
 The formulas are the kernels' (:mod:`._softmax`, :mod:`._dense`): the row maximum is
 subtracted before ``exp``, the cross-entropy is ``log(s) - (z_y - m)``, and the binary
@@ -30,7 +31,8 @@ SMALL_MAX_WORK = 200_000
 
 def _full_logits(X, W, b, ref_zero):
     """``(n_samples, K + ref_zero)`` float64 logits, the implicit zero column first."""
-    Z = np.asarray(X @ W.T, dtype=np.float64)
+    # W in X's dtype: a float32 X is then multiplied as it is, not upcast on every call
+    Z = np.asarray(X @ W.astype(X.dtype, copy=False).T, dtype=np.float64)
     Z += b
     if ref_zero:
         Z = np.concatenate([np.zeros((Z.shape[0], 1)), Z], axis=1)
@@ -80,7 +82,7 @@ def small_loss_grad(X, y, sw, W, b, ref_zero, gW, gb):
         loss_sum = float(sw @ ce)
         Z *= sw[:, None]
     R = Z[:, 1:] if ref_zero else Z
-    gW[...] = np.asarray(X.T @ R).T
+    gW[...] = np.asarray(X.T @ R.astype(X.dtype, copy=False)).T
     gb[...] = R.sum(axis=0)
     return loss_sum
 
