@@ -4,9 +4,13 @@ import contextlib
 import os
 import platform
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+
+# importing sk_softmax compiles nothing and imports no numba
+from sk_softmax import SoftmaxClassifier
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -171,3 +175,29 @@ def progress(iterable, total=None, desc=None):
     except ImportError:
         return iterable
     return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False)
+
+
+_F64_ONLY = {"running": 0, "saved": None, "lock": threading.Lock()}
+
+
+class Float64Only(SoftmaxClassifier):
+    """SoftmaxClassifier whose fits skip the float32 stage (docs/design.md, "Two
+    precisions"): the before of that change, measured in the same run.  At module level,
+    so that loky workers import it; fits running at once in threads share the switch,
+    which is off while any of them runs."""
+
+    def fit(self, X, y, sample_weight=None):
+        import sk_softmax._loss as loss_module
+
+        with _F64_ONLY["lock"]:
+            if _F64_ONLY["running"] == 0:
+                _F64_ONLY["saved"] = loss_module.MIXED_MAX_COPY_BYTES
+                loss_module.MIXED_MAX_COPY_BYTES = 0
+            _F64_ONLY["running"] += 1
+        try:
+            return super().fit(X, y, sample_weight)
+        finally:
+            with _F64_ONLY["lock"]:
+                _F64_ONLY["running"] -= 1
+                if _F64_ONLY["running"] == 0:
+                    loss_module.MIXED_MAX_COPY_BYTES = _F64_ONLY["saved"]

@@ -1,7 +1,9 @@
 """GridSearchCV over 6 values of C on an MNIST subset: n_jobs 1 and 2, loky and threading.
 
 Ours vs LogisticRegression, same grid, folds, data and tol; wall time of the whole search
-(including the refit), best of ``--repeats``.  With ``n_jobs=2`` the two fits at a time
+(including the refit), best of ``--repeats``.  A third row runs ours with float64
+evaluations only (no float32 stage, docs/design.md "Two precisions"): the before/after of
+that change in the same run.  With ``n_jobs=2`` the two fits at a time
 must not oversubscribe the cores: loky workers get NUMBA_NUM_THREADS and BLAS limits from
 joblib; under the threading backend the TBB threading layer shares one pool between the
 threads (with OpenMP each thread would start its own team).
@@ -22,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    Float64Only,
     finish,
     load_data,
     machine_description,
@@ -55,6 +58,7 @@ def main(argv=None):
     results = {}
     for name, make in progress([("LogisticRegression", lambda: LogisticRegression(
             tol=1e-4, max_iter=300)), ("SoftmaxClassifier", lambda: SoftmaxClassifier(
+            tol=1e-4, max_iter=300)), ("SoftmaxClassifier, float64 only", lambda: Float64Only(
             tol=1e-4, max_iter=300))], desc="estimators"):
         for n_jobs, backend in configs:
             best = np.inf

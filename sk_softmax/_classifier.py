@@ -385,8 +385,11 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             if stop:
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
+        # float64 data: most iterations on a float32 copy, the last ones (and the
+        # stopping test) in float64 (docs/design.md, "Two precisions")
         coef, n_iter, _ = minimize_full_batch(
-            loss, coef0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            loss, coef0, loss.float32_twin(), max_iter=self.max_iter, tol=self.tol,
+            verbose=self.verbose,
             callback=on_iteration if tasks.active else None,
         )
         tasks.end_empty()

@@ -44,13 +44,17 @@ def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, ma
     order = np.argsort(Cs, kind="stable")
     coefs, n_iters = [None] * len(Cs), np.zeros(len(Cs), dtype=np.int32)
     coef = coef0
+    X32 = None  # one float32 copy of the fold for the whole path
     with kernel_threads(n_threads):
         for i in order:
             loss = SoftmaxLoss(X, y_enc, n_classes, sample_weight, C=float(Cs[i]),
                                fit_intercept=fit_intercept, l1_ratio=l1_ratio)
             if coef is None:
                 coef = np.zeros(loss.n_params)
-            coef, n_iters[i], _ = minimize_full_batch(loss, coef, max_iter=max_iter,
+            coarse = loss.float32_twin(X32)
+            if coarse is not None:
+                X32 = coarse.X
+            coef, n_iters[i], _ = minimize_full_batch(loss, coef, coarse, max_iter=max_iter,
                                                       tol=tol, verbose=verbose)
             coefs[i] = coef.reshape(loss.coef_shape)
     return np.stack(coefs), n_iters

@@ -52,7 +52,13 @@ from ._kernels import (
 )
 from ._threading import use_parallel
 
-__all__ = ["SoftmaxLoss", "min_norm_subgradient"]
+__all__ = ["MIXED_MAX_COPY_BYTES", "SoftmaxLoss", "min_norm_subgradient"]
+
+#: Largest float32 copy of a float64 ``X`` that :meth:`SoftmaxLoss.float32_twin` makes
+#: (half of X's bytes): MNIST's 60000 x 784 float64 training set (188 MB of copy) is
+#: below it; larger data is evaluated in float64 only, so that its memory stays X plus
+#: the (n_samples, K) buffer.
+MIXED_MAX_COPY_BYTES = 256 * 2**20
 
 
 class SoftmaxLoss:
@@ -183,6 +189,46 @@ class SoftmaxLoss:
         other._gW, other._gb = self._gW.copy(), self._gb.copy()
         other._full = other._batch = None
         return other
+
+    def float32_twin(self, X32=None):
+        """The same objective evaluated on a float32 copy of ``X``, or None.
+
+        The first stage of a mixed-precision L-BFGS solve
+        (:func:`sk_softmax._solvers.minimize_lbfgs` with ``coarse_loss``) runs on it:
+        its evaluations read half the bytes and run float32 products (0.6-0.65x of a
+        float64 evaluation, docs/design.md), while the sums, the penalty and the returned
+        gradient stay in float64.  Same labels, weights, ``C``, ``l1_ratio`` and penalty
+        scale ``S``.
+
+        Parameters
+        ----------
+        X32 : ndarray of shape (n_samples, n_features), float32, or None
+            A float32 copy of ``X`` made earlier (a path over values of C reuses one);
+            None: make it here.
+
+        Returns
+        -------
+        twin : SoftmaxLoss or None
+            None where a float32 stage does not pay or is not safe: sparse or float32
+            ``X``, a problem evaluated with NumPy (:attr:`small`), a copy larger than
+            :data:`MIXED_MAX_COPY_BYTES`, values beyond float32's range, or an L1 term
+            (whose solver, :func:`sk_softmax._solvers.minimize_l1`, runs in float64).
+        """
+        X = self.X
+        if (self.sparse or X.dtype != np.float64 or self.small or self.l1_reg_strength > 0
+                or X.size * 4 > MIXED_MAX_COPY_BYTES):
+            return None
+        if X32 is None:
+            with np.errstate(over="ignore"):
+                X32 = np.asarray(X, dtype=np.float32, order="C")
+            # |x| > 3.4e38 became inf: such data is evaluated in float64 only
+            if not np.isfinite(X32).all():
+                return None
+        return SoftmaxLoss(X32, self.y, self.n_classes,
+                           None if self.sample_weight.shape[0] == 0 else self.sample_weight,
+                           C=self.C, fit_intercept=self.fit_intercept,
+                           l1_ratio=self.l1_ratio,
+                           penalty_weight_sum=self.penalty_weight_sum)
 
     def _full_buffers(self):
         if self._full is None:

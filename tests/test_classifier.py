@@ -270,3 +270,53 @@ def test_feature_names_in():
     np.testing.assert_array_equal(clf.feature_names_in_, X.columns.to_numpy())
     with pytest.warns(UserWarning, match="feature names"):
         clf.predict(X.to_numpy())
+
+
+# -- float64 data: a float32 stage, then float64 (docs/design.md, "Two precisions") ----
+
+
+def _encoded_loss(clf, X, y, C, sw=None):
+    from sk_softmax._loss import SoftmaxLoss
+
+    y_enc = np.searchsorted(clf.classes_, y)
+    loss = SoftmaxLoss(X, y_enc, len(clf.classes_), sw, C=C)
+    return loss, loss.pack(clf.coef_, clf.intercept_)
+
+
+def test_float64_fit_runs_a_float32_stage_and_meets_tol_in_float64(capsys):
+    X, y = dataset("digits")
+    clf = SoftmaxClassifier(tol=1e-5, max_iter=1000, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "L-BFGS float32 iter" in out  # the first stage ran on the float32 copy
+    loss, coef = _encoded_loss(clf, X, y, 1.0)
+    assert np.max(np.abs(loss.loss_gradient(coef)[1])) <= 1e-5  # tested in float64
+    assert clf.coef_.dtype == np.float64
+
+
+def test_two_precisions_reach_the_float64_only_objective(monkeypatch):
+    import sk_softmax._loss as loss_module
+
+    X, y = dataset("digits")
+    mixed = SoftmaxClassifier(C=0.5, **TIGHT).fit(X, y)
+    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", 0)
+    plain = SoftmaxClassifier(C=0.5, **TIGHT).fit(X, y)
+    f_mixed = objective_of(mixed, X, y, 0.5)
+    f_plain = objective_of(plain, X, y, 0.5)
+    assert abs(f_mixed - f_plain) <= 1e-8 * f_plain
+    np.testing.assert_allclose(mixed.coef_, plain.coef_, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_that_overflow_float32_fall_back_to_float64(capsys):
+    # weights of 1e39 with C=1e-39 pose the unit-weight problem at C=1 (the penalty is
+    # ||W||^2 / (2 C S)); in the float32 copy's buffers w * (p - y) overflows, and the
+    # solve goes on in float64
+    X, y = dataset("digits")
+    unit = SoftmaxClassifier(**TIGHT).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = SoftmaxClassifier(C=1e-39, verbose=1, **TIGHT).fit(
+            X, y, sample_weight=np.full(len(y), 1e39))
+    assert "L-BFGS float32 iter" not in capsys.readouterr().out
+    assert np.all(np.isfinite(huge.coef_))
+    f_unit, f_huge = objective_of(unit, X, y, 1.0), objective_of(huge, X, y, 1.0)
+    assert abs(f_huge - f_unit) <= 1e-8 * f_unit

@@ -270,3 +270,55 @@ def test_block_size_changes_only_rounding(rng):
     for v, g in out[1:]:
         np.testing.assert_allclose(v, out[0][0], rtol=1e-12)
         np.testing.assert_allclose(g, out[0][1], rtol=0, atol=1e-12 * np.abs(out[0][1]).max())
+
+
+# -- the float32 twin of a float64 loss (first stage of a mixed-precision solve) -------
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_twin_is_the_same_objective_in_float32(rng, n_classes, weighted):
+    X, y, sw = make(rng, n=2000, d=120, n_classes=n_classes, weighted=weighted)
+    loss = SoftmaxLoss(X, y, n_classes, sw, C=0.3)
+    twin = loss.float32_twin()
+    assert twin.X.dtype == np.float32 and not np.shares_memory(twin.X, X)
+    assert (twin.C, twin.penalty_weight_sum, twin.l2_reg_strength) == (
+        loss.C, loss.penalty_weight_sum, loss.l2_reg_strength)
+    streaming = SoftmaxLoss(X, y, n_classes, sw, C=0.3, penalty_weight_sum=1234.5)
+    assert streaming.float32_twin().penalty_weight_sum == 1234.5
+    coef = 0.3 * rng.standard_normal(loss.n_params)
+    f64, g64 = loss.loss_gradient(coef)
+    f32, g32 = twin.loss_gradient(coef)
+    assert g32.dtype == np.float64
+    # the reference on the float32-rounded data: only the products' rounding differs
+    W, b = loss.weight_intercept(coef)
+    X_r = X.astype(np.float32).astype(np.float64)
+    binary = n_classes == 2
+    f_ref = ref.objective(X_r, y, W, b, 0.3, sw, binary)
+    gW_ref, gb_ref = ref.objective_gradient(X_r, y, W, b, 0.3, sw, binary)
+    gW, gb = loss.weight_intercept(g32)
+    assert abs(f32 - f_ref) <= 1e-6 * abs(f_ref)
+    np.testing.assert_allclose(gW, gW_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gb, gb_ref, rtol=1e-4, atol=1e-6)
+    assert abs(f32 - f64) <= 1e-5 * abs(f64)
+    # a copy made once (a path over C) is reused, not made again
+    again = SoftmaxLoss(X, y, n_classes, sw, C=3.0).float32_twin(twin.X)
+    assert again.X is twin.X
+
+
+def test_float32_twin_only_where_it_pays_and_is_safe(rng, monkeypatch):
+    import scipy.sparse as sp
+
+    import sk_softmax._loss as loss_module
+
+    X, y, _ = make(rng, n=2000, d=30, n_classes=4)
+    assert SoftmaxLoss(X, y, 4).float32_twin() is not None
+    assert SoftmaxLoss(X.astype(np.float32), y, 4).float32_twin() is None
+    assert SoftmaxLoss(sp.csr_matrix(X), y, 4).float32_twin() is None
+    assert SoftmaxLoss(X[:100], y[:100], 4).float32_twin() is None  # NumPy path
+    assert SoftmaxLoss(X, y, 4, l1_ratio=0.5).float32_twin() is None
+    big = X.copy()
+    big[7, 3] = 1e300  # beyond float32's range
+    assert SoftmaxLoss(big, y, 4).float32_twin() is None
+    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", X.size * 4 - 1)
+    assert SoftmaxLoss(X, y, 4).float32_twin() is None

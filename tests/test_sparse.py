@@ -91,6 +91,12 @@ def test_sparse_loss_equals_dense_loss(rng, n_classes, fit_intercept):
     np.testing.assert_allclose(g_s, g_d, rtol=1e-11, atol=1e-14)
 
 
+def objective(est, X, y):
+    y_enc = np.searchsorted(est.classes_, y)
+    return ref.objective(X, y_enc, est.coef_, est.intercept_, est.C, None,
+                         len(est.classes_) == 2)
+
+
 def digits_sparse():
     X, y = load_digits(return_X_y=True)
     X = MaxAbsScaler().fit_transform(X)  # keeps zeros: ~50% sparse
@@ -99,13 +105,23 @@ def digits_sparse():
 
 @pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 10])
-def test_lbfgs_dense_equals_sparse(n_classes):
+def test_lbfgs_dense_equals_sparse(n_classes, monkeypatch):
+    import sk_softmax._loss as loss_module
+
     X, Xs, y = digits_sparse()
     if n_classes == 2:
         y = y % 2
     kw = dict(tol=1e-10, max_iter=5000, C=0.05)  # well conditioned: both reach the optimum
-    dense = SoftmaxClassifier(**kw).fit(X, y)
     sparse = SoftmaxClassifier(**kw).fit(Xs, y)
+    # With its float32 stage the dense fit takes another path to the optimum; both stop
+    # on scipy's ftol test with |grad| ~ 1e-8, which leaves coefficients ~5e-7 apart
+    # (binary) but the objective the same.
+    mixed = SoftmaxClassifier(**kw).fit(X, y)
+    f = [objective(est, X, y) for est in (sparse, mixed)]
+    assert abs(f[1] - f[0]) <= 1e-12 * f[0]
+    # the same float64 path: the two kernels agree to rounding all the way
+    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", 0)
+    dense = SoftmaxClassifier(**kw).fit(X, y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-8, atol=1e-8)
     # unpenalised multinomial intercepts are defined up to a shift shared by all classes
     b_d, b_s = dense.intercept_, sparse.intercept_

@@ -181,11 +181,13 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
     return x, n_iter, result
 
 
-def minimize_full_batch(loss, coef0, **options):
+def minimize_full_batch(loss, coef0, coarse_loss=None, **options):
     """The full-batch solve of ``loss``: :func:`minimize_l1` when it has an L1 term,
-    else L-BFGS (:func:`sk_softmax._solvers._lbfgs.minimize_lbfgs`); ``options`` are
-    their common keywords (``max_iter``, ``tol``, ``verbose``, ``callback``).
+    else L-BFGS (:func:`sk_softmax._solvers._lbfgs.minimize_lbfgs`, in two precisions
+    when ``coarse_loss`` is given: ``loss.float32_twin()``); ``options`` are their
+    common keywords (``max_iter``, ``tol``, ``verbose``, ``callback``).
 
     Returns ``(coef, n_iter, result)``."""
-    minimize = minimize_l1 if loss.l1_reg_strength > 0 else minimize_lbfgs
-    return minimize(loss, coef0, **options)
+    if loss.l1_reg_strength > 0:
+        return minimize_l1(loss, coef0, **options)
+    return minimize_lbfgs(loss, coef0, coarse_loss=coarse_loss, **options)
