@@ -122,7 +122,8 @@ for _result in sorted(RESULTS.glob("*.md")):
             f"```{{include}} ../../../benchmarks/results/{_result.name}\n"
             ":relative-images:\n```\n")
 
-# docs/design.md and docs/dask.md link the result files as ../benchmarks/results/NAME.md, which works on
+# docs/design.md and docs/dask.md link the result files as
+# ../benchmarks/results/NAME.md, which works on
 # GitHub; in the site each result is the page user_guide/results/NAME (an include of it).
 _RESULT_LINK = re.compile(r"\]\(\.\./benchmarks/results/([a-z0-9_]+)\.md\)")
 
