@@ -86,7 +86,10 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
     (:meth:`sparsify` then stores ``coef_`` as a sparse matrix).
 
     The loss and its gradient are computed by a fused, parallel numba kernel in one
-    pass over ``X``; float32 input is kept in float32.  Two solvers minimise it:
+    pass over ``X``; float32 input is kept in float32, and a float64 ``X`` is fitted
+    by ``"lbfgs"`` (without an L1 term) on a float32 copy first, then in float64 until
+    the float64 gradient meets ``tol`` (docs/design.md, "Two precisions").  Two solvers
+    minimise it:
     ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options; with an L1
     term, L-BFGS-B on split weights then OWL-QN with Newton steps, on the same kernel)
     and ``"sgd"``
@@ -122,7 +125,8 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         validation accuracy rises by more than ``tol``); ``None`` disables stopping and
         step reductions.
     max_iter : int, default=100
-        lbfgs: maximum number of iterations.  sgd: maximum number of epochs.
+        lbfgs: maximum number of iterations (of the float32 and float64 stages
+        together, for float64 data).  sgd: maximum number of epochs.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into the sample weights.  "balanced" uses
         ``n_samples / (n_classes * np.bincount(y))`` (weighted counts when
