@@ -311,6 +311,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.  float32 and float64 are kept (no copy when C-contiguous, or
             CSR); other dtypes are converted to float64, CSC/COO to CSR (one copy).
+            A dense float64 ``X`` fitted by lbfgs without an L1 term also gets a float32
+            copy (half its size, at most 256 MiB) for the first stage of the solve,
+            released when the fit returns.
             A dask Array (dense or scipy.sparse blocks) or dask DataFrame is fitted on
             its cluster, block by block (docs/dask.md); so is any call where ``y`` or
             ``sample_weight`` is a dask collection.

@@ -320,3 +320,26 @@ def test_weights_that_overflow_float32_fall_back_to_float64(capsys):
     assert np.all(np.isfinite(huge.coef_))
     f_unit, f_huge = objective_of(unit, X, y, 1.0), objective_of(huge, X, y, 1.0)
     assert abs(f_huge - f_unit) <= 1e-8 * f_unit
+
+
+def test_the_float32_copy_lives_only_for_the_fit(monkeypatch):
+    import gc
+    import weakref
+
+    from sk_softmax._loss import SoftmaxLoss
+
+    made = []
+    original = SoftmaxLoss.float32_twin
+
+    def recording(self, X32=None):
+        twin = original(self, X32)
+        if twin is not None:
+            made.append(weakref.ref(twin.X))
+        return twin
+
+    monkeypatch.setattr(SoftmaxLoss, "float32_twin", recording)
+    X, y = dataset("digits")
+    clf = SoftmaxClassifier(max_iter=30).fit(X, y)
+    gc.collect()
+    assert len(made) == 1 and made[0]() is None  # made once, not kept by the estimator
+    assert clf.coef_.dtype == np.float64
