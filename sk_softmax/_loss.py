@@ -222,8 +222,9 @@ class SoftmaxLoss:
         if X32 is None:
             with np.errstate(over="ignore"):
                 X32 = np.asarray(X, dtype=np.float32, order="C")
-            # |x| > 3.4e38 became inf: such data is evaluated in float64 only
-            if not np.isfinite(X32).all():
+            # |x| > 3.4e38 became inf: such data is evaluated in float64 only (max and
+            # min rather than isfinite(X32).all(), which would allocate n * d bools)
+            if not (np.isfinite(X32.max()) and np.isfinite(X32.min())):
                 return None
         return SoftmaxLoss(X32, self.y, self.n_classes,
                            None if self.sample_weight.shape[0] == 0 else self.sample_weight,
