@@ -317,8 +317,9 @@ def test_float32_twin_only_where_it_pays_and_is_safe(rng, monkeypatch):
     assert SoftmaxLoss(sp.csr_matrix(X), y, 4).float32_twin() is None
     assert SoftmaxLoss(X[:100], y[:100], 4).float32_twin() is None  # NumPy path
     assert SoftmaxLoss(X, y, 4, l1_ratio=0.5).float32_twin() is None
-    big = X.copy()
-    big[7, 3] = 1e300  # beyond float32's range
-    assert SoftmaxLoss(big, y, 4).float32_twin() is None
+    for value in (1e300, -1e300):  # beyond float32's range, either side
+        big = X.copy()
+        big[7, 3] = value
+        assert SoftmaxLoss(big, y, 4).float32_twin() is None
     monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", X.size * 4 - 1)
     assert SoftmaxLoss(X, y, 4).float32_twin() is None
