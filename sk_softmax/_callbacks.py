@@ -8,9 +8,8 @@ manager: whatever happens inside (a diverged fit, a bad input found late, a
 ``KeyboardInterrupt``), every task it opened is ended on the way out.
 """
 
-import numpy as np
-
 from ._compat import has_callbacks
+from ._layout import fitted_attributes
 
 __all__ = ["FitTasks"]
 
@@ -53,9 +52,7 @@ class FitTasks:
         return self.ctx is not None and has_callbacks(self.ctx)
 
     def _attributes(self, W, b):
-        coef = np.array(W, dtype=self.dtype, order="C")
-        intercept = (np.array(b, dtype=self.dtype) if self.fit_intercept
-                     else np.zeros(coef.shape[0], dtype=self.dtype))
+        coef, intercept = fitted_attributes(W, b, self.dtype, self.fit_intercept)
         return {"coef_": coef, "intercept_": intercept, "classes_": self.classes}
 
     def __enter__(self):

@@ -8,23 +8,23 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.callback import CallbackSupportMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
 from ._callbacks import FitTasks
 from ._compat import (
     Interval,
+    InvalidParameterError,
     LinearClassifierMixin,
     SparseCoefMixin,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
 )
 from ._kernels import _small
+from ._layout import fitted_attributes, n_weight_rows
 from ._loss import SoftmaxLoss
+from ._precision import precision_stages
 from ._solvers import (
     SGDOptions,
     SGDState,
@@ -33,8 +33,18 @@ from ._solvers import (
     sgd_partial_fit,
 )
 from ._threading import check_n_jobs, effective_n_threads, kernel_threads, use_parallel
+from ._validation import (
+    encode_known_labels,
+    encode_labels,
+    fit_sample_weight,
+    partial_fit_classes,
+)
 
-__all__ = ["SoftmaxClassifier"]
+__all__ = ["SoftmaxClassifier", "check_solver", "sgd_options", "start_sgd", "warm_start_coef"]
+
+#: What a LogisticRegression user's solver becomes here: every one of them minimises the
+#: objective SoftmaxClassifier minimises with "lbfgs" (or "sgd", stochastically).
+_OTHER_SOLVERS = ("liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 
 # partial_fit after a fit starts from a model near its optimum, where SGD's noise, not
 # its progress, dominates: it continues with this fraction of the step eta0 would give.
@@ -58,6 +68,27 @@ def _dask_backend():
     from . import _dask  # only imported for dask input
 
     return _dask
+
+
+def check_solver(solver, owner, allowed=("lbfgs", "sgd")):
+    """A clear error for ``LogisticRegression``'s solver names, which are not ours.
+
+    Raises
+    ------
+    InvalidParameterError
+        For "liblinear", "newton-cg", "newton-cholesky", "sag" and "saga", naming the
+        solver of ours that minimises the same objective.
+    """
+    if isinstance(solver, str) and solver in _OTHER_SOLVERS:
+        names = " or ".join(repr(a) for a in allowed)
+        sgd = (", and solver='sgd' minimises it stochastically (with partial_fit for "
+               "streaming data)" if "sgd" in allowed else "")
+        raise InvalidParameterError(
+            f"The 'solver' parameter of {owner} must be {names}. Got {solver!r}, a "
+            "solver of LogisticRegression: here solver='lbfgs' minimises the same "
+            "objective (L2, and with l1_ratio > 0 L1 or elastic-net, as 'saga' and "
+            f"'liblinear' do){sgd}."
+        )
 
 
 def _solver_is_sgd(estimator):
@@ -298,6 +329,10 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         self.total_sample_weight = total_sample_weight
 
     # -- fitting ---------------------------------------------------------------------
+    def _validate_params(self):
+        check_solver(self.solver, type(self).__name__)
+        super()._validate_params()
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -337,7 +372,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         )
         classes, y_enc = encode_labels(y, "SoftmaxClassifier")
         sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
-        init = self._initial_coef(classes.shape[0], X.shape[1])
+        init = warm_start_coef(self, classes.shape[0], X.shape[1])
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
         loss = SoftmaxLoss(X, y_enc, classes.shape[0], sw, C=self.C,
@@ -358,11 +393,14 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 W, b, n_iter = self._fit_lbfgs(loss, init, tasks)
             else:
                 W, b, n_iter = self._fit_sgd(loss, init, tasks)
-            self.classes_ = classes
-            self._set_model(W, b, X.dtype)
-            self.n_iter_ = np.array([n_iter], dtype=np.int32)
-            self._fit_weight_sum = loss.sw_sum
+            self._set_fitted(classes, W, b, X.dtype, n_iter, loss.sw_sum)
         return self
+
+    def _set_fitted(self, classes, W, b, dtype, n_iter, weight_sum):
+        self.classes_ = classes
+        self.coef_, self.intercept_ = fitted_attributes(W, b, dtype, self.fit_intercept)
+        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        self._fit_weight_sum = weight_sum
 
     def _fit_dask(self, X, y, sample_weight):
         """``fit`` on dask input: the dask backend (``sk_softmax._dask``) runs it on the
@@ -370,53 +408,41 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         result = _dask_backend().fit(self, X, y, sample_weight)
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
-        self.classes_ = result.classes
-        self._set_model(result.W, result.b, result.dtype)
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
-        self._fit_weight_sum = result.weight_sum
+        self._set_fitted(result.classes, result.W, result.b, result.dtype, result.n_iter,
+                         result.weight_sum)
         self._dask_stats = result.stats
         if result.sgd_state is not None:
-            self._sgd_state = result.sgd_state
-            self.loss_curve_ = list(result.sgd_state.loss_curve)
-            self.t_ = result.sgd_state.samples_seen
+            self._keep_sgd_state(result.sgd_state)
         return self
 
+    def _keep_sgd_state(self, state):
+        self._sgd_state = state
+        self.loss_curve_ = list(state.loss_curve)
+        self.t_ = state.samples_seen
+
     def _fit_lbfgs(self, loss, init, tasks):
-        coef0 = loss.pack(*init) if init is not None else np.zeros(loss.n_params)
-        tasks.begin(*loss.weight_intercept(coef0.copy()))
+        layout = loss.layout
+        coef0 = layout.start(init)
+        tasks.begin(*layout.weight_intercept(coef0.copy()))
 
         def on_iteration(coef, value):
-            W, b = loss.weight_intercept(coef.copy())
+            W, b = layout.weight_intercept(coef.copy())
             stop = tasks.end(W, b)
             tasks.begin(W, b)
             if stop:
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
-        # float64 data: most iterations on a float32 copy, the last ones (and the
-        # stopping test) in float64 (docs/design.md, "Two precisions")
         coef, n_iter, _ = minimize_full_batch(
-            loss, coef0, loss.float32_twin(), max_iter=self.max_iter, tol=self.tol,
-            verbose=self.verbose,
-            callback=on_iteration if tasks.active else None,
+            precision_stages(loss), coef0, max_iter=self.max_iter, tol=self.tol,
+            verbose=self.verbose, callback=on_iteration if tasks.active else None,
         )
         tasks.end_empty()
-        W, b = loss.weight_intercept(coef)
+        W, b = layout.weight_intercept(coef)
         return W, b, n_iter
 
-    def _sgd_options(self):
-        return SGDOptions(batch_size=self.batch_size, learning_rate=self.learning_rate,
-                          eta0=self.eta0, power_t=self.power_t, shuffle=self.shuffle,
-                          average=self.average, verbose=self.verbose)
-
     def _fit_sgd(self, loss, init, tasks):
-        rng = check_random_state(self.random_state)
-        # the validation split's seed first (when there is a split), then the shuffling's
-        split_seed = rng.randint(np.iinfo(np.int32).max) if self.early_stopping else None
-        if init is None:
-            init = (np.zeros((loss.K, loss.n_features)), np.zeros(loss.K))
-        state = SGDState.start(*init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-                               fit_intercept=self.fit_intercept)
-        result = sgd_fit(loss, state, self._sgd_options(), max_iter=self.max_iter,
+        state, split_seed, _ = start_sgd(self, init, loss.layout.K, loss.layout.n_features)
+        result = sgd_fit(loss, state, sgd_options(self), max_iter=self.max_iter,
                          tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                          early_stopping=self.early_stopping,
                          validation_fraction=self.validation_fraction, seed=split_seed,
@@ -427,9 +453,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 self.best_validation_score_ = result.best_validation_score
         # partial_fit after this fit counts the fit's data once in its penalty
         state.weight_seen = loss.sw_sum
-        self._sgd_state = state
-        self.loss_curve_ = list(state.loss_curve)
-        self.t_ = state.samples_seen
+        self._keep_sgd_state(state)
         W, b = state.model()
         return W, b, state.epochs
 
@@ -486,21 +510,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 "solver='sgd' runs SGD over the blocks of a dask array."
             )
         first = not hasattr(self, "classes_")
-        if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            all_classes = np.unique(classes)
-            if all_classes.shape[0] < 2:
-                raise ValueError(
-                    f"partial_fit needs at least 2 classes in `classes`, got {all_classes!r}."
-                )
-        else:
-            all_classes = self.classes_
-            if classes is not None and not np.array_equal(np.unique(classes), all_classes):
-                raise ValueError(
-                    f"`classes={np.unique(classes)!r}` is not the same as the classes of "
-                    f"the model ({all_classes!r}); a fitted model cannot change its classes."
-                )
+        all_classes = partial_fit_classes(classes, None if first else self.classes_)
         if self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: the class "
@@ -509,17 +519,29 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             )
         X, y = validate_data(self, X, y, reset=first, accept_sparse="csr",
                              dtype=[np.float64, np.float32], order="C")
-        check_classification_targets(y)
-        unseen = np.setdiff1d(np.unique(y), all_classes)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels not in classes: {list(unseen)!r} (classes: "
-                f"{list(all_classes)!r})."
-            )
-        y_enc = np.searchsorted(all_classes, y).astype(np.intp, copy=False)
+        y_enc = encode_known_labels(y, all_classes)
         sw = fit_sample_weight(X, y, all_classes, sample_weight, self.class_weight,
-                                 allow_zero_sum=True)
-        n_threads = effective_n_threads(self.n_jobs)
+                               allow_zero_sum=True)
+        loss = self._stream_loss(X, y_enc, all_classes.shape[0], sw)
+        tasks = FitTasks(self, "partial_fit", "sgd-epoch", 1, X, y, sample_weight,
+                         all_classes, X.dtype, self.fit_intercept)
+        with tasks, kernel_threads(effective_n_threads(self.n_jobs)):
+            state = self._stream_state(first, loss.layout.K, loss.layout.n_features)
+            tasks.begin(*state.model())
+            sgd_partial_fit(loss, state, sgd_options(self),
+                            total_weight=self.total_sample_weight, tol=self.tol,
+                            n_iter_no_change=self.n_iter_no_change)
+            tasks.end(*state.model())
+            self.classes_ = all_classes
+            self.coef_, self.intercept_ = fitted_attributes(*state.model(), X.dtype,
+                                                            self.fit_intercept)
+            self.n_iter_ = np.array([state.epochs], dtype=np.int32)
+            self._keep_sgd_state(state)
+        return self
+
+    def _stream_loss(self, X, y_enc, n_classes, sw):
+        """The loss of a ``partial_fit`` chunk, with the stream's penalty: ``S`` is
+        ``total_sample_weight``, else the weight seen so far, this chunk included."""
         state = getattr(self, "_sgd_state", None)
         weight = float(X.shape[0] if sw is None else sw.sum())
         if state is not None:
@@ -527,61 +549,33 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         else:
             seen = getattr(self, "_fit_weight_sum", 0.0) + weight
         S = self.total_sample_weight if self.total_sample_weight is not None else seen
-        loss = SoftmaxLoss(X, y_enc, all_classes.shape[0], sw, C=self.C,
+        return SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
                            fit_intercept=self.fit_intercept, l1_ratio=self.l1_ratio,
                            # no weight seen yet: no step is taken, and any finite
                            # penalty scale keeps the (zero) penalty term finite
                            penalty_weight_sum=S if S > 0 else 1.0)
-        options = self._sgd_options()
-        tasks = FitTasks(self, "partial_fit", "sgd-epoch", 1, X, y, sample_weight,
-                         all_classes, X.dtype, self.fit_intercept)
-        with tasks, kernel_threads(n_threads):
-            if state is None:
-                rng = np.random.default_rng(
-                    check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-                if first:
-                    state = SGDState.start(np.zeros((loss.K, loss.n_features)),
-                                           np.zeros(loss.K), rng, self.fit_intercept)
-                else:
-                    state = SGDState.start(_dense(self.coef_), self.intercept_, rng,
-                                           self.fit_intercept)
-                    state.step_scale = _CONTINUE_STEP_SCALE
-                    state.weight_seen = getattr(self, "_fit_weight_sum", 0.0)
-            elif state.n_avg == 0:
-                # coef_ / intercept_ are the model: continue from them (a user may have
-                # edited or sparsified them); with averaging the raw iterate lives in
-                # the state.
-                state.W = _dense(self.coef_)
-                state.b = np.array(self.intercept_, dtype=np.float64)
-            tasks.begin(*state.model())
-            sgd_partial_fit(loss, state, options, total_weight=self.total_sample_weight,
-                            tol=self.tol, n_iter_no_change=self.n_iter_no_change)
-            tasks.end(*state.model())
-            self._sgd_state = state
-            self.classes_ = all_classes
-            self._set_model(*state.model(), X.dtype)
-            self.n_iter_ = np.array([state.epochs], dtype=np.int32)
-            self.loss_curve_ = list(state.loss_curve)
-            self.t_ = state.samples_seen
-        return self
 
-    def _set_model(self, W, b, dtype):
-        self.coef_ = np.array(W, dtype=dtype, order="C")
-        self.intercept_ = (np.array(b, dtype=dtype) if self.fit_intercept
-                           else np.zeros(self.coef_.shape[0], dtype=dtype))
-
-    def _initial_coef(self, n_classes, n_features):
-        """``(W, b)`` of the previous fit for ``warm_start``, else None."""
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return None
-        K = n_classes - 1 if n_classes == 2 else n_classes
-        if tuple(self.coef_.shape) != (K, n_features):
-            raise ValueError(
-                f"warm_start: the previous fit's coef_ has shape {self.coef_.shape}, "
-                f"but this data needs ({K}, {n_features}) (n_classes={n_classes}, "
-                f"n_features={n_features}). Set warm_start=False to start afresh."
-            )
-        return _dense(self.coef_), np.array(self.intercept_, dtype=np.float64)
+    def _stream_state(self, first, K, n_features):
+        """The SGD state a ``partial_fit`` call continues: the stream's, or a new one
+        (from zeros on the first call, else from ``coef_`` after a ``fit``)."""
+        state = getattr(self, "_sgd_state", None)
+        if state is None:
+            rng = np.random.default_rng(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            if first:
+                return SGDState.start(np.zeros((K, n_features)), np.zeros(K), rng,
+                                      self.fit_intercept)
+            state = SGDState.start(_dense(self.coef_), self.intercept_, rng,
+                                   self.fit_intercept)
+            state.step_scale = _CONTINUE_STEP_SCALE
+            state.weight_seen = getattr(self, "_fit_weight_sum", 0.0)
+        elif state.n_avg == 0:
+            # coef_ / intercept_ are the model: continue from them (a user may have
+            # edited or sparsified them); with averaging the raw iterate lives in
+            # the state.
+            state.W = _dense(self.coef_)
+            state.b = np.array(self.intercept_, dtype=np.float64)
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -678,52 +672,55 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         return self._softmax(self.decision_function(X), log=True)
 
 
-def encode_labels(y, owner):
-    """``(classes, y_enc)`` of classification targets, at least two classes.
+def sgd_options(estimator):
+    """The estimator's SGD parameters as :class:`~sk_softmax._solvers.SGDOptions`."""
+    return SGDOptions(batch_size=estimator.batch_size, learning_rate=estimator.learning_rate,
+                      eta0=estimator.eta0, power_t=estimator.power_t,
+                      shuffle=estimator.shuffle, average=estimator.average,
+                      verbose=estimator.verbose)
 
-    ``y_enc`` is an intp array of indices into ``classes`` (sorted); ``owner`` names the
-    estimator in the error message.
+
+def start_sgd(estimator, init, K, n_features):
+    """A fresh SGD state for ``fit`` (in memory or on dask).
+
+    Draws from ``random_state``, in this order: the validation split's seed (only with
+    ``early_stopping``), the seed of the state's shuffling generator.
+
+    Parameters
+    ----------
+    estimator : SoftmaxClassifier
+    init : tuple ``(W, b)`` or None
+        The warm start (:func:`warm_start_coef`), else zeros.
+    K, n_features : int
+
+    Returns
+    -------
+    state : SGDState
+    split_seed : int or None
+    rng : numpy.random.RandomState
+        For further draws (the dask backend's block order).
     """
-    check_classification_targets(y)
-    classes, y_enc = np.unique(y, return_inverse=True)
-    if classes.shape[0] < 2:
-        raise ValueError(
-            f"{owner} needs samples of at least 2 classes in the data, but "
-            f"the data contains only one class: {classes[0]!r}."
-        )
-    return classes, y_enc.astype(np.intp, copy=False).reshape(-1)
+    rng = check_random_state(estimator.random_state)
+    split_seed = rng.randint(np.iinfo(np.int32).max) if estimator.early_stopping else None
+    if init is None:
+        init = (np.zeros((K, n_features)), np.zeros(K))
+    state = SGDState.start(*init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+                           fit_intercept=estimator.fit_intercept)
+    return state, split_seed, rng
 
 
-def fit_sample_weight(X, y, classes, sample_weight, class_weight, allow_zero_sum=False):
-    """Validated float64 sample weights with class weights folded in, or None
-    (used by SoftmaxClassifier and SoftmaxClassifierCV)."""
-    if sample_weight is None and class_weight is None:
+def warm_start_coef(estimator, n_classes, n_features):
+    """``(W, b)`` of the estimator's previous fit for ``warm_start``, else None."""
+    if not (estimator.warm_start and hasattr(estimator, "coef_")):
         return None
-    sw = _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True
-    )
-    if isinstance(class_weight, str):  # "balanced"
-        totals = np.bincount(np.searchsorted(classes, y), weights=sw,
-                             minlength=classes.shape[0])
-        if np.any(totals <= 0):
-            empty = classes[totals <= 0]
-            raise ValueError(
-                "class_weight='balanced' needs a positive total sample weight in "
-                f"every class; the sample weights of class(es) {list(empty)!r} sum "
-                "to zero."
-            )
-    if class_weight is not None:
-        cw = compute_class_weight(
-            class_weight, classes=classes, y=y, sample_weight=sample_weight
-        )
-        sw = sw * cw[np.searchsorted(classes, y)]
-    if not allow_zero_sum and not sw.sum() > 0:
+    K = n_weight_rows(n_classes)
+    if tuple(estimator.coef_.shape) != (K, n_features):
         raise ValueError(
-            "The sum of the sample weights (times the class weights) is zero: "
-            "at least one sample must have a positive weight."
+            f"warm_start: the previous fit's coef_ has shape {estimator.coef_.shape}, "
+            f"but this data needs ({K}, {n_features}) (n_classes={n_classes}, "
+            f"n_features={n_features}). Set warm_start=False to start afresh."
         )
-    return sw
-
+    return _dense(estimator.coef_), np.array(estimator.intercept_, dtype=np.float64)
 
 
 def _dense(coef):

@@ -7,7 +7,8 @@ name in the test, rather than somewhere deep in a fit.
 
 * ``_fit_context``: parameter validation and nested-validation skipping around ``fit``
   (every scikit-learn estimator uses it; the callbacks' teardown hangs on it too);
-* ``Interval`` / ``StrOptions``: the vocabulary of ``_parameter_constraints``;
+* ``Interval`` / ``StrOptions``: the vocabulary of ``_parameter_constraints``, and
+  ``InvalidParameterError``, the error a bad parameter value raises;
 * ``_check_sample_weight``: validation of ``sample_weight`` as scikit-learn's
   estimators do it (shape, dtype, non-negativity);
 * ``LinearClassifierMixin`` / ``SparseCoefMixin``: ``decision_function``, ``predict``,
@@ -20,12 +21,13 @@ name in the test, rather than somewhere deep in a fit.
 
 from sklearn.base import _fit_context
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.metadata_routing import _raise_for_params, _routing_enabled
 from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
     "Interval",
+    "InvalidParameterError",
     "LinearClassifierMixin",
     "SparseCoefMixin",
     "StrOptions",

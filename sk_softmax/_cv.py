@@ -13,7 +13,7 @@ from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, proces
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._classifier import SoftmaxClassifier, encode_labels, fit_sample_weight
+from ._classifier import SoftmaxClassifier, check_solver
 from ._compat import (
     Interval,
     LinearClassifierMixin,
@@ -23,9 +23,12 @@ from ._compat import (
     _raise_for_params,
     _routing_enabled,
 )
+from ._layout import fitted_attributes
 from ._loss import SoftmaxLoss
+from ._precision import precision_stages
 from ._solvers import minimize_full_batch
 from ._threading import effective_n_threads, kernel_threads
+from ._validation import encode_labels, fit_sample_weight
 
 __all__ = ["SoftmaxClassifierCV"]
 
@@ -44,19 +47,18 @@ def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, ma
     order = np.argsort(Cs, kind="stable")
     coefs, n_iters = [None] * len(Cs), np.zeros(len(Cs), dtype=np.int32)
     coef = coef0
-    X32 = None  # one float32 copy of the fold for the whole path
+    float32_X = None  # one float32 copy of the fold for the whole path
     with kernel_threads(n_threads):
         for i in order:
             loss = SoftmaxLoss(X, y_enc, n_classes, sample_weight, C=float(Cs[i]),
                                fit_intercept=fit_intercept, l1_ratio=l1_ratio)
             if coef is None:
-                coef = np.zeros(loss.n_params)
-            coarse = loss.float32_twin(X32)
-            if coarse is not None:
-                X32 = coarse.X
-            coef, n_iters[i], _ = minimize_full_batch(loss, coef, coarse, max_iter=max_iter,
+                coef = loss.layout.start()
+            stages = precision_stages(loss, float32_X)
+            float32_X = stages.float32_X if stages.float32 is not None else float32_X
+            coef, n_iters[i], _ = minimize_full_batch(stages, coef, max_iter=max_iter,
                                                       tol=tol, verbose=verbose)
-            coefs[i] = coef.reshape(loss.coef_shape)
+            coefs[i] = coef.reshape(loss.layout.coef_shape)
     return np.stack(coefs), n_iters
 
 
@@ -182,6 +184,10 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
     def _get_scorer(self):
         return get_scorer(self.scoring if self.scoring is not None else "accuracy")
 
+    def _validate_params(self):
+        check_solver(self.solver, type(self).__name__, allowed=("lbfgs",))
+        super()._validate_params()
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, **params):
         """Cross-validate every ``(l1_ratio, C)`` and fit the chosen model.
@@ -202,6 +208,28 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self : SoftmaxClassifierCV
         """
         _raise_for_params(params, self, "fit")
+        Cs, l1_ratios = self._grid()
+        X, y = validate_data(self, X, y, accept_sparse="csr",
+                             dtype=[np.float64, np.float32], order="C")
+        classes, y_enc = encode_labels(y, "SoftmaxClassifierCV")
+        routed = self._route(sample_weight, params)
+        # class weights ('balanced' included) from the whole y, as LogisticRegressionCV
+        sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
+        cv = check_cv(self.cv, y, classifier=True)
+        folds = list(cv.split(X, y, **routed.splitter.split))
+        data = Bunch(X=X, y=y, y_enc=y_enc, sw=sw, classes=classes)
+        self._cross_validate(data, folds, Cs, l1_ratios, routed.scorer.score)
+        self.Cs_ = Cs
+        self.l1_ratios_ = l1_ratios
+        self.classes_ = classes
+        w = self._refit(data) if self.refit else self._fold_average()
+        self.coef_, self.intercept_ = fitted_attributes(
+            w[:, : X.shape[1]], w[:, -1] if self.fit_intercept else None, X.dtype,
+            self.fit_intercept)
+        return self
+
+    def _grid(self):
+        """``Cs`` and ``l1_ratios`` as float64 arrays, checked."""
         Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
               else np.asarray(self.Cs, dtype=np.float64).ravel())
         if Cs.size == 0 or not np.all(Cs > 0) or np.any(np.isnan(Cs)):
@@ -211,87 +239,85 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             raise ValueError(
                 f"l1_ratios must be numbers in [0, 1] (at least one); got {self.l1_ratios!r}."
             )
-        X, y = validate_data(self, X, y, accept_sparse="csr",
-                             dtype=[np.float64, np.float32], order="C")
-        classes, y_enc = encode_labels(y, "SoftmaxClassifierCV")
-        n_classes = classes.shape[0]
+        return Cs, l1_ratios
 
+    def _route(self, sample_weight, params):
+        """The splitter's and the scorer's parameters (metadata routing, or
+        ``sample_weight`` to the scorer without it)."""
         if _routing_enabled():
-            routed = process_routing(self, "fit", sample_weight=sample_weight, **params)
-        else:
-            score = dict(params)
-            if sample_weight is not None:
-                score["sample_weight"] = sample_weight
-            routed = Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
-        # class weights ('balanced' included) from the whole y, as LogisticRegressionCV
-        sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
-        cv = check_cv(self.cv, y, classifier=True)
-        folds = list(cv.split(X, y, **routed.splitter.split))
-        scorer = self._get_scorer()
+            return process_routing(self, "fit", sample_weight=sample_weight, **params)
+        score = dict(params)
+        if sample_weight is not None:
+            score["sample_weight"] = sample_weight
+        return Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
 
+    def _path_options(self, n_threads):
+        return dict(fit_intercept=self.fit_intercept, max_iter=self.max_iter, tol=self.tol,
+                    verbose=self.verbose, n_threads=n_threads)
+
+    def _cross_validate(self, data, folds, Cs, l1_ratios, score_params):
+        """Every fold's path for every ``l1_ratio``, in parallel threads: sets
+        ``coefs_paths_``, ``n_iter_`` and ``scores_``."""
+        X, y, n_samples = data.X, data.y, data.X.shape[0]
         tasks = [(f, j) for f in range(len(folds)) for j in range(l1_ratios.size)]
         n_workers = max(1, min(len(tasks), effective_n_jobs(self.n_jobs)))
         threads = max(1, effective_n_threads(None) // n_workers)
-        common = dict(fit_intercept=self.fit_intercept, max_iter=self.max_iter, tol=self.tol,
-                      verbose=self.verbose, n_threads=threads)
+        scorer = self._get_scorer()
 
         def run(f, j):
             train, test = folds[f]
-            coefs, n_iter = _path(X[train], y_enc[train], n_classes,
-                                  None if sw is None else sw[train], Cs, l1_ratios[j],
-                                  **common)
-            score_params = {k: _subset(v, test, X.shape[0])
-                            for k, v in routed.scorer.score.items()}
+            coefs, n_iter = _path(X[train], data.y_enc[train], data.classes.shape[0],
+                                  None if data.sw is None else data.sw[train], Cs,
+                                  l1_ratios[j], **self._path_options(threads))
+            params = {k: _subset(v, test, n_samples) for k, v in score_params.items()}
             scores = np.empty(Cs.size)
             for i in range(Cs.size):
-                model = self._model(classes, coefs[i], X.dtype, X.shape[1], threads)
-                scores[i] = scorer(model, X[test], y[test], **score_params)
+                model = self._model(data.classes, coefs[i], X.dtype, X.shape[1], threads)
+                scores[i] = scorer(model, X[test], y[test], **params)
             return coefs, n_iter, scores
 
         results = Parallel(n_jobs=n_workers, prefer="threads")(
             delayed(run)(f, j) for f, j in tasks)
-
         n_folds, n_l1 = len(folds), l1_ratios.size
         K = results[0][0].shape[1]
         self.coefs_paths_ = np.stack([r[0] for r in results]).reshape(
             n_folds, n_l1, Cs.size, K, -1)
         self.n_iter_ = np.stack([r[1] for r in results]).reshape(n_folds, n_l1, Cs.size)
         self.scores_ = np.stack([r[2] for r in results]).reshape(n_folds, n_l1, Cs.size)
-        self.Cs_ = Cs
-        self.l1_ratios_ = l1_ratios
-        self.classes_ = classes
 
-        if self.refit:
-            # the first maximum in C-major order, as LogisticRegressionCV breaks ties
-            mean = self.scores_.sum(axis=0).T  # (n_cs, n_l1)
-            i, j = np.unravel_index(np.argmax(mean), mean.shape)
-            self.C_, self.l1_ratio_ = float(Cs[i]), float(l1_ratios[j])
-            init = self.coefs_paths_[:, j, i].mean(axis=0)
-            coefs, _ = _path(X, y_enc, n_classes, sw, np.array([self.C_]), self.l1_ratio_,
-                             **{**common, "n_threads": effective_n_threads(None)},
-                             coef0=init.ravel())
-            w = coefs[0]
-        else:
-            flat = self.scores_.transpose(0, 2, 1).reshape(n_folds, -1)  # C-major
-            best = np.argmax(flat, axis=1)
-            bi, bj = np.unravel_index(best, (Cs.size, n_l1))
-            w = np.mean([self.coefs_paths_[f, bj[f], bi[f]] for f in range(n_folds)], axis=0)
-            self.C_ = float(np.mean(Cs[bi]))
-            self.l1_ratio_ = float(np.mean(l1_ratios[bj]))
-        d = X.shape[1]
-        self.coef_ = np.array(w[:, :d], dtype=X.dtype)
-        self.intercept_ = (np.array(w[:, d], dtype=X.dtype) if self.fit_intercept
-                           else np.zeros(K, dtype=X.dtype))
-        return self
+    def _refit(self, data):
+        """The chosen ``(C, l1_ratio)`` (the first maximum of the mean score in C-major
+        order, as LogisticRegressionCV breaks ties) fitted on all the data, from the
+        folds' mean solution; returns its coefficients (K, n_features + fit_intercept)."""
+        mean = self.scores_.sum(axis=0).T  # (n_cs, n_l1)
+        i, j = np.unravel_index(np.argmax(mean), mean.shape)
+        self.C_, self.l1_ratio_ = float(self.Cs_[i]), float(self.l1_ratios_[j])
+        init = self.coefs_paths_[:, j, i].mean(axis=0)
+        coefs, _ = _path(data.X, data.y_enc, data.classes.shape[0], data.sw,
+                         np.array([self.C_]), self.l1_ratio_,
+                         **self._path_options(effective_n_threads(None)), coef0=init.ravel())
+        return coefs[0]
+
+    def _fold_average(self):
+        """Without refit: the mean of every fold's best coefficients (and of their C
+        and l1_ratio)."""
+        n_folds, n_l1, n_cs = self.scores_.shape
+        flat = self.scores_.transpose(0, 2, 1).reshape(n_folds, -1)  # C-major
+        best = np.argmax(flat, axis=1)
+        bi, bj = np.unravel_index(best, (n_cs, n_l1))
+        w = np.mean([self.coefs_paths_[f, bj[f], bi[f]] for f in range(n_folds)], axis=0)
+        self.C_ = float(np.mean(self.Cs_[bi]))
+        self.l1_ratio_ = float(np.mean(self.l1_ratios_[bj]))
+        return w
 
     def _model(self, classes, coef2, dtype, n_features, n_threads):
         """A fitted SoftmaxClassifier holding ``coef2`` (K, n_features + fit_intercept),
         for the scorer."""
         model = SoftmaxClassifier(fit_intercept=self.fit_intercept, n_jobs=n_threads)
         model.classes_ = classes
-        model.coef_ = np.array(coef2[:, :n_features], dtype=dtype)
-        model.intercept_ = (np.array(coef2[:, n_features], dtype=dtype) if self.fit_intercept
-                            else np.zeros(coef2.shape[0], dtype=dtype))
+        model.coef_, model.intercept_ = fitted_attributes(
+            coef2[:, :n_features], coef2[:, n_features] if self.fit_intercept else None,
+            dtype, self.fit_intercept)
         model.n_features_in_ = n_features
         return model
 

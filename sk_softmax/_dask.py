@@ -41,22 +41,23 @@ the worker's share of its own threads (:func:`task_threads`), not the machine's.
 import copy
 import dataclasses
 import time
-import warnings
 
 import dask
 import dask.array as da
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ._loss import SoftmaxLoss
+from ._classifier import sgd_options, start_sgd, warm_start_coef
+from ._layout import CoefLayout
+from ._loss import SoftmaxLoss, hessian_rows
+from ._penalty import ElasticNet
+from ._precision import PrecisionStages
 from ._solvers import guarded_epoch, minimize_full_batch
-from ._solvers._sgd import _no_progress, _penalty
+from ._solvers._sgd import end_pass, judge_pass, warn_max_epochs
 from ._threading import effective_n_threads, kernel_threads
+from ._validation import check_block_weight, check_class_totals, check_n_classes, check_weight_sum
 
 __all__ = ["DaskLoss", "DaskFitResult", "fit", "predict", "task_threads"]
 
@@ -217,23 +218,12 @@ def _labels_and_finite(Xb, yb):
     return np.unique(np.asarray(yb)), finite, int(nbytes)
 
 
-def _check_block_weight(swb):
-    """A block of sample weights checked as ``_check_sample_weight`` checks all of them,
-    except that a block may weigh zero (only the total must be positive)."""
-    swb = np.asarray(swb, dtype=np.float64)
-    if not np.isfinite(swb).all():
-        raise ValueError("Input sample_weight contains NaN or infinity.")
-    if (swb < 0).any():
-        raise ValueError("Negative values in data passed to `sample_weight`")
-    return swb
-
-
 def _class_weights(yb, swb, classes):
     """Pass 2 on one block: the weight of every class (unweighted: the count)."""
     y_enc = np.searchsorted(classes, np.asarray(yb))
     if swb is None:
         return np.bincount(y_enc, minlength=classes.shape[0]).astype(np.float64)
-    swb = _check_block_weight(swb)
+    swb = check_block_weight(swb)
     return np.bincount(y_enc, weights=swb, minlength=classes.shape[0])
 
 
@@ -304,13 +294,8 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
                 f"Input X contains NaN or infinity in block {i} (rows {start} to "
                 f"{start + X.chunks[0][i] - 1}); remove or impute those values first."
             )
-    classes = np.unique(np.concatenate([labels for labels, _, _ in stats]))
-    check_classification_targets(classes)
-    if classes.shape[0] < 2:
-        raise ValueError(
-            "SoftmaxClassifier needs samples of at least 2 classes in the data, but "
-            f"the data contains only one class: {classes[0]!r}."
-        )
+    classes = check_n_classes(np.unique(np.concatenate([labels for labels, _, _ in stats])),
+                              "SoftmaxClassifier")
     if sparse and sum(nb for _, _, nb in stats) <= PERSIST_FRACTION * memory:
         X = X.persist()
         persisted = True
@@ -321,22 +306,14 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
     totals = np.sum(dask.compute(*parts), axis=0)
     cw = None
     if class_weight is not None:
-        if isinstance(class_weight, str) and np.any(totals <= 0):  # "balanced"
-            raise ValueError(
-                "class_weight='balanced' needs a positive total sample weight in "
-                f"every class; the sample weights of class(es) {list(classes[totals <= 0])!r}"
-                " sum to zero."
-            )
+        if isinstance(class_weight, str):  # "balanced"
+            check_class_totals(classes, totals)
         # the classes with their weights stand for y: the same class weights as
         # compute_class_weight gives on all of y
         cw = compute_class_weight(class_weight, classes=classes, y=classes,
                                   sample_weight=totals)
     weight_sum = float(totals @ cw) if cw is not None else float(totals.sum())
-    if not weight_sum > 0:
-        raise ValueError(
-            "The sum of the sample weights (times the class weights) is zero: "
-            "at least one sample must have a positive weight."
-        )
+    check_weight_sum(weight_sum)
     y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)
     folded = None
     if sw is not None or cw is not None:
@@ -377,18 +354,20 @@ def tree_sum(parts, split_every=SPLIT_EVERY):
 
 class DaskLoss:
     """The objective of ``SoftmaxLoss`` on dask data, for the full-batch solvers
-    (L-BFGS, and the L1 solver, whose Newton steps get :meth:`hessian_product`).
+    (L-BFGS, and the L1 solver, whose Newton steps get :meth:`hessian_product`): it
+    implements the solver contract (:class:`sk_softmax._solvers._contract.FullBatchLoss`).
 
     Each :meth:`loss_gradient` runs one dask computation: every block's unscaled sums
     (``_block_loss_grad``), a tree reduction, then on the client the scaling by ``1/S``
-    and the L2 penalty, exactly as :meth:`SoftmaxLoss.loss_gradient` applies them.
+    and the penalty's smooth part, exactly as :meth:`SoftmaxLoss.loss_gradient` applies
+    them.
 
     Parameters
     ----------
     data : _Data
-    layout : SoftmaxLoss
-        A loss on no rows with the penalty of all the data
-        (``penalty_weight_sum=S``): the layout and penalty helpers.
+    layout : CoefLayout
+    penalty : ElasticNet
+        The penalty of all the data (``S`` = ``data.weight_sum``).
     n_jobs : int or None
 
     Attributes
@@ -398,19 +377,16 @@ class DaskLoss:
         Wall time of every evaluation (the round trip to the cluster included).
     """
 
-    def __init__(self, data, layout, n_jobs):
-        self.data, self.layout, self.n_jobs = data, layout, n_jobs
-        # what the L1 solver reads besides loss_gradient (and hessian_product below)
-        self.l1_reg_strength = layout.l1_reg_strength
-        self.penalty_mask = layout.penalty_mask
-        self.min_norm_subgradient = layout.min_norm_subgradient
-        self.l1_penalty = layout.l1_penalty
+    supports_hessian_product = True
+
+    def __init__(self, data, layout, penalty, n_jobs):
+        self.data, self.layout, self.penalty, self.n_jobs = data, layout, penalty, n_jobs
         self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
         self.n_evaluations = 0
         self.seconds = []
 
     def loss_gradient(self, coef):
-        """Objective and gradient at ``coef`` (layout of :class:`SoftmaxLoss`).
+        """Objective and gradient at ``coef`` (layout of :mod:`sk_softmax._layout`).
 
         Parameters
         ----------
@@ -430,31 +406,28 @@ class DaskLoss:
                  for xb, yb, swb in zip(d.X_blocks, d.y_blocks, d.sw_blocks)]
         (sums,) = dask.compute(tree_sum(parts))
         inv = 1.0 / d.weight_sum
-        l2 = lay.l2_reg_strength
         W, _ = lay.weight_intercept(coef)
         Wf = np.asarray(W, dtype=np.float64)
         g = sums[1:].reshape(lay.coef_shape)
         grad = np.empty(lay.coef_shape, dtype=np.float64)
         grad[:, : lay.n_features] = g[:, : lay.n_features] * inv
-        if l2 > 0.0:
-            grad[:, : lay.n_features] += l2 * Wf
+        self.penalty.add_smooth_gradient(grad[:, : lay.n_features], Wf)
         if lay.fit_intercept:
             grad[:, -1] = g[:, -1] * inv
-        value = SoftmaxLoss._add_penalty(float(sums[0]) * inv, Wf, l2)
+        value = self.penalty.add_smooth(float(sums[0]) * inv, Wf)
         self.n_evaluations += 1
         self.seconds.append(time.perf_counter() - t0)
         return value, grad.ravel()
 
-
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.
 
-        The in-memory :meth:`SoftmaxLoss.hessian_product` subsamples every ``step``-th
-        row (at most ``max_rows``); the same rows are gathered here to the client, once
-        per fit (``max_rows`` rows of ``X``: the one transfer of data rows, and only for
-        an L1 fit that reaches Newton steps), and the products are computed there by a
-        ``SoftmaxLoss`` on them with the whole data's penalty, so that the Newton steps
-        are the in-memory fit's.
+        The in-memory :meth:`SoftmaxLoss.hessian_product` subsamples the rows of
+        :func:`sk_softmax._loss.hessian_rows`; the same rows are gathered here to the
+        client, once per fit (``max_rows`` rows of ``X``: the one transfer of data rows,
+        and only for an L1 fit that reaches Newton steps), and the products are computed
+        there by a ``SoftmaxLoss`` on them with the whole data's penalty, so that the
+        Newton steps are the in-memory fit's.
 
         Parameters
         ----------
@@ -469,27 +442,24 @@ class DaskLoss:
         """
         if self._hessian_rows is None or self._hessian_rows[0] != max_rows:
             d, lay = self.data, self.layout
-            n = d.X.shape[0]
-            step = 1 if max_rows is None or n <= max_rows else -(-n // max_rows)
-            rows = np.arange(0, n, step)
+            rows, _ = hessian_rows(d.X.shape[0], max_rows)
             Xs, ys, sws = dask.compute(d.X[rows], d.y_enc[rows],
                                        d.sw[rows] if d.sw is not None else None)
             sub = SoftmaxLoss(_block_X(Xs, d.dtype), np.asarray(ys, dtype=np.intp),
-                              lay.n_classes, sws, C=lay.C, fit_intercept=lay.fit_intercept,
-                              l1_ratio=lay.l1_ratio, penalty_weight_sum=d.weight_sum)
+                              lay.n_classes, sws, fit_intercept=lay.fit_intercept,
+                              penalty=self.penalty)
             self._hessian_rows = (max_rows, sub)
         # all of the gathered rows: they are the subsample already
         return self._hessian_rows[1].hessian_product(coef, free, max_rows=None)
 
 
 # -- SGD -------------------------------------------------------------------------------
-def _sgd_block(state, Xb, yb, swb, n_classes, fit_intercept, dtype, C, l1_ratio, S,
-               options, n_jobs):
+def _sgd_block(state, Xb, yb, swb, layout, dtype, penalty, options, n_jobs):
     """One block's SGD epoch, on the worker holding it; returns the new state."""
     state = copy.deepcopy(state)  # a retried task must start from the same state
     Xb = _block_X(Xb, dtype)
-    loss = SoftmaxLoss(Xb, np.asarray(yb, dtype=np.intp), n_classes, swb, C=C,
-                       fit_intercept=fit_intercept, l1_ratio=l1_ratio, penalty_weight_sum=S)
+    loss = SoftmaxLoss(Xb, np.asarray(yb, dtype=np.intp), layout.n_classes, swb,
+                       fit_intercept=layout.fit_intercept, penalty=penalty)
     if Xb.shape[0] == 0:
         return state
     # the block's rows in batches of (nearly) equal size, at most batch_size: a block of
@@ -505,12 +475,12 @@ def _sgd_block(state, Xb, yb, swb, n_classes, fit_intercept, dtype, C, l1_ratio,
     return state
 
 
-def _fit_sgd(estimator, data, layout, state, order_rng):
+def _fit_sgd(estimator, data, layout, penalty, state, order_rng):
     """Epochs of block-visiting SGD until ``sgd_fit``'s stopping rule; returns the state.
 
     ``state.rng`` (travelling with the state) shuffles the rows within each block,
     ``order_rng`` (on the client) the order of the blocks."""
-    options = estimator._sgd_options()
+    options = sgd_options(estimator)
     converged = False
     for _ in range(estimator.max_iter):
         order = (order_rng.permutation(data.n_blocks) if options.shuffle
@@ -519,35 +489,22 @@ def _fit_sgd(estimator, data, layout, state, order_rng):
         node = dask.delayed(state)
         for i in order:
             node = dask.delayed(_sgd_block)(
-                node, data.X_blocks[i], data.y_blocks[i], data.sw_blocks[i],
-                layout.n_classes, layout.fit_intercept, data.dtype, estimator.C,
-                estimator.l1_ratio, data.weight_sum, options, estimator.n_jobs)
+                node, data.X_blocks[i], data.y_blocks[i], data.sw_blocks[i], layout,
+                data.dtype, penalty, options, estimator.n_jobs)
         (state,) = dask.compute(node)
         # the blocks' epochs make one epoch: its loss is the mean over all minibatches
-        Wm, _ = state.model()
-        epoch_loss = (state.pass_loss / state.pass_weight if state.pass_weight > 0
-                      else 0.0) + _penalty(layout, Wm)
-        state.pass_loss = state.pass_weight = 0.0
+        epoch_loss = end_pass(state, penalty)
         del state.loss_curve[n_curve:]
         state.loss_curve.append(epoch_loss)
         state.epochs = epochs + 1
         if options.verbose:
             print(f"SGD epoch {state.epochs:4d} over {data.n_blocks} blocks  loss "
                   f"{epoch_loss:.8f}  eta {state.eta:.3e}", flush=True)
-        if estimator.tol is None:
-            continue
-        improved = epoch_loss < state.best_loss - estimator.tol
-        state.best_loss = min(state.best_loss, epoch_loss)
-        if _no_progress(state, options, improved, estimator.n_iter_no_change):
+        if judge_pass(state, options, epoch_loss, estimator.tol, estimator.n_iter_no_change):
             converged = True
             break
     if estimator.tol is not None and not converged:
-        warnings.warn(
-            f"SGD reached max_iter={estimator.max_iter} epochs before the loss stopped "
-            "improving; increase max_iter to improve the fit.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        warn_max_epochs(estimator.max_iter, stacklevel=4)
     return state
 
 
@@ -596,8 +553,6 @@ def fit(estimator, X, y, sample_weight):
         On a NaN or infinity in ``X`` (with the block's index), fewer than two classes,
         bad weights, or shapes that do not match.
     """
-    from ._solvers import SGDState
-
     if estimator.solver == "sgd" and estimator.early_stopping:
         raise NotImplementedError(
             "early_stopping is not implemented for dask input; set early_stopping=False "
@@ -606,29 +561,22 @@ def fit(estimator, X, y, sample_weight):
     data, persisted = prepare_fit_data(estimator, X, y, sample_weight,
                                        estimator.class_weight)
     n_classes, n_features = data.classes.shape[0], data.X.shape[1]
-    layout = SoftmaxLoss(np.empty((0, n_features), dtype=data.dtype), np.empty(0, np.intp),
-                         n_classes, None, C=estimator.C,
-                         fit_intercept=estimator.fit_intercept, l1_ratio=estimator.l1_ratio,
-                         penalty_weight_sum=data.weight_sum)
-    init = estimator._initial_coef(n_classes, n_features)
+    layout = CoefLayout(n_features, n_classes, estimator.fit_intercept)
+    penalty = ElasticNet(estimator.C, estimator.l1_ratio, data.weight_sum)
+    init = warm_start_coef(estimator, n_classes, n_features)
     stats = {"n_blocks": data.n_blocks, "persisted": persisted}
     sgd_state = None
     if estimator.solver == "lbfgs":
-        loss = DaskLoss(data, layout, estimator.n_jobs)
-        coef0 = layout.pack(*init) if init is not None else np.zeros(layout.n_params)
-        coef, n_iter, _ = minimize_full_batch(loss, coef0, max_iter=estimator.max_iter,
+        loss = DaskLoss(data, layout, penalty, estimator.n_jobs)
+        coef, n_iter, _ = minimize_full_batch(PrecisionStages(loss), layout.start(init),
+                                              max_iter=estimator.max_iter,
                                               tol=estimator.tol, verbose=estimator.verbose)
         W, b = layout.weight_intercept(coef)
         stats.update(n_evaluations=loss.n_evaluations, evaluation_seconds=loss.seconds)
     else:
-        rng = check_random_state(estimator.random_state)
-        if init is None:
-            init = (np.zeros((layout.K, n_features)), np.zeros(layout.K))
-        sgd_state = SGDState.start(
-            *init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-            fit_intercept=estimator.fit_intercept)
+        sgd_state, _, rng = start_sgd(estimator, init, layout.K, n_features)
         order_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        sgd_state = _fit_sgd(estimator, data, layout, sgd_state, order_rng)
+        sgd_state = _fit_sgd(estimator, data, layout, penalty, sgd_state, order_rng)
         # partial_fit after this fit counts the fit's data once in its penalty
         sgd_state.weight_seen = data.weight_sum
         W, b = sgd_state.model()

@@ -36,7 +36,32 @@ In both cases the kernels see ``W`` of shape ``(K, n_features)`` and ``b`` of sh
 ``(K,)`` with ``K = n_classes - (n_classes == 2)``.
 """
 
-import copy
+"""The loss object: the data, and the objective's value and gradient on it.
+
+:class:`SoftmaxLoss` holds the training data (``X``, encoded labels, sample weights), a
+:class:`~sk_softmax._layout.CoefLayout` and a penalty object
+(:mod:`sk_softmax._penalty`), and evaluates the smooth part of the objective and its
+gradient, on all the rows or on a minibatch, with the numba kernels (or, for small
+problems, NumPy); also Hessian-vector products for the L1 solver's Newton steps.  It
+owns the kernels' work buffers and nothing else: solvers own their state (SGD's scaled
+weights, averages and schedules live in :mod:`sk_softmax._solvers._sgd`), the float32
+stage of a solve is made in :mod:`sk_softmax._precision`, and the caller owns the
+threads (:func:`sk_softmax._threading.kernel_threads`, entered once per estimator call).
+What a solver may use of a loss is written down in
+:mod:`sk_softmax._solvers._contract`.
+
+Objective
+---------
+With sample weights ``s_i`` (class weights already folded in), ``S = sum_i s_i`` and
+``P = softmax(X @ W.T + b)``, the objective is scaled exactly as scikit-learn scales
+``LogisticRegression``'s (``LinearModelLoss`` with ``l2_reg_strength = 1 / (C S)``)::
+
+    f(W, b) = (1 / S) * sum_i s_i * -log P[i, y_i]  +  penalty(W)
+
+so that ``tol`` (scipy's ``gtol``) means what it means for ``LogisticRegression``.  The
+intercept is not penalised and ``C = inf`` means no penalty.  The coefficient layout
+is described in :mod:`sk_softmax._layout`.
+"""
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,19 +75,30 @@ from ._kernels import (
     dense_block_size,
     dense_full_buffers,
 )
+from ._layout import CoefLayout
+from ._penalty import ElasticNet
+from ._solvers._contract import MinibatchData
 from ._threading import use_parallel
 
-__all__ = ["MIXED_MAX_COPY_BYTES", "SoftmaxLoss", "min_norm_subgradient"]
+__all__ = ["SoftmaxLoss", "hessian_rows"]
 
-#: Largest float32 copy of a float64 ``X`` that :meth:`SoftmaxLoss.float32_twin` makes
-#: (half of X's bytes): MNIST's 60000 x 784 float64 training set (188 MB of copy) is
-#: below it; larger data is evaluated in float64 only, so that its memory stays X plus
-#: the (n_samples, K) buffer.
-MIXED_MAX_COPY_BYTES = 256 * 2**20
+
+def hessian_rows(n_samples, max_rows):
+    """The rows of a subsampled Hessian: every ``step``-th row, at most ``max_rows``
+    (all rows for ``max_rows=None``), evenly strided so that the sample is
+    deterministic.
+
+    Returns
+    -------
+    rows : ndarray of shape (n_rows,), integer
+    step : int
+    """
+    step = 1 if max_rows is None or n_samples <= max_rows else -(-n_samples // max_rows)
+    return np.arange(0, n_samples, step), step
 
 
 class SoftmaxLoss:
-    """Softmax (or, for two classes, sigmoid) cross-entropy with an elastic-net penalty.
+    """Softmax (or, for two classes, sigmoid) cross-entropy plus a penalty, on its data.
 
     Parameters
     ----------
@@ -85,29 +121,27 @@ class SoftmaxLoss:
         ``S`` in the penalty's ``1 / (C S)``; default: the sum of the sample weights
         of this data.  Streaming fits (``partial_fit``) and SGD with a validation split
         pass another one.
+    penalty : penalty object or None
+        Given instead of ``C``, ``l1_ratio`` and ``penalty_weight_sum``.
 
     Attributes
     ----------
-    n_params : int
-        Length of the flat coefficient vector.
-    K : int
-        Stored rows of ``W``: ``n_classes``, or 1 for the binary model.
-    binary : bool
-        Whether the model is the binary (sigmoid) one.
+    layout : CoefLayout
+        Where the weights and intercepts sit in the flat ``coef``.
+    penalty : ElasticNet
+        The penalty; its smooth part is included in :meth:`loss_gradient`, its L1 term
+        is left to the solvers.
     sample_weight : ndarray of shape (n_samples,) or (0,), float64
         The weights as the kernels take them (empty: all ones).
     sw_sum : float
         Sum of the sample weights (``n_samples`` without weights).
-    l2_reg_strength : float
-        ``(1 - r) / (C S)``, 0 for ``C = inf``: the smooth penalty is
-        ``l2_reg_strength / 2 ||W||^2``.
-    l1_reg_strength : float
-        ``r / (C S)``, 0 for ``C = inf``: the L1 term is ``l1_reg_strength ||W||_1``.
     small : bool
         Whether full-batch evaluations run with NumPy
         (:func:`sk_softmax._kernels.small_loss_grad`: fewer than ``SMALL_MAX_WORK``
         multiply-adds, where numba's start would cost more than the whole fit); they
         then import no numba.  Minibatch evaluations always run the kernels.
+    supports_hessian_product : bool
+        True: :meth:`hessian_product` is available (the solver contract).
 
     Notes
     -----
@@ -115,27 +149,21 @@ class SoftmaxLoss:
     :func:`~sk_softmax._threading.kernel_threads` block.
     """
 
+    supports_hessian_product = True
+
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 l1_ratio=0.0, penalty_weight_sum=None):
-        if n_classes < 2:
-            raise ValueError(f"n_classes must be at least 2, got {n_classes}.")
+                 l1_ratio=0.0, penalty_weight_sum=None, penalty=None):
+        n_samples, n_features = X.shape
+        self.layout = CoefLayout(n_features, n_classes, fit_intercept)
         self.X = X
         self.y = y
-        self.n_classes = n_classes
-        self.C = C
-        self.fit_intercept = fit_intercept
-        self.l1_ratio = float(l1_ratio)
-        self.binary = n_classes == 2
-        n_samples, n_features = X.shape
-        self.n_features = n_features
         self.sparse = sp.issparse(X)
         if self.sparse and X.format != "csr":
             raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
-        self.K = n_classes - 1 if self.binary else n_classes
-        self.n_params = self.K * (n_features + fit_intercept)
+        K = self.layout.K
         # rows per block of the dense kernel: a function of the shape (docs/design.md)
-        self._block_size = dense_block_size(n_features, self.K)
-        work = (X.nnz if self.sparse else n_samples * n_features) * self.K
+        self._block_size = dense_block_size(n_features, K)
+        work = (X.nnz if self.sparse else n_samples * n_features) * K
         self.small = work < _small.SMALL_MAX_WORK
 
         if sample_weight is None:
@@ -144,9 +172,11 @@ class SoftmaxLoss:
         else:
             self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
             self.sw_sum = float(self.sample_weight.sum())
-        self._set_penalty(penalty_weight_sum)
+        if penalty is None:
+            S = self.sw_sum if penalty_weight_sum is None else penalty_weight_sum
+            penalty = ElasticNet(C, l1_ratio, S)
+        self.penalty = penalty
 
-        K = self.K
         # dense kernels read W (K, n_features); sparse ones W.T (n_features, K)
         self._W = np.zeros((n_features, K) if self.sparse else (K, n_features), dtype=X.dtype)
         self._b = np.zeros(K, dtype=X.dtype)
@@ -157,88 +187,55 @@ class SoftmaxLoss:
         self._full = None
         self._batch = None
 
-    def _set_penalty(self, penalty_weight_sum):
-        S = self.sw_sum if penalty_weight_sum is None else float(penalty_weight_sum)
-        self.penalty_weight_sum = S
-        r = self.l1_ratio
-        if np.isinf(self.C):
-            self.l2_reg_strength = self.l1_reg_strength = 0.0
-        elif r == 0.0:
-            # exactly the expression of the L2-only model (bit for bit)
-            self.l2_reg_strength, self.l1_reg_strength = 1.0 / (self.C * S), 0.0
-        else:
-            self.l2_reg_strength = (1.0 - r) / (self.C * S)
-            self.l1_reg_strength = r / (self.C * S)
-
-    def with_penalty_weight_sum(self, penalty_weight_sum):
-        """The same loss (same data, no copy) with ``S`` of the penalty replaced.
+    def with_data(self, X, y, sample_weight, penalty=None):
+        """A loss of the same model (classes, intercept, penalty unless given) on other
+        data, e.g. the float32 copy of ``X`` or a block of rows.
 
         Parameters
         ----------
-        penalty_weight_sum : float
-            The new ``S`` in ``||W||^2 / (2 C S)``.
+        X : ndarray or CSR of shape (m, n_features)
+        y : ndarray of shape (m,), integer
+        sample_weight : ndarray of shape (m,) or (0,) or None
+        penalty : penalty object or None
+            None: this loss's penalty (the same ``S``, not the new data's weight sum).
+
+        Returns
+        -------
+        loss : SoftmaxLoss
+        """
+        if sample_weight is not None and sample_weight.shape[0] == 0:
+            sample_weight = None
+        return SoftmaxLoss(X, y, self.layout.n_classes, sample_weight,
+                           fit_intercept=self.layout.fit_intercept,
+                           penalty=self.penalty if penalty is None else penalty)
+
+    def with_penalty(self, penalty):
+        """The same loss (same data, no copy) with another penalty.
+
+        Parameters
+        ----------
+        penalty : penalty object
 
         Returns
         -------
         loss : SoftmaxLoss
             A new loss object sharing ``X``, ``y`` and the weights with this one.
         """
-        other = copy.copy(self)
-        other._set_penalty(penalty_weight_sum)
-        other._W, other._b = self._W.copy(), self._b.copy()
-        other._gW, other._gb = self._gW.copy(), self._gb.copy()
-        other._full = other._batch = None
-        return other
+        return self.with_data(self.X, self.y, self.sample_weight, penalty)
 
-    def float32_twin(self, X32=None):
-        """The same objective evaluated on a float32 copy of ``X``, or None.
-
-        The first stage of a mixed-precision L-BFGS solve
-        (:func:`sk_softmax._solvers.minimize_lbfgs` with ``coarse_loss``) runs on it:
-        its evaluations read half the bytes and run float32 products and exponentials
-        (0.63x of a float64 evaluation on 4000 MNIST rows, docs/design.md), while the
-        row sums, the accumulation over blocks, the penalty and the returned gradient
-        stay in float64.  Same labels, weights, ``C``, ``l1_ratio`` and penalty
-        scale ``S``.
-
-        Parameters
-        ----------
-        X32 : ndarray of shape (n_samples, n_features), float32, or None
-            A float32 copy of ``X`` made earlier (a path over values of C reuses one);
-            None: make it here.
-
-        Returns
-        -------
-        twin : SoftmaxLoss or None
-            None where a float32 stage does not pay or is not safe: sparse or float32
-            ``X``, a problem evaluated with NumPy (:attr:`small`), a copy larger than
-            :data:`MIXED_MAX_COPY_BYTES`, values beyond float32's range, or an L1 term
-            (whose solver, :func:`sk_softmax._solvers.minimize_l1`, runs in float64).
-        """
-        X = self.X
-        if (self.sparse or X.dtype != np.float64 or self.small or self.l1_reg_strength > 0
-                or X.size * 4 > MIXED_MAX_COPY_BYTES):
-            return None
-        if X32 is None:
-            with np.errstate(over="ignore"):
-                X32 = np.asarray(X, dtype=np.float32, order="C")
-            # |x| > 3.4e38 became inf: such data is evaluated in float64 only (max and
-            # min rather than isfinite(X32).all(), which would allocate n * d bools)
-            if not (np.isfinite(X32.max()) and np.isfinite(X32.min())):
-                return None
-        return SoftmaxLoss(X32, self.y, self.n_classes,
-                           None if self.sample_weight.shape[0] == 0 else self.sample_weight,
-                           C=self.C, fit_intercept=self.fit_intercept,
-                           l1_ratio=self.l1_ratio,
-                           penalty_weight_sum=self.penalty_weight_sum)
+    def minibatch_data(self):
+        """The data SGD steps on, as one bundle (:class:`MinibatchData`)."""
+        return MinibatchData(X=self.X, y=self.y, sample_weight=self.sample_weight,
+                             sparse=self.sparse)
 
     def _full_buffers(self):
         if self._full is None:
             n, d = self.X.shape
+            K = self.layout.K
             if self.sparse:
-                self._full = csr_full_buffers(n, self.K, d, self.X.dtype)
+                self._full = csr_full_buffers(n, K, d, self.X.dtype)
             else:
-                self._full = dense_full_buffers(n, self.K, d, self.X.dtype, self._block_size)
+                self._full = dense_full_buffers(n, K, d, self.X.dtype, self._block_size)
         return self._full
 
     @property
@@ -246,85 +243,82 @@ class SoftmaxLoss:
         """Number of gradient accumulators of a full evaluation (a function of the shape)."""
         return self._full_buffers().acc_b.shape[0]
 
-    # -- layout --------------------------------------------------------------------
+    # -- shorthands for the layout -----------------------------------------------------
+    @property
+    def n_params(self):
+        """Length of the flat ``coef`` (:attr:`CoefLayout.n_params`)."""
+        return self.layout.n_params
+
     @property
     def coef_shape(self):
-        """Shape of the 2-D view of ``coef``: ``(K, n_features + fit_intercept)``."""
-        return (self.K, self.n_features + self.fit_intercept)
+        """:attr:`CoefLayout.coef_shape`."""
+        return self.layout.coef_shape
 
     def weight_intercept(self, coef):
-        """Split a flat ``coef`` into views ``W`` (K, n_features) and ``b`` (K,).
-
-        ``b`` is a zero array when there is no intercept.
-        """
-        coef2 = np.asarray(coef).reshape(self.coef_shape)
-        W = coef2[:, : self.n_features]
-        if self.fit_intercept:
-            b = coef2[:, -1]
-        else:
-            b = np.zeros(self.K, dtype=coef2.dtype)
-        return W, b
+        """:meth:`CoefLayout.weight_intercept`: views ``W`` (K, n_features), ``b`` (K,)."""
+        return self.layout.weight_intercept(coef)
 
     def pack(self, W, b=None):
-        """Flat float64 ``coef`` from ``W`` (K, n_features) and ``b`` (K,); inverse of
-        :meth:`weight_intercept`."""
-        coef2 = np.zeros(self.coef_shape, dtype=np.float64)
-        coef2[:, : self.n_features] = W
-        if self.fit_intercept and b is not None:
-            coef2[:, -1] = b
-        return coef2.ravel()
+        """:meth:`CoefLayout.pack`: the flat float64 ``coef`` of ``W`` and ``b``."""
+        return self.layout.pack(W, b)
 
     @property
     def penalty_mask(self):
-        """Which entries of the flat ``coef`` are penalised (the weights, not the
-        intercepts): bool ndarray of shape (n_params,)."""
-        mask = np.ones(self.coef_shape, dtype=bool)
-        if self.fit_intercept:
-            mask[:, -1] = False
-        return mask.ravel()
+        """:attr:`CoefLayout.penalty_mask`: the penalised entries of ``coef``."""
+        return self.layout.penalty_mask
 
-    # -- the L1 term -----------------------------------------------------------------
-    def l1_penalty(self, coef):
-        """``l1_reg_strength * ||W||_1`` at ``coef`` (0 without an L1 term)."""
-        if self.l1_reg_strength == 0.0:
-            return 0.0
-        W, _ = self.weight_intercept(coef)
-        return self.l1_reg_strength * float(np.abs(W).sum())
-
+    # -- the whole objective -----------------------------------------------------------
     def objective(self, coef):
         """The whole objective ``f`` at ``coef``: smooth part plus the L1 term."""
-        return self.loss_gradient(coef)[0] + self.l1_penalty(coef)
+        W, _ = self.weight_intercept(coef)
+        return self.loss_gradient(coef)[0] + self.penalty.l1_value(W)
 
     def min_norm_subgradient(self, coef, grad):
-        """The element of least norm of the objective's subdifferential at ``coef``.
-
-        For a weight ``w`` with smooth gradient ``g`` and ``l1 = l1_reg_strength`` it is
-        ``g + l1 * sign(w)`` when ``w != 0`` and ``sign(g) * max(|g| - l1, 0)`` when
-        ``w == 0``; for an intercept it is ``g``.  It is zero exactly at the optimum, and
-        its max-norm is the stopping test of every full-batch solver (for ``l1 = 0`` it
-        is the gradient, the test of L-BFGS).
+        """The least-norm subgradient of the objective at ``coef``
+        (:meth:`ElasticNet.min_norm_subgradient`), from the smooth part's ``grad``.
 
         Parameters
         ----------
-        coef : ndarray of shape (n_params,)
-        grad : ndarray of shape (n_params,)
-            The smooth part's gradient at ``coef`` (:meth:`loss_gradient`).
+        coef, grad : ndarray of shape (n_params,)
 
         Returns
         -------
         subgrad : ndarray of shape (n_params,), float64
         """
-        return min_norm_subgradient(coef, grad, self.l1_reg_strength, self.penalty_mask)
+        return self.penalty.min_norm_subgradient(coef, grad, self.penalty_mask)
+
+    def gradient_at_zero_weights(self):
+        """``G``, the gradient of the mean cross-entropy with respect to the weights at
+        zero weights, the intercepts at their optimum (the class shares' logits; without
+        an intercept, equal logits): what :meth:`ElasticNet.critical_C` needs.
+
+        Returns
+        -------
+        G : ndarray of shape (K, n_features), float64
+        """
+        lay = self.layout
+        n = self.X.shape[0]
+        s = self.sample_weight if self.sample_weight.shape[0] else np.ones(n)
+        Y = np.zeros((n, lay.n_classes))
+        Y[np.arange(n), self.y] = 1.0
+        if lay.fit_intercept:
+            shares = (s @ Y) / self.sw_sum
+        else:
+            shares = np.full(lay.n_classes, 1.0 / lay.n_classes)
+        R = (shares - Y) * s[:, None]
+        if lay.binary:
+            R = R[:, 1:]
+        return np.asarray(self.X.T @ R, dtype=np.float64).T / self.sw_sum
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.
 
-        Used by the Newton steps of :func:`sk_softmax._solvers._owlqn.minimize_owlqn`
-        once the model's support has settled: the subspace is the coordinates ``free``
-        (non-zero weights and intercepts), so only the columns of ``X`` with a free
-        weight are read, and the coordinates outside ``free`` must be 0 in ``coef``.
-        Computed with NumPy / BLAS in float64 (a copy of those columns is taken once
-        per call of this method), not with the fused kernels.
+        Used by the Newton steps of :func:`sk_softmax._solvers.minimize_owlqn` once the
+        model's support has settled: the subspace is the coordinates ``free`` (non-zero
+        weights and intercepts), so only the columns of ``X`` with a free weight are
+        read, and the coordinates outside ``free`` must be 0 in ``coef``.  Computed with
+        NumPy / BLAS in float64 (a copy of those columns is taken once per call of this
+        method), not with the fused kernels.
 
         With ``U = X_S @ V_S.T + v_b`` the logits' change along ``v``, the multinomial
         Hessian acts as ``R = s * (P * U - P * rowsum(P * U)) / S`` in logit space
@@ -337,25 +331,24 @@ class SoftmaxLoss:
         free : ndarray of shape (n_params,), bool
         max_rows : int or None
             Use an evenly strided subsample of at most this many rows (a subsampled
-            Hessian: Byrd, Chin, Neveitt and Nocedal, SIAM J. Optim. 2011), scaled to
-            estimate the mean over all rows; None: all rows.
+            Hessian: Byrd, Chin, Neveitt and Nocedal, SIAM J. Optim. 2011;
+            :func:`hessian_rows`), scaled to estimate the mean over all rows; None: all
+            rows.
 
         Returns
         -------
         hessp : callable
             ``hessp(v) -> ndarray of shape (n_params,)`` (zero outside ``free``).
         """
-        d = self.n_features
-        free2 = np.asarray(free).reshape(self.coef_shape)
-        feats = np.flatnonzero(free2[:, :d].any(axis=0))
-        n = self.X.shape[0]
-        step = 1 if max_rows is None or n <= max_rows else -(-n // max_rows)
-        rows = np.arange(0, n, step)
+        lay = self.layout
+        free2 = np.asarray(free).reshape(lay.coef_shape)
+        feats = np.flatnonzero(free2[:, : lay.n_features].any(axis=0))
+        rows, step = hessian_rows(self.X.shape[0], max_rows)
         XS = self.X[rows][:, feats] if step > 1 else self.X[:, feats]
         XS = XS.astype(np.float64) if self.sparse else np.asarray(XS, dtype=np.float64)
-        W, b = self.weight_intercept(coef)
+        W, b = lay.weight_intercept(coef)
         Z = np.asarray(XS @ np.asarray(W, dtype=np.float64)[:, feats].T) + b
-        if self.binary:
+        if lay.binary:
             P = 1.0 / (1.0 + np.exp(-Z))
         else:
             Z -= Z.max(axis=1, keepdims=True)
@@ -367,29 +360,7 @@ class SoftmaxLoss:
             sw = self.sample_weight[rows]
             total = float(sw.sum())
             scale = (sw / total if total > 0 else np.zeros_like(sw))[:, None]
-        l2 = self.l2_reg_strength
-
-        def hessp(v):
-            V = np.where(free2, np.asarray(v).reshape(self.coef_shape), 0.0)
-            U = np.asarray(XS @ V[:, feats].T)
-            if self.fit_intercept:
-                U = U + V[:, -1]
-            if self.binary:
-                R = P * (1.0 - P) * U
-            else:
-                PU = P * U
-                R = PU - P * PU.sum(axis=1, keepdims=True)
-            R *= scale
-            out = np.zeros(self.coef_shape)
-            out[:, feats] = np.asarray(XS.T @ R).T
-            if self.fit_intercept:
-                out[:, -1] = R.sum(axis=0)
-            if l2 > 0.0:
-                out[:, :d] += l2 * V[:, :d]
-            out[~free2] = 0.0
-            return out.ravel()
-
-        return hessp
+        return _HessianProduct(lay, self.penalty, XS, feats, free2, P, scale)
 
     # -- evaluation ----------------------------------------------------------------
     def loss_gradient(self, coef, rows=None):
@@ -398,19 +369,19 @@ class SoftmaxLoss:
         Parameters
         ----------
         coef : ndarray of shape (n_params,)
-            Flat coefficients in the layout described in the module docstring.
+            Flat coefficients in the layout of :mod:`sk_softmax._layout`.
         rows : ndarray of shape (m,), integer, or None
             A minibatch (repeats allowed): the objective is then
-            ``(1 / S_B) sum_{i in rows} s_i CE_i + ||W||^2 / (2 C S)``, the batch's
-            weighted mean cross-entropy (0 when its weight ``S_B`` is 0) plus the full
-            objective's penalty, an unbiased estimate of ``f`` for uniformly drawn
-            batches.  ``None``: all rows.
+            ``(1 / S_B) sum_{i in rows} s_i CE_i + penalty``, the batch's weighted mean
+            cross-entropy (0 when its weight ``S_B`` is 0) plus the full objective's
+            penalty, an unbiased estimate of ``f`` for uniformly drawn batches.
+            ``None``: all rows.
 
         Returns
         -------
         loss : float
             The smooth part of the scaled objective ``f`` (cross-entropy and L2 term;
-            all of ``f`` when ``l1_ratio`` is 0, see module docstring).
+            all of ``f`` without an L1 term).
         grad : ndarray of shape (n_params,), float64
             Its gradient, in the same layout as ``coef``.
         """
@@ -418,55 +389,57 @@ class SoftmaxLoss:
         if rows is not None:
             return self._batch_loss_gradient(W, b, np.ascontiguousarray(rows, dtype=np.intp))
         inv = 1.0 / self.sw_sum
-        l2 = self.l2_reg_strength
         grad = np.empty(self.coef_shape, dtype=np.float64)
         Wf = np.asarray(W, dtype=np.float64)
         if self.small:
             loss_sum = _small.small_loss_grad(self.X, self.y, self.sample_weight, Wf,
-                                       np.asarray(b, dtype=np.float64), self.binary,
-                                       self._gW, self._gb)
-            self._finish(grad, Wf, inv, l2)
-            return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
-        self._b[...] = b
-        buf = self._full_buffers()
-        if self.sparse:
-            # the kernel reads W.T (n_features, K); the chunks are reduced, transposed,
-            # scaled and penalised straight into the flat gradient
-            self._W[...] = W.T
-            X = self.X
-            parallel = use_parallel(X.nnz * self.K)
-            _kernels.csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight, self._W,
-                          self._b, self.binary, buf, parallel)
-            loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, l2, inv,
-                                       grad[:, : self.n_features], self._gb, parallel)
-            if self.fit_intercept:
-                grad[:, -1] = self._gb
+                                              np.asarray(b, dtype=np.float64),
+                                              self.layout.binary, self._gW, self._gb)
+            self._finish(grad, Wf, inv)
+        elif self.sparse:
+            loss_sum = self._csr_full(W, b, Wf, inv, grad)
         else:
-            self._W[...] = W
-            _kernels.dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                            self.binary, self._block_size, buf,
-                            use_parallel(self.X.shape[0] * self.n_features * self.K))
-            loss_sum = _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW,
-                                              self._gb)
-            self._finish(grad, Wf, inv, l2)
-        return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
+            loss_sum = self._dense_full(W, b)
+            self._finish(grad, Wf, inv)
+        return self.penalty.add_smooth(loss_sum * inv, Wf), grad.ravel()
 
-    def _finish(self, grad, Wf, inv, l2):
-        grad[:, : self.n_features] = self._gW * inv
-        if l2 > 0.0:
-            grad[:, : self.n_features] += l2 * Wf
-        if self.fit_intercept:
+    def _dense_full(self, W, b):
+        """The dense kernel over all rows; the unscaled sums land in ``_gW``, ``_gb``."""
+        self._b[...] = b
+        self._W[...] = W
+        lay = self.layout
+        _kernels.dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
+                                 lay.binary, self._block_size, self._full_buffers(),
+                                 use_parallel(self.X.shape[0] * lay.n_features * lay.K))
+        buf = self._full
+        return _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
+
+    def _csr_full(self, W, b, Wf, inv, grad):
+        """The CSR kernel over all rows: it reads ``W.T`` (n_features, K); the chunks are
+        reduced, transposed, scaled and penalised straight into the gradient."""
+        self._b[...] = b
+        self._W[...] = W.T
+        X, lay = self.X, self.layout
+        buf = self._full_buffers()
+        parallel = use_parallel(X.nnz * lay.K)
+        _kernels.csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight,
+                               self._W, self._b, lay.binary, buf, parallel)
+        loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf,
+                                            self.penalty.l2, inv,
+                                            grad[:, : lay.n_features], self._gb, parallel)
+        if lay.fit_intercept:
+            grad[:, -1] = self._gb
+        return loss_sum
+
+    def _finish(self, grad, Wf, inv):
+        d = self.layout.n_features
+        grad[:, :d] = self._gW * inv
+        self.penalty.add_smooth_gradient(grad[:, :d], Wf)
+        if self.layout.fit_intercept:
             grad[:, -1] = self._gb * inv
-
-    @staticmethod
-    def _add_penalty(loss, Wf, l2):
-        if l2 > 0.0:
-            loss += 0.5 * l2 * float(np.vdot(Wf, Wf))
-        return loss
 
     def _batch_loss_gradient(self, W, b, rows):
         Wf = np.asarray(W, dtype=np.float64)
-        l2 = self.l2_reg_strength
         S_B = (float(rows.shape[0]) if self.sample_weight.shape[0] == 0
                else float(self.sample_weight[rows].sum()))
         inv = 1.0 / S_B if S_B > 0 else 0.0
@@ -476,51 +449,73 @@ class SoftmaxLoss:
             self._gb[...] = 0.0
             loss_sum = 0.0
         elif self.sparse:
-            # a minibatch of CSR rows is small: evaluate the sub-matrix with its own buffers
-            Xb = self.X[rows]
-            sub = SoftmaxLoss(Xb, self.y[rows], self.n_classes,
-                              None if self.sample_weight.shape[0] == 0
-                              else self.sample_weight[rows],
-                              C=np.inf, fit_intercept=self.fit_intercept)
-            buf = sub._full_buffers()
-            sub._W[...] = W.T
-            sub._b[...] = b
-            parallel = use_parallel(Xb.nnz * self.K)
-            _kernels.csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight, sub._W,
-                          sub._b, self.binary, buf, parallel)
-            loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0,
-                                       self._gW, self._gb, parallel)
+            loss_sum = self._csr_batch(W, b, Wf, rows)
         else:
-            m = rows.shape[0]
-            # buffers for exactly m rows: the chunk count, and so the sums' order, is a
-            # function of the batch alone
-            if self._batch is None or self._batch.Z.shape[0] != m:
-                self._batch = dense_batch_buffers(m, self.K, self.n_features, self.X.dtype)
-            self._W[...] = W
-            self._b[...] = b
-            buf = self._batch
-            _kernels.dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
-                             self.binary, BATCH_BLOCK_SIZE, buf,
-                             use_parallel(m * self.n_features * self.K))
-            loss_sum = _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW,
-                                              self._gb)
-        self._finish(grad, Wf, inv, l2)
-        return self._add_penalty(loss_sum * inv, Wf, l2), grad.ravel()
+            loss_sum = self._dense_batch(W, b, rows)
+        self._finish(grad, Wf, inv)
+        return self.penalty.add_smooth(loss_sum * inv, Wf), grad.ravel()
+
+    def _csr_batch(self, W, b, Wf, rows):
+        # a minibatch of CSR rows is small: evaluate the sub-matrix with its own buffers
+        lay = self.layout
+        Xb = self.X[rows]
+        sub = SoftmaxLoss(Xb, self.y[rows], lay.n_classes,
+                          None if self.sample_weight.shape[0] == 0
+                          else self.sample_weight[rows],
+                          C=np.inf, fit_intercept=lay.fit_intercept)
+        buf = sub._full_buffers()
+        sub._W[...] = W.T
+        sub._b[...] = b
+        parallel = use_parallel(Xb.nnz * lay.K)
+        _kernels.csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight,
+                               sub._W, sub._b, lay.binary, buf, parallel)
+        return _kernels.csr_grad_finish(
+            buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0, self._gW, self._gb, parallel)
+
+    def _dense_batch(self, W, b, rows):
+        lay = self.layout
+        m = rows.shape[0]
+        # buffers for exactly m rows: the chunk count, and so the sums' order, is a
+        # function of the batch alone
+        if self._batch is None or self._batch.Z.shape[0] != m:
+            self._batch = dense_batch_buffers(m, lay.K, lay.n_features, self.X.dtype)
+        self._W[...] = W
+        self._b[...] = b
+        buf = self._batch
+        _kernels.dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
+                                  lay.binary, BATCH_BLOCK_SIZE, buf,
+                                  use_parallel(m * lay.n_features * lay.K))
+        return _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
 
     def loss(self, coef):
         """The smooth part of the objective at ``coef`` (see :meth:`loss_gradient`)."""
         return self.loss_gradient(coef)[0]
 
 
-def min_norm_subgradient(coef, grad, l1, mask):
-    """Least-norm subgradient of ``smooth + l1 * ||coef[mask]||_1``; see
-    :meth:`SoftmaxLoss.min_norm_subgradient`.  All arrays of shape (n_params,)."""
-    coef = np.asarray(coef, dtype=np.float64)
-    out = np.array(grad, dtype=np.float64)
-    if l1 == 0.0:
-        return out
-    g = out[mask]
-    w = coef[mask]
-    shrunk = np.sign(g) * np.maximum(np.abs(g) - l1, 0.0)
-    out[mask] = np.where(w != 0.0, g + l1 * np.sign(w), shrunk)
-    return out
+class _HessianProduct:
+    """``v -> H v`` of :meth:`SoftmaxLoss.hessian_product` (its data computed once)."""
+
+    def __init__(self, layout, penalty, XS, feats, free2, P, scale):
+        self.layout, self.penalty = layout, penalty
+        self.XS, self.feats, self.free2, self.P, self.scale = XS, feats, free2, P, scale
+
+    def __call__(self, v):
+        lay, feats, P = self.layout, self.feats, self.P
+        d = lay.n_features
+        V = np.where(self.free2, np.asarray(v).reshape(lay.coef_shape), 0.0)
+        U = np.asarray(self.XS @ V[:, feats].T)
+        if lay.fit_intercept:
+            U = U + V[:, -1]
+        if lay.binary:
+            R = P * (1.0 - P) * U
+        else:
+            PU = P * U
+            R = PU - P * PU.sum(axis=1, keepdims=True)
+        R *= self.scale
+        out = np.zeros(lay.coef_shape)
+        out[:, feats] = np.asarray(self.XS.T @ R).T
+        if lay.fit_intercept:
+            out[:, -1] = R.sum(axis=0)
+        self.penalty.add_smooth_gradient(out[:, :d], V[:, :d])
+        out[~self.free2] = 0.0
+        return out.ravel()

@@ -18,6 +18,10 @@ from collections import namedtuple
 import numpy as np
 
 __all__ = [
+    "CsrModel",
+    "CsrStep",
+    "SGDModel",
+    "SGDSchedule",
     "BATCH_BLOCK_SIZE",
     "BLOCK_SIZE",
     "CsrFullBuffers",
@@ -30,6 +34,24 @@ __all__ = [
     "dense_block_size",
     "dense_full_buffers",
 ]
+
+# -- argument bundles of the SGD kernels (named tuples keep their signatures short) --------
+#: An epoch's minibatches (:func:`sk_softmax._kernels.dense_sgd_steps`): batch ``q`` is
+#: ``order[q * batch_size:(q + 1) * batch_size]`` of weight ``weights[q]``, stepped with
+#: ``etas[q]`` (weights) and ``etas_b[q]`` (intercepts), averaged when ``avg_flags[q]``.
+SGDSchedule = namedtuple("SGDSchedule",
+                         ["order", "batch_size", "weights", "etas", "etas_b", "avg_flags"])
+#: The SGD iterate, updated in place: ``W`` (K, n_features), ``b`` (K,), the running mean
+#: ``W_avg``, ``b_avg`` (empty without averaging), the L1 penalty each weight received
+#: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)).
+SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u"])
+#: One CSR step's scalars (:func:`sk_softmax._kernels.csr_sgd_step`): weight scale before
+#: and after the L2 shrinkage, ``eta / S_B`` for the weights and the intercepts, the lazy
+#: average's coefficient ``alpha`` and the cumulative L1 penalty ``l1_u`` (0: no L1).
+CsrStep = namedtuple("CsrStep", ["scale", "new_scale", "step", "step_b", "alpha", "l1_u"])
+#: The CSR step's arrays, updated in place: unscaled weights ``VT`` (n_features, K),
+#: intercepts ``b``, the lazy average's ``UT`` (empty: none) and the L1 record ``QT``.
+CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT"])
 
 #: Rows per block of a full dense evaluation where :func:`dense_block_size` has no better
 #: choice: the block's logits and gradient products stay in cache on MNIST-like widths.

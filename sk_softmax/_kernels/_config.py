@@ -85,38 +85,65 @@ def jit_parallel(func):
 KernelVariants = namedtuple("KernelVariants", ["serial", "parallel"])
 
 
-def jit_variants(func, serial_globals=None):
+def jit_variants(func):
     """Compile ``func`` twice, each lazily: serial (``prange`` runs as ``range``) and parallel.
 
     Both run the same loops in the same order over the same chunks (the chunk count is a
     function of the shape, never of the threads), so they give bit-identical results;
     the serial one compiles in a fraction of the time, which is what a small problem
-    should pay on first use.  The serial copy gets its own name (``<name>_serial``) so
-    that numba's cache keeps the two apart.
+    should pay on first use.
 
     Parameters
     ----------
     func : function
         The kernel's Python function.
-    serial_globals : dict or None
-        Names the serial copy resolves differently (the serial variants of the kernels
-        it calls); its globals are then a snapshot of the module's taken now, so create
-        such variants after everything they call is defined.
 
     Returns
     -------
     variants : KernelVariants
         ``.serial`` and ``.parallel`` dispatchers.
     """
-    namespace = func.__globals__
-    if serial_globals:
-        namespace = {**namespace, **serial_globals}
+    return KernelVariants(serial=jit(_renamed(func, func.__globals__)),
+                          parallel=jit_parallel(func))
+
+
+def jit_callers(func, callee_name, callee):
+    """The two variants of a serial kernel that calls a kernel with variants.
+
+    ``func`` has no ``prange`` of its own (compiling it with ``parallel=True`` would
+    only earn numba's "no transformation for parallel execution was possible"
+    warning); what differs between its variants is the variant of ``callee`` it calls,
+    through the module global ``callee_name``.  numba resolves globals when it
+    compiles, so the serial variant is a copy of ``func`` whose globals map
+    ``callee_name`` to ``callee.serial`` (the module's own global must be
+    ``callee.parallel``).
+
+    Parameters
+    ----------
+    func : function
+    callee_name : str
+        The global through which ``func`` calls the callee.
+    callee : KernelVariants
+
+    Returns
+    -------
+    variants : KernelVariants
+    """
+    if func.__globals__.get(callee_name) is not callee.parallel:
+        raise ValueError(f"{func.__name__}: global {callee_name} must be the parallel variant")
+    serial_globals = {**func.__globals__, callee_name: callee.serial}
+    return KernelVariants(serial=jit(_renamed(func, serial_globals)), parallel=jit(func))
+
+
+def _renamed(func, namespace):
+    """A copy of ``func`` named ``<name>_serial`` (numba's cache keeps the variants
+    apart by name) resolving its globals in ``namespace``."""
     twin = types.FunctionType(func.__code__, namespace, func.__name__ + "_serial",
                               func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + "_serial"
     twin.__module__ = func.__module__
     twin.__doc__ = func.__doc__
-    return KernelVariants(serial=jit(twin), parallel=jit_parallel(func))
+    return twin
 
 
 def compiled_kernels():

@@ -16,7 +16,7 @@ threads.
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_variants
+from ._config import jit, jit_callers, jit_variants
 from ._softmax import row_exp_inplace
 
 # Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
@@ -295,13 +295,13 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
     return loss
 
 
-def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
-                    l1, Q, l1_u, parallel=True):
+def dense_sgd_steps(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size,
+                    buf, n_avg, loss_sums, parallel=True):
     """Consecutive minibatch SGD steps on dense ``X``, in one call, with optional averaging.
 
-    Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]``; its gradient comes
-    from :func:`dense_batch_grad` (parallel over the batch's row blocks) and the step is
+    Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` (``schedule``); its
+    gradient comes from :func:`dense_batch_grad` (parallel over the batch's row blocks)
+    and the step is
 
     ``W -= etas[q] * (g_W / S_q + l2 * W)``, ``b -= etas_b[q] * g_b / S_q``
 
@@ -317,42 +317,27 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
     Parameters
     ----------
     X, y, sw : as for :func:`dense_loss_grad`
-    order : ndarray of shape (n_rows,), integer
-        Rows in the order they are visited.
-    batch_size : int
-    weights : ndarray of shape (n_batches,), float64
-        The batches' weights ``S_q``.
-    W : ndarray of shape (K, n_features), float64
-        Weights, updated in place.
-    b : ndarray of shape (K,), float64
-        Intercepts, updated in place when ``fit_intercept``.
+    schedule : SGDSchedule
+        ``order`` (rows in the order visited), ``batch_size``, ``weights`` (the batches'
+        ``S_q``), ``etas`` and ``etas_b`` (steps of the weights and of the intercepts,
+        batch by batch), ``avg_flags`` (which iterates enter the average).
+    model : SGDModel
+        ``W`` (K, n_features) and ``b`` (K,), float64, updated in place (``b`` when
+        ``fit_intercept``); the running mean ``W_avg``, ``b_avg``, updated in place
+        (overwritten by the first iterate when ``n_avg`` is 0); ``Q`` (K, n_features),
+        the L1 penalty each weight received, and ``l1_u`` (shape (1,)), ``u``, both
+        updated in place (not touched when ``l1`` is 0).
+    penalty : PenaltyScalars
+        ``l2`` (gradient ``l2 * W``) and ``l1`` (0: no L1 term).
     fit_intercept, ref_zero : bool
-    l2 : float
-        Penalty strength (gradient ``l2 * W``).
-    etas, etas_b : ndarray of shape (n_batches,), float64
-        Step sizes of the weights and of the intercepts, batch by batch.
     block_size : int
         Rows per block of :func:`dense_batch_grad`.
     buf : DenseBatchBuffers
         For ``batch_size`` rows.
-    avg_flags : ndarray of shape (n_batches,), bool
-        Which iterates enter the average.
-    W_avg : ndarray of shape (K, n_features), float64
-    b_avg : ndarray of shape (K,), float64
-        Running mean, updated in place (overwritten by the first iterate when ``n_avg``
-        is 0).
     n_avg : int
         Number of iterates in the mean on entry.
     loss_sums : ndarray of shape (n_batches,), float64
         Output: each batch's weighted cross-entropy before its step.
-    l1 : float
-        Strength of the L1 term (0: none; ``Q`` and ``l1_u`` are then not touched).
-    Q : ndarray of shape (K, n_features), float64
-        The L1 penalty each weight received, updated in place (any shape when ``l1`` is
-        0).
-    l1_u : ndarray of shape (1,), float64
-        ``u``, the cumulative penalty per weight, updated in place.
-
     parallel : bool, default=True
         Run the parallel variant of the batch gradients (else the serial one:
         bit-identical, faster to compile).
@@ -363,9 +348,8 @@ def dense_sgd_steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
         Number of iterates in the mean on exit.
     """
     steps = _sgd_steps.parallel if parallel else _sgd_steps.serial
-    return steps(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                 etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
-                 l1, Q, l1_u)
+    return steps(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size, buf,
+                 n_avg, loss_sums)
 
 
 @jit
@@ -384,9 +368,11 @@ def cumulative_l1(w, u, q):
     return w, q + (w - z)
 
 
-def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, ref_zero, l2,
-                    etas, etas_b, block_size, buf, avg_flags, W_avg, b_avg, n_avg, loss_sums,
-                    l1, Q, l1_u):
+def _sgd_steps_body(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size,
+                    buf, n_avg, loss_sums):
+    order, batch_size, weights, etas, etas_b, avg_flags = schedule
+    W, b, W_avg, b_avg, Q, l1_u = model
+    l2, l1 = penalty
     Wk, bk, gW, gb = buf.Wk, buf.bk, buf.gW, buf.gb
     n = order.shape[0]
     K, d = W.shape
@@ -440,6 +426,6 @@ def _sgd_steps_body(X, y, sw, order, batch_size, weights, W, b, fit_intercept, r
     return n_avg
 
 
-# the epoch loop calls the batch gradient's variant of its own kind
+# the epoch loop (serial itself) calls the batch gradient's variant of its own kind
 _batch_grad_call = _dense_batch_grad.parallel
-_sgd_steps = jit_variants(_sgd_steps_body, {"_batch_grad_call": _dense_batch_grad.serial})
+_sgd_steps = jit_callers(_sgd_steps_body, "_batch_grad_call", _dense_batch_grad)

@@ -11,7 +11,7 @@ Work is proportional to the number of stored entries times ``K``; nothing of siz
 
 from numba import prange
 
-from ._config import jit, jit_variants
+from ._config import jit, jit_callers, jit_variants
 from ._dense import cumulative_l1, fill1, fill2, softmax_grad_row
 from ._prefetch import PREFETCH_DISTANCE, prefetch
 
@@ -110,8 +110,8 @@ def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT
 _csr_loss_grad = jit_variants(_csr_loss_grad_body)
 
 
-def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                 step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT, parallel=True):
+def csr_sgd_step(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept, buf,
+                 parallel=True):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
@@ -137,29 +137,21 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
     sw : ndarray of shape (n_samples,) or (0,), float64
     rows : ndarray of shape (m,), integer
         The batch's rows.
-    VT : ndarray of shape (n_features, K), float64
-        Unscaled weights, updated in place.
-    scale, new_scale : float
-        Weight scale before and after the penalty's shrinkage.
-    b : ndarray of shape (K,), float64
-        Intercepts, updated in place when ``fit_intercept``.
-    ref_zero : bool
-    step : float
-        ``eta / S_B``: the weights' step divided by the batch's weight.
-    step_b : float
-        The intercepts' step divided by the batch's weight.
-    fit_intercept : bool
+    model : CsrModel
+        ``VT`` (n_features, K), the unscaled weights, and ``b`` (K,), the intercepts
+        (when ``fit_intercept``), both float64 and updated in place; ``UT`` (n_features,
+        K) or (0, K), the lazy average's accumulator (empty: no averaging), and ``QT``
+        (n_features, K), the L1 penalty each weight received (any shape without L1),
+        updated in place.
+    step : CsrStep
+        ``scale`` and ``new_scale`` (the weight scale before and after the penalty's
+        shrinkage), ``step`` (``eta / S_B``: the weights' step divided by the batch's
+        weight), ``step_b`` (the intercepts'), ``alpha`` (the lazy average's coefficient
+        of ``V`` before this step) and ``l1_u`` (``u`` of the cumulative L1 penalty after
+        this step; 0: no L1 term).
+    ref_zero, fit_intercept : bool
     buf : CsrStepBuffers
         For at least ``m`` rows.
-    UT : ndarray of shape (n_features, K) or (0, K), float64
-        The lazy average's accumulator, updated in place; empty: no averaging.
-    alpha : float
-        The lazy average's coefficient of ``V`` before this step.
-    l1_u : float
-        ``u`` of the cumulative L1 penalty after this step; 0: no L1 term.
-    QT : ndarray of shape (n_features, K), float64
-        The L1 penalty each weight received, updated in place (any shape without L1).
-
     parallel : bool, default=True
         Run the rows' softmax in parallel (else serially: bit-identical, faster to
         compile).
@@ -170,12 +162,14 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, re
         Weighted cross-entropy of the batch at the weights before the step.
     """
     step_fn = _csr_step.parallel if parallel else _csr_step.serial
-    return step_fn(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                   step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT)
+    return step_fn(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept,
+                   buf)
 
 
-def _csr_step_body(data, indices, indptr, y, sw, rows, VT, scale, new_scale, b, ref_zero,
-                   step, step_b, fit_intercept, buf, UT, alpha, l1_u, QT):
+def _csr_step_body(data, indices, indptr, y, sw, rows, model, step_args, ref_zero,
+                   fit_intercept, buf):
+    VT, b, UT, QT = model
+    scale, new_scale, step, step_b, alpha, l1_u = step_args
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
     _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
                      losses)
@@ -238,8 +232,9 @@ def _csr_batch_rows_body(data, indices, indptr, y, sw, rows, VT, scale, b, ref_z
 
 
 _csr_batch_rows = jit_variants(_csr_batch_rows_body)
+# the step (serial itself) calls the rows' softmax variant of its own kind
 _batch_rows_impl = _csr_batch_rows.parallel
-_csr_step = jit_variants(_csr_step_body, {"_batch_rows_impl": _csr_batch_rows.serial})
+_csr_step = jit_callers(_csr_step_body, "_batch_rows_impl", _csr_batch_rows)
 
 
 @jit

@@ -1,12 +1,15 @@
-"""Solvers: each minimises a :class:`sk_softmax._loss.SoftmaxLoss` and owns its own state.
+"""Solvers: each minimises a loss object through the solver contract
+(:mod:`._contract`) and owns its own state.
 
-L-BFGS sees only ``loss_gradient`` and the layout helpers; the L1 solver (L-BFGS-B on
-split weights, then OWL-QN with Newton steps) also the L1 term's strength, mask and
-Hessian products; SGD also reads the loss
-object's data, layout and penalty, and runs the fused SGD kernels itself.
+L-BFGS uses ``loss_gradient`` only; the L1 solver (L-BFGS-B on split weights, then OWL-QN
+with Newton steps) also the layout's penalty mask, the penalty's L1 term and, where the
+loss declares it, Hessian products; SGD also the data of its steps
+(``minibatch_data()``), and runs the fused SGD kernels itself.
 """
 
-from ._l1 import minimize_full_batch, minimize_l1
+from ._contract import FullBatchLoss, MinibatchData, MinibatchLoss
+from ._full_batch import minimize_full_batch
+from ._l1 import minimize_l1
 from ._lbfgs import minimize_lbfgs
 from ._owlqn import minimize_owlqn
 from ._sgd import (
@@ -20,6 +23,9 @@ from ._sgd import (
 )
 
 __all__ = [
+    "FullBatchLoss",
+    "MinibatchData",
+    "MinibatchLoss",
     "SGDOptions",
     "SGDState",
     "auto_eta0",

@@ -20,7 +20,7 @@ solve continues with :func:`sk_softmax._solvers._owlqn.minimize_owlqn` from ther
 truncated Newton steps on the settled support converge fast.
 
 The stopping test is the same in both phases: the max-norm of the least-norm
-subgradient of the original objective (:func:`sk_softmax._loss.min_norm_subgradient`)
+subgradient of the original objective (:meth:`sk_softmax._penalty.ElasticNet.min_norm_subgradient`)
 at most ``tol``, checked after every iteration with the gradient of the accepted point;
 also L-BFGS-B's relative-decrease test (``ftol = 64 eps``).  docs/design.md has the
 measurements behind this design.
@@ -29,30 +29,128 @@ measurements behind this design.
 import numpy as np
 from scipy import optimize
 
-from .._loss import min_norm_subgradient
-from ._lbfgs import minimize_lbfgs
 from ._owlqn import (
-    _NEWTON_MAX_SUPPORT,
-    _SUPPORT_CHANGE,
+    NEWTON_MAX_SUPPORT,
     OWLQNResult,
     minimize_owlqn,
+    support_kept,
     warn_not_converged,
 )
 
-__all__ = ["minimize_full_batch", "minimize_l1"]
+__all__ = ["minimize_l1"]
 
-# phase 1 hands over once the support kept (within _SUPPORT_CHANGE) this many times
+# phase 1 hands over once the support kept (within SUPPORT_CHANGE) this many times
 _SETTLED_AFTER = 2
 
 
+class _SplitWeights:
+    """Phase 1's problem: each penalised weight as ``w = u - v``, ``u, v >= 0``.
+
+    ``z = [x with u in the penalised entries, v]`` of length ``n_params + n_penalised``;
+    the objective ``f(u - v, b) + l1 * sum(u + v)`` is smooth and its gradient
+    ``(g + l1, -g + l1)`` comes from one evaluation of ``loss``.  The last point
+    evaluated and its smooth gradient are kept (L-BFGS-B's line search ends on the
+    accepted point, so after an iteration they are the iterate's).
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.l1 = float(loss.penalty.l1)
+        self.mask = loss.layout.penalty_mask
+        self.pen = np.flatnonzero(self.mask)
+        self.P = self.mask.shape[0]
+        self.x = self.g = None
+
+    def unpack(self, z):
+        x = z[: self.P].copy()
+        x[self.pen] -= z[self.P:]
+        return x
+
+    def start(self, x0):
+        """``z0`` for ``x0`` and the bounds (weights' parts non-negative)."""
+        pen, P = self.pen, self.P
+        z0 = np.concatenate([x0, np.zeros(pen.shape[0])])
+        z0[pen] = np.maximum(x0[pen], 0.0)
+        z0[P:] = np.maximum(-x0[pen], 0.0)
+        bounds = [(None, None)] * P
+        for i in pen:
+            bounds[i] = (0.0, None)
+        bounds += [(0.0, None)] * pen.shape[0]
+        return z0, bounds
+
+    def __call__(self, z):
+        pen, P, l1 = self.pen, self.P, self.l1
+        x = self.unpack(z)
+        f, g = self.loss.loss_gradient(x)
+        self.x, self.g = x, g
+        F = f + l1 * (float(z[pen].sum()) + float(z[P:].sum()))
+        gz = np.empty_like(z)
+        gz[:P] = g
+        gz[pen] += l1
+        gz[P:] = l1 - g[pen]
+        return F, gz
+
+
+class _Phase1Monitor:
+    """L-BFGS-B's per-iteration callback in phase 1: the stopping test on the least-norm
+    subgradient, the user's callback, and the hand-over once the support has settled
+    (each ends the solve by raising ``StopIteration``).
+
+    Attributes
+    ----------
+    it : int
+    status : int or None
+        0 (subgradient below tol, or stopped by the callback there), 99 (stopped by the
+        callback), None (not stopped here).
+    handover : bool
+        The support settled: OWL-QN with Newton steps continues.
+    pg_norm : float
+    """
+
+    def __init__(self, problem, x0, tol, verbose, callback):
+        self.problem, self.tol, self.verbose, self.callback = problem, tol, verbose, callback
+        self.it, self.stable, self.status, self.handover = 0, 0, None, False
+        self.support = x0[problem.mask] != 0.0
+        self.pg_norm = np.inf
+
+    def __call__(self, intermediate_result):
+        problem = self.problem
+        x, g, mask = problem.x, problem.g, problem.mask
+        self.it += 1
+        pg = problem.loss.penalty.min_norm_subgradient(x, g, mask)
+        self.pg_norm = pg_norm = float(np.max(np.abs(pg)))
+        support = x[mask] != 0.0
+        self.stable = self.stable + 1 if support_kept(self.support, support) else 0
+        self.support = support
+        if self.verbose:
+            print(f"L1 L-BFGS-B iter {self.it:4d}  objective "
+                  f"{intermediate_result.fun:.10e}  |subgrad|_inf {pg_norm:.3e}  "
+                  f"nonzero {int(support.sum())}/{support.size}", flush=True)
+        if self.callback is not None:
+            try:
+                self.callback(x, intermediate_result.fun)
+            except StopIteration:
+                self.status = 0 if pg_norm <= self.tol else 99
+                raise
+        if pg_norm <= self.tol:
+            self.status = 0
+            raise StopIteration
+        if (self.stable >= _SETTLED_AFTER
+                and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size):
+            self.handover = True
+            raise StopIteration
+
+
 def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None):
-    """Minimise ``loss``'s smooth part plus its L1 term (``loss.l1_reg_strength > 0``).
+    """Minimise ``loss``'s smooth part plus its L1 term (``loss.penalty.l1 > 0``).
+
+    It runs in the precision of ``loss`` only: the L1 path has no float32 stage
+    (:mod:`sk_softmax._precision` builds none for it).
 
     Parameters
     ----------
-    loss : SoftmaxLoss
-        Provides ``loss_gradient``, ``l1_reg_strength``, ``penalty_mask`` and
-        ``hessian_product``.
+    loss : FullBatchLoss
+        The solver contract (:mod:`sk_softmax._solvers._contract`).
     coef0 : ndarray of shape (n_params,)
         Starting point.
     max_iter : int
@@ -82,112 +180,41 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
     ConvergenceWarning
         When the solve ends before the subgradient test (or the ``ftol`` test) holds.
     """
-    l1 = float(loss.l1_reg_strength)
-    mask = loss.penalty_mask
-    pen = np.flatnonzero(mask)
-    P = mask.shape[0]
     x0 = np.array(coef0, dtype=np.float64)
-
-    def unpack(z):
-        x = z[:P].copy()
-        x[pen] -= z[P:]
-        return x
-
-    last = {}
-
-    def fun(z):
-        x = unpack(z)
-        f, g = loss.loss_gradient(x)
-        last["x"], last["g"] = x, g
-        F = f + l1 * (float(z[pen].sum()) + float(z[P:].sum()))
-        gz = np.empty_like(z)
-        gz[:P] = g
-        gz[pen] += l1
-        gz[P:] = l1 - g[pen]
-        return F, gz
-
-    track = {"it": 0, "stable": 0, "support": x0[mask] != 0.0, "status": None, "pg": np.inf}
-
-    def on_iteration(intermediate_result):
-        # L-BFGS-B's line search ends on the accepted point: the last evaluation
-        x, g = last["x"], last["g"]
-        track["it"] += 1
-        pg = min_norm_subgradient(x, g, l1, mask)
-        track["pg"] = pg_norm = float(np.max(np.abs(pg)))
-        support = x[mask] != 0.0
-        changed = int(np.count_nonzero(support != track["support"]))
-        kept = changed <= _SUPPORT_CHANGE * max(1, int(np.count_nonzero(support)))
-        track["stable"] = track["stable"] + 1 if kept else 0
-        track["support"] = support
-        if verbose:
-            print(f"L1 L-BFGS-B iter {track['it']:4d}  objective "
-                  f"{intermediate_result.fun:.10e}  |subgrad|_inf {pg_norm:.3e}  "
-                  f"nonzero {int(support.sum())}/{support.size}", flush=True)
-        if callback is not None:
-            try:
-                callback(x, intermediate_result.fun)
-            except StopIteration:
-                track["status"] = 0 if pg_norm <= tol else 99
-                raise
-        if pg_norm <= tol:
-            track["status"] = 0
-            raise StopIteration
-        if (track["stable"] >= _SETTLED_AFTER
-                and np.count_nonzero(support) <= _NEWTON_MAX_SUPPORT * support.size):
-            track["status"] = "handover"
-            raise StopIteration
-
-    z0 = np.concatenate([x0, np.zeros(pen.shape[0])])
-    z0[pen] = np.maximum(x0[pen], 0.0)
-    z0[P:] = np.maximum(-x0[pen], 0.0)
-    bounds = [(None, None)] * P
-    for i in pen:
-        bounds[i] = (0.0, None)
-    bounds += [(0.0, None)] * pen.shape[0]
+    problem = _SplitWeights(loss)
+    monitor = _Phase1Monitor(problem, x0, tol, verbose, callback)
+    z0, bounds = problem.start(x0)
     res = optimize.minimize(
-        fun, z0, method="L-BFGS-B", jac=True, bounds=bounds, callback=on_iteration,
+        problem, z0, method="L-BFGS-B", jac=True, bounds=bounds, callback=monitor,
         options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0,
                  "ftol": 64 * np.finfo(float).eps},
     )
-    x = unpack(res.x)
-    n_iter = min(track["it"], max_iter)
-    nfev = int(res.nfev)
-    phases = "lbfgsb"
-    if track["status"] == "handover" and n_iter < max_iter:
+    x = problem.unpack(res.x)
+    n_iter = min(monitor.it, max_iter)
+    if monitor.handover and n_iter < max_iter:
         x, it2, res2 = minimize_owlqn(loss, x, max_iter=max_iter - n_iter, tol=tol,
                                       verbose=verbose, callback=callback, settled=True,
                                       warn=False)
-        n_iter += it2
-        nfev += res2.nfev
-        status, message, pg_norm = res2.status, res2.message, res2.subgrad_norm
-        fval = res2.fun
-        phases = "lbfgsb+owlqn"
+        result = OWLQNResult(fun=res2.fun, nit=n_iter + it2, nfev=int(res.nfev) + res2.nfev,
+                             status=res2.status, message=res2.message,
+                             subgrad_norm=res2.subgrad_norm, phases="lbfgsb+owlqn")
     else:
-        fval = float(res.fun)
-        pg_norm = track["pg"]
-        if track["status"] in (0, 99):
-            status = track["status"]
-            message = ("subgradient below tol" if status == 0 else "stopped by the callback")
-        elif res.status == 0:  # L-BFGS-B's own tests (ftol): converged as far as it can
-            status, message = 0, str(res.message)
-        elif n_iter >= max_iter:
-            status, message = 1, "max_iter reached"
-        else:
-            status, message = 2, str(res.message)
-    result = OWLQNResult(fun=fval, nit=n_iter, nfev=nfev, status=status, message=message,
-                         subgrad_norm=pg_norm, phases=phases)
-    if status not in (0, 99):
-        warn_not_converged(f"L1: {phases}", result, tol, max_iter)
-    return x, n_iter, result
+        status, message = _phase1_outcome(monitor, res, n_iter, max_iter)
+        result = OWLQNResult(fun=float(res.fun), nit=n_iter, nfev=int(res.nfev),
+                             status=status, message=message, subgrad_norm=monitor.pg_norm,
+                             phases="lbfgsb")
+    if result.status not in (0, 99):
+        warn_not_converged(f"L1: {result.phases}", result, tol, max_iter)
+    return x, result.nit, result
 
 
-def minimize_full_batch(loss, coef0, coarse_loss=None, **options):
-    """The full-batch solve of ``loss``: :func:`minimize_l1` when it has an L1 term,
-    else L-BFGS (:func:`sk_softmax._solvers._lbfgs.minimize_lbfgs`, in two precisions
-    when ``coarse_loss`` is given: ``loss.float32_twin()``); ``options`` are their
-    common keywords (``max_iter``, ``tol``, ``verbose``, ``callback``).
-
-    Returns ``(coef, n_iter, result)``."""
-    if loss.l1_reg_strength > 0:
-        return minimize_l1(loss, coef0, **options)
-    return minimize_lbfgs(loss, coef0, coarse_loss=coarse_loss, **options)
+def _phase1_outcome(monitor, res, n_iter, max_iter):
+    """``(status, message)`` of a solve that ended in phase 1."""
+    if monitor.status in (0, 99):
+        return monitor.status, ("subgradient below tol" if monitor.status == 0
+                                else "stopped by the callback")
+    if res.status == 0:  # L-BFGS-B's own tests (ftol): converged as far as it can
+        return 0, str(res.message)
+    if n_iter >= max_iter:
+        return 1, "max_iter reached"
+    return 2, str(res.message)

@@ -1,5 +1,6 @@
 """L-BFGS-B (scipy) with the options scikit-learn's ``LogisticRegression`` uses, in one
-precision or in two stages (float32 evaluations, then float64 ones)."""
+precision or in two stages (float32 evaluations, then float64 ones: the stages are
+made by :mod:`sk_softmax._precision`)."""
 
 import warnings
 
@@ -7,16 +8,9 @@ import numpy as np
 from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["COARSE_TOL_FLOOR", "minimize_lbfgs"]
+from .. import _precision
 
-#: The float32 stage of a mixed-precision solve stops at ``max(tol, COARSE_TOL_FLOOR)``:
-#: float32 products carry relative errors of ~1e-7 into the objective, and the floor
-#: keeps the stage well above where that rounding could stall its line searches (on
-#: MNIST, data in [0, 1], it reached 1e-6 without a line-search failure).  Measured on
-#: MNIST (docs/design.md): with 1e-6 the
-#: float64 stages of tol=1e-6 and tol=1e-8 solves took 0-335 iterations, against 75-449
-#: with 1e-5.
-COARSE_TOL_FLOOR = 1e-6
+__all__ = ["minimize_lbfgs"]
 
 
 class _NonFinite(Exception):
@@ -24,17 +18,17 @@ class _NonFinite(Exception):
 
 
 def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None,
-                   coarse_loss=None):
+                   float32_loss=None):
     """Minimise ``loss.loss_gradient`` from ``coef0`` with scipy's L-BFGS-B.
 
     The options are ``LogisticRegression``'s: ``maxiter=max_iter``, ``gtol=tol`` (on
     the projected gradient's max-norm), ``ftol=64 * eps`` and ``maxls=50``; scipy's
     default memory (``maxcor=10``) is kept so that both stop at comparable objectives.
 
-    With ``coarse_loss`` (the same objective evaluated on a float32 copy of the data,
-    :meth:`sk_softmax._loss.SoftmaxLoss.float32_twin`) the solve has two stages: L-BFGS
-    on ``coarse_loss`` until its gradient's max-norm is below
-    ``max(tol, COARSE_TOL_FLOOR)`` (or its line search gives up, or an evaluation
+    With ``float32_loss`` (the same objective evaluated on a float32 copy of the data,
+    :func:`sk_softmax._precision.precision_stages`) the solve has two stages: L-BFGS
+    on ``float32_loss`` until its gradient's max-norm is below
+    ``max(tol, FLOAT32_STAGE_TOL_FLOOR)`` (or its line search gives up, or an evaluation
     overflows), then L-BFGS on ``loss`` from there, whose first evaluation checks the
     stopping test in float64: the result meets the same test as a float64-only solve.
     The second stage starts with an empty L-BFGS memory.
@@ -55,7 +49,7 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         Called as ``callback(coef, loss)`` after every iteration (in the float32 stage
         with its objective); raising ``StopIteration`` there ends the solve without a
         warning.
-    coarse_loss : object with ``loss_gradient`` or None
+    float32_loss : object with ``loss_gradient`` or None
         The float32 evaluation of the same objective, or None for a one-stage solve.
 
     Returns
@@ -66,7 +60,7 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         Number of iterations run (at most ``max_iter``).
     result : scipy.optimize.OptimizeResult
         scipy's result of the last stage (``fun``, ``status``, ``message``...), with
-        ``nfev`` counting the evaluations of both stages and ``coarse_nit`` the
+        ``nfev`` counting the evaluations of both stages and ``float32_nit`` the
         iterations of the float32 stage (0 without one).
 
     Warns
@@ -77,12 +71,13 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     """
     coef0 = np.asarray(coef0, dtype=np.float64)
     it1 = nfev1 = 0
-    if coarse_loss is not None:
-        coef0, it1, result1 = _run(coarse_loss, coef0, max_iter, max(tol, COARSE_TOL_FLOOR),
-                                   verbose, callback, 0, "float32 ", coarse=True)
+    if float32_loss is not None:
+        tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
+        coef0, it1, result1 = _run(float32_loss, coef0, max_iter, tol32, verbose, callback, 0,
+                                   "float32 ", float32=True)
         nfev1 = int(result1.nfev)
         if result1.status == 99:  # the callback asked to stop
-            result1.coarse_nit = it1
+            result1.float32_nit = it1
             return coef0, it1, result1
     if it1 >= max_iter:
         # no iteration left: one float64 evaluation decides between done and a warning
@@ -97,7 +92,7 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         coef, it2, result = _run(loss, coef0, max_iter - it1, tol, verbose, callback, it1, "")
     n_iter = it1 + it2
     result.nfev = int(result.nfev) + nfev1
-    result.coarse_nit = it1
+    result.float32_nit = it1
     # status 99: the callback raised StopIteration (a stop asked for, not a failure)
     if result.status not in (0, 99):
         msg = (
@@ -113,24 +108,24 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     return coef, n_iter, result
 
 
-def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, coarse=False):
+def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False):
     """One L-BFGS-B solve; returns ``(coef, n_iter, result)``, warning about nothing.
 
-    ``coarse``: an evaluation with a non-finite value or gradient ends the solve at the
+    ``float32``: an evaluation with a non-finite value or gradient ends the solve at the
     last accepted iterate (status 2) instead of handing scipy the overflow."""
     state = {"it": 0, "grad": None, "x": coef0, "nfev": 0}
 
     def _fun(coef):
         state["nfev"] += 1
         value, grad = loss.loss_gradient(coef)
-        if coarse and not (np.isfinite(value) and np.isfinite(grad).all()):
+        if float32 and not (np.isfinite(value) and np.isfinite(grad).all()):
             raise _NonFinite
         state["grad"] = grad
         return value, grad
 
     def _iteration(intermediate_result):
         state["it"] += 1
-        if coarse:  # where a non-finite evaluation would end the stage
+        if float32:  # where a non-finite evaluation would end the stage
             state["x"] = np.array(intermediate_result.x)  # scipy reuses its array
         if verbose:
             # L-BFGS-B's line search ends on the accepted point, so the last gradient
@@ -150,7 +145,7 @@ def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, coarse=False
             coef0,
             method="L-BFGS-B",
             jac=True,
-            callback=_iteration if (verbose or callback is not None or coarse) else None,
+            callback=_iteration if (verbose or callback is not None or float32) else None,
             options={
                 "maxiter": max_iter,
                 "maxls": 50,

@@ -7,7 +7,7 @@ L-BFGS, one pass over ``X`` per evaluation.  Within an orthant (a fixed sign pat
 ``F`` is smooth; each iteration:
 
 1. takes the pseudo-gradient ``pg``, the least-norm subgradient of ``F``
-   (:func:`sk_softmax._loss.min_norm_subgradient`): at ``x_i = 0`` it is zero when
+   (:meth:`sk_softmax._penalty.ElasticNet.min_norm_subgradient`): at ``x_i = 0`` it is zero when
    ``|g_i| <= l1`` (the coordinate stays at zero), else ``g_i -/+ l1``;
 2. scales it by the L-BFGS inverse-Hessian estimate of the smooth part (two-loop
    recursion over the last ``memory`` pairs of steps and *smooth* gradient changes,
@@ -46,23 +46,34 @@ from collections import deque
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._loss import min_norm_subgradient
-
-__all__ = ["minimize_owlqn", "warn_not_converged"]
+__all__ = [
+    "NEWTON_MAX_SUPPORT",
+    "SUPPORT_CHANGE",
+    "OWLQNResult",
+    "minimize_owlqn",
+    "support_kept",
+    "warn_not_converged",
+]
 
 _ARMIJO = 1e-4
 _MAX_LINE_SEARCH = 50
 _FTOL = 64 * np.finfo(float).eps
 # Newton steps (see minimize_owlqn) once, for _NEWTON_AFTER iterations in a row, at most
-# _SUPPORT_CHANGE of the non-zero weights changed, and while at most
-# _NEWTON_MAX_SUPPORT of the weights are non-zero; the Hessian is subsampled to
-# _HESSIAN_ROWS rows; CG takes at most _CG_MAX_ITER products per step.  Measured in
-# docs/design.md.
+# SUPPORT_CHANGE of the non-zero weights changed, and while at most NEWTON_MAX_SUPPORT
+# of the weights are non-zero; the Hessian is subsampled to _HESSIAN_ROWS rows; CG takes
+# at most _CG_MAX_ITER products per step.  Measured in docs/design.md.  The L1 solver's
+# hand-over to OWL-QN (sk_softmax._solvers._l1) uses the same two public thresholds.
 _NEWTON_AFTER = 2
-_SUPPORT_CHANGE = 0.02
-_NEWTON_MAX_SUPPORT = 0.2
+SUPPORT_CHANGE = 0.02
+NEWTON_MAX_SUPPORT = 0.2
 _HESSIAN_ROWS = 5000
 _CG_MAX_ITER = 50
+
+
+def support_kept(old_support, new_support):
+    """Whether at most :data:`SUPPORT_CHANGE` of the non-zero weights changed."""
+    changed = int(np.count_nonzero(new_support != old_support))
+    return changed <= SUPPORT_CHANGE * max(1, int(np.count_nonzero(new_support)))
 
 
 class OWLQNResult(dict):
@@ -143,9 +154,10 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
 
     Parameters
     ----------
-    loss : SoftmaxLoss
-        Provides ``loss_gradient(coef)`` (the smooth part), ``l1_reg_strength`` and
-        ``penalty_mask`` (the coefficients the L1 term applies to).
+    loss : FullBatchLoss
+        The solver contract (:mod:`sk_softmax._solvers._contract`): ``loss_gradient``
+        (the smooth part), ``penalty.l1``, ``layout.penalty_mask`` (the coefficients the
+        L1 term applies to) and, where ``supports_hessian_product``, Newton steps.
     coef0 : ndarray of shape (n_params,)
         Starting point.
     max_iter : int
@@ -180,71 +192,34 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         When the solve ends before ``max |pg| <= tol`` (``max_iter`` hit, or no step
         along the direction decreases the objective) and not by the ``ftol`` test.
     """
-    l1 = float(loss.l1_reg_strength)
-    mask = loss.penalty_mask
+    l1 = float(loss.penalty.l1)
+    mask = loss.layout.penalty_mask
     x = np.array(coef0, dtype=np.float64)
     f, g = loss.loss_gradient(x)
     F = f + l1 * float(np.abs(x[mask]).sum())
-    pg = min_norm_subgradient(x, g, l1, mask)
+    pg = loss.penalty.min_norm_subgradient(x, g, mask)
     pairs = deque(maxlen=memory)
     nfev, n_iter, status, message = 1, 0, 1, "max_iter reached"
     support = x[mask] != 0.0
     stable = _NEWTON_AFTER if settled else 0  # iterations the support has (nearly) kept
-    newton_ok = hasattr(loss, "hessian_product")
+    newton_ok = loss.supports_hessian_product
     pg_norm = float(np.max(np.abs(pg))) if pg.size else 0.0
     if pg_norm <= tol:
         status, message = 0, "subgradient below tol"
     while status != 0 and n_iter < max_iter:
-        newton = (newton_ok and stable >= _NEWTON_AFTER
-                  and np.count_nonzero(support) <= _NEWTON_MAX_SUPPORT * support.size)
-        if newton:
-            # Newton steps move the non-zero weights; when the largest violation of
-            # optimality is a zero weight's, a quasi-Newton step (which can move it)
-            # goes first, else a settled support would never let that weight in
-            at_zero = mask & (x == 0.0)
-            newton = (np.max(np.abs(pg[~at_zero]), initial=0.0)
-                      >= np.max(np.abs(pg[at_zero]), initial=0.0))
-        if newton:
-            free = ~mask | (x != 0.0)
-            d = _newton_direction(loss.hessian_product(x, free, _HESSIAN_ROWS), pg, free)
-            slope = float(np.dot(pg, d))
-            if not slope < 0.0:
-                newton = False
-        if newton:
-            pass
-        elif pairs:
-            free = ~mask | (x != 0.0) | (pg != 0.0)
-            d = -_two_loop(pg, pairs, free)
-            # stay in the orthant -pg points to: a component that disagrees would
-            # move a weight against its own subgradient
-            d[mask & (d * pg >= 0.0)] = 0.0
-            slope = float(np.dot(pg, d))
-            if not slope < 0.0:  # not a descent direction: restart from -pg
-                pairs.clear()
-        if not pairs:
-            d = -pg
-            slope = -float(np.dot(pg, pg))
-        orthant = np.where(x != 0.0, np.sign(x), -np.sign(pg))
+        newton = newton_ok and _newton_due(x, pg, mask, support, stable)
+        d, slope, newton = _direction(loss, x, pg, mask, pairs, newton)
         step = 1.0 if (pairs or newton) else min(1.0, 1.0 / np.sqrt(-slope))
-        accepted = False
-        for _ in range(_MAX_LINE_SEARCH):
-            x_new = x + step * d
-            x_new[mask & (np.sign(x_new) != orthant)] = 0.0
-            with np.errstate(over="ignore", invalid="ignore"):
-                f_new, g_new = loss.loss_gradient(x_new)
-            nfev += 1
-            F_new = f_new + l1 * float(np.abs(x_new[mask]).sum())
-            if np.isfinite(F_new) and F_new <= F + _ARMIJO * float(np.dot(pg, x_new - x)):
-                accepted = True
-                break
-            step *= 0.5
-        if not accepted:
+        found, evaluations = _line_search(loss, x, d, pg, F, mask, step, l1)
+        nfev += evaluations
+        if found is None:
             if newton:
                 # the quadratic model misled: back to quasi-Newton steps for good
                 newton_ok = False
                 continue
             status, message = 2, "the line search found no decrease"
             break
+        x_new, f_new, g_new, F_new = found
         s = x_new - x
         y = g_new - g
         sy = float(np.dot(s, y))
@@ -252,13 +227,11 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
             pairs.append((s, y))
         F_old = F
         x, f, g, F = x_new, f_new, g_new, F_new
-        pg = min_norm_subgradient(x, g, l1, mask)
+        pg = loss.penalty.min_norm_subgradient(x, g, mask)
         pg_norm = float(np.max(np.abs(pg)))
         n_iter += 1
         new_support = x[mask] != 0.0
-        changed = int(np.count_nonzero(new_support != support))
-        kept = changed <= _SUPPORT_CHANGE * max(1, int(np.count_nonzero(new_support)))
-        stable = stable + 1 if kept else 0
+        stable = stable + 1 if support_kept(support, new_support) else 0
         support = new_support
         if verbose:
             nnz = int(np.count_nonzero(x[mask]))
@@ -280,6 +253,72 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     if warn and status not in (0, 99):
         warn_not_converged("OWL-QN", result, tol, max_iter)
     return x, n_iter, result
+
+
+def _newton_due(x, pg, mask, support, stable):
+    """Whether the next direction is a Newton step: the support has settled, it is
+    small, and the largest violation of optimality is not at a zero weight's (a
+    quasi-Newton step, which can move that weight, goes first: else a settled support
+    would never let it in)."""
+    if not (stable >= _NEWTON_AFTER
+            and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size):
+        return False
+    at_zero = mask & (x == 0.0)
+    return bool(np.max(np.abs(pg[~at_zero]), initial=0.0)
+                >= np.max(np.abs(pg[at_zero]), initial=0.0))
+
+
+def _direction(loss, x, pg, mask, pairs, newton):
+    """The search direction ``d``, its slope ``pg . d`` and whether it is a Newton step.
+
+    A Newton step (when due) in the non-zero weights and intercepts; else the two-loop
+    quasi-Newton direction, projected onto the orthant ``-pg`` points to; a direction
+    that is not one of descent clears the memory.  Without stored pairs the direction is
+    ``-pg`` (steepest descent); that also replaces a Newton step on the first iteration
+    after a hand-over, which starts with an empty memory.
+    """
+    d = slope = None
+    if newton:
+        free = ~mask | (x != 0.0)
+        d = _newton_direction(loss.hessian_product(x, free, _HESSIAN_ROWS), pg, free)
+        slope = float(np.dot(pg, d))
+        newton = slope < 0.0
+    if not newton and pairs:
+        free = ~mask | (x != 0.0) | (pg != 0.0)
+        d = -_two_loop(pg, pairs, free)
+        # stay in the orthant -pg points to: a component that disagrees would move a
+        # weight against its own subgradient
+        d[mask & (d * pg >= 0.0)] = 0.0
+        slope = float(np.dot(pg, d))
+        if not slope < 0.0:  # not a descent direction: restart from -pg
+            pairs.clear()
+    if not pairs:
+        d = -pg
+        slope = -float(np.dot(pg, pg))
+    return d, slope, newton
+
+
+def _line_search(loss, x, d, pg, F, mask, step, l1):
+    """Backtracking (Armijo on ``F`` with ``pg``) along ``d`` from ``x``, every trial
+    point projected onto the orthant of ``x`` (signs of ``x``, or of ``-pg`` where
+    ``x_i = 0``): weights that would cross zero stop at exactly zero.
+
+    Returns
+    -------
+    found : tuple ``(x, f, g, F)`` of the accepted point, or None
+    n_evaluations : int
+    """
+    orthant = np.where(x != 0.0, np.sign(x), -np.sign(pg))
+    for i in range(_MAX_LINE_SEARCH):
+        x_new = x + step * d
+        x_new[mask & (np.sign(x_new) != orthant)] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            f_new, g_new = loss.loss_gradient(x_new)
+        F_new = f_new + l1 * float(np.abs(x_new[mask]).sum())
+        if np.isfinite(F_new) and F_new <= F + _ARMIJO * float(np.dot(pg, x_new - x)):
+            return (x_new, f_new, g_new, F_new), i + 1
+        step *= 0.5
+    return None, _MAX_LINE_SEARCH
 
 
 def warn_not_converged(method, result, tol, max_iter):

@@ -6,8 +6,9 @@ multiplication and a step touches only the batch's non-zeros), Polyak averaging
 (lazy on sparse data), the step-size schedule (computed for all of an epoch's batches
 up front), shuffling, ``t`` and the epoch driver (early-stopping split, adaptive
 schedule, best-model restore, divergence guard).  It calls the fused SGD kernels
-directly, one kernel call per epoch on dense data, and asks the loss object
-(:class:`sk_softmax._loss.SoftmaxLoss`) only for its data, layout and penalty.  Its
+directly, one kernel call per epoch on dense data, and asks the loss object only for
+what the solver contract (:class:`sk_softmax._solvers._contract.MinibatchLoss`) names:
+its data (``minibatch_data()``), layout and penalty.  Its
 state lives in :class:`SGDState` so that ``partial_fit`` calls continue where the
 previous one stopped.
 
@@ -23,6 +24,7 @@ Schedules (``t`` counts minibatch updates since the schedule started):
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +35,8 @@ from .. import _kernels
 from .._kernels import BATCH_BLOCK_SIZE, csr_step_buffers, dense_batch_buffers
 from .._threading import use_parallel
 
-__all__ = ["SGDOptions", "SGDState", "auto_eta0", "guarded_epoch", "sgd_epoch", "sgd_fit",
-           "sgd_partial_fit"]
+__all__ = ["SGDOptions", "SGDState", "auto_eta0", "end_pass", "guarded_epoch", "judge_epoch",
+           "row_sq_norms", "sgd_epoch", "sgd_fit", "sgd_partial_fit"]
 
 # scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
 _MIN_ADAPTIVE_ETA = 1e-6
@@ -276,13 +278,14 @@ class SGDState:
 
         Parameters
         ----------
-        loss : SoftmaxLoss
+        loss : MinibatchLoss
             Data with a positive total weight.
         options : SGDOptions
         """
         if options.eta0 == "auto":
-            eta0, ratio = auto_eta0(loss.X, loss.sample_weight, loss.fit_intercept,
-                                    loss.binary, loss.l2_reg_strength, options.batch_size)
+            data, lay = loss.minibatch_data(), loss.layout
+            eta0, ratio = auto_eta0(data.X, data.sample_weight, lay.fit_intercept,
+                                    lay.binary, loss.penalty.l2, options.batch_size)
         else:
             eta0, ratio = float(options.eta0), 1.0
         self.eta0 = self.eta = eta0 * self.step_scale
@@ -294,7 +297,7 @@ def sgd_epoch(loss, state, options, rows=None):
 
     Parameters
     ----------
-    loss : SoftmaxLoss
+    loss : MinibatchLoss
         Holds the data (or the current ``partial_fit`` chunk) and the penalty.
     state : SGDState
     options : SGDOptions
@@ -309,16 +312,17 @@ def sgd_epoch(loss, state, options, rows=None):
         when the iterate diverged.
     """
     t0 = time.perf_counter()
+    data = loss.minibatch_data()
     batch_size = options.batch_size
-    pool = np.arange(loss.X.shape[0], dtype=np.intp) if rows is None else rows
+    pool = np.arange(data.X.shape[0], dtype=np.intp) if rows is None else rows
     order = pool[state.rng.permutation(pool.shape[0])] if options.shuffle else pool
     order = np.ascontiguousarray(order, dtype=np.intp)
     n = order.shape[0]
     starts = np.arange(0, n, batch_size)
-    if loss.sample_weight.shape[0] == 0:
+    if data.sample_weight.shape[0] == 0:
         weights = np.minimum(batch_size, n - starts).astype(np.float64)
     else:
-        weights = np.add.reduceat(loss.sample_weight[order], starts) if n else np.empty(0)
+        weights = np.add.reduceat(data.sample_weight[order], starts) if n else np.empty(0)
     stepped = weights > 0  # a batch of weight 0 takes no step and does not count in t
     if options.learning_rate == "invscaling":
         t_before = state.t + np.cumsum(stepped) - stepped
@@ -336,12 +340,11 @@ def sgd_epoch(loss, state, options, rows=None):
         state.W_avg = np.zeros_like(state.W)
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
-        if loss.sparse:
-            loss_sums = _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b,
-                                      avg_flags)
+        schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
+        if data.sparse:
+            loss_sums = _sparse_steps(loss, state, schedule)
         else:
-            loss_sums = _dense_steps(loss, state, order, batch_size, weights, etas, etas_b,
-                                     avg_flags)
+            loss_sums = _dense_steps(loss, state, schedule)
         state.samples_seen += n
         state.t += int(stepped.sum())
         # sequential sums, in batch order, as the steps were taken
@@ -351,7 +354,7 @@ def sgd_epoch(loss, state, options, rows=None):
         state.pass_loss += loss_total
         state.pass_weight += weight_total
         Wm, _ = state.model()
-        penalty = _penalty(loss, Wm)
+        penalty = loss.penalty.value(Wm)
         epoch_loss = (loss_total / weight_total if weight_total > 0 else 0.0) + penalty
     if not np.all(np.isfinite(state.W)):
         epoch_loss = np.inf
@@ -363,35 +366,45 @@ def sgd_epoch(loss, state, options, rows=None):
     return epoch_loss
 
 
-def _dense_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flags):
+class _Schedule(NamedTuple):
+    """An epoch's minibatches and steps, computed up front by :func:`sgd_epoch`.
+
+    Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` with weight
+    ``weights[q]``, weight step ``etas[q]``, intercept step ``etas_b[q]``; its iterate
+    enters the average when ``avg_flags[q]``.
+    """
+
+    order: np.ndarray
+    batch_size: int
+    weights: np.ndarray
+    etas: np.ndarray
+    etas_b: np.ndarray
+    avg_flags: np.ndarray
+
+
+def _dense_steps(loss, state, schedule):
     """All of an epoch's steps on dense data in one kernel call."""
-    n_batches = weights.shape[0]
+    data, lay = loss.minibatch_data(), loss.layout
+    n_batches = schedule.weights.shape[0]
     loss_sums = np.empty(n_batches)
     if n_batches == 0:
         return loss_sums
-    m = min(batch_size, order.shape[0])
-    buf = dense_batch_buffers(m, loss.K, loss.n_features, loss.X.dtype)
+    m = min(schedule.batch_size, schedule.order.shape[0])
+    buf = dense_batch_buffers(m, lay.K, lay.n_features, data.X.dtype)
     # (sgd_epoch allocated the average when any step is averaged)
     W_avg = state.W_avg if state.W_avg is not None else np.empty((0, 0))
     b_avg = state.b_avg if state.b_avg is not None else np.empty(0)
-    l1 = loss.l1_reg_strength
-    Q = _l1_received(state) if l1 > 0 else np.empty((0, 0))
+    penalty = loss.penalty.scalars()
+    Q = _l1_received(state) if penalty.l1 > 0 else np.empty((0, 0))
     l1_u = np.array([state.l1_u])
+    kernel_schedule = _kernels.SGDSchedule(*schedule)
+    model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u)
     state.n_avg = _kernels.dense_sgd_steps(
-        loss.X, loss.y, loss.sample_weight, order, batch_size, weights, state.W, state.b,
-        loss.fit_intercept, loss.binary, loss.l2_reg_strength, etas, etas_b,
-        BATCH_BLOCK_SIZE, buf, avg_flags, W_avg, b_avg, state.n_avg, loss_sums,
-        l1, Q, l1_u, use_parallel(m * loss.n_features * loss.K))
+        data.X, data.y, data.sample_weight, kernel_schedule, model, penalty,
+        lay.fit_intercept, lay.binary, BATCH_BLOCK_SIZE, buf, state.n_avg, loss_sums,
+        use_parallel(m * lay.n_features * lay.K))
     state.l1_u = float(l1_u[0])
     return loss_sums
-
-
-def _penalty(loss, W):
-    """The objective's penalty at the weights ``W``: L2 and, when present, L1."""
-    penalty = 0.5 * loss.l2_reg_strength * float(np.vdot(W, W))
-    if loss.l1_reg_strength > 0:
-        penalty += loss.l1_reg_strength * float(np.abs(W).sum())
-    return penalty
 
 
 def _l1_received(state):
@@ -401,93 +414,104 @@ def _l1_received(state):
     return state.l1_Q
 
 
-def cumulative_l1_flush(W, Q, u):
-    """Apply the cumulative L1 penalty ``u`` to every weight of ``W`` (in place), ``Q``
-    recording what each received; see :func:`sk_softmax._kernels.dense_sgd_steps`."""
-    before = W.copy()
-    pos, neg = W > 0, W < 0
-    W[pos] = np.maximum(0.0, W[pos] - (u + Q[pos]))
-    W[neg] = np.minimum(0.0, W[neg] + (u - Q[neg]))
-    Q += W - before
-
-
-def _sparse_steps(loss, state, order, batch_size, weights, etas, etas_b, avg_flags):
-    """An epoch's steps on CSR data: the weights as ``scale * V`` (``V`` transposed, one
+class _LazyWeights:
+    """An epoch's weights on CSR data: ``W = scale * V`` (``V`` transposed, ``VT``, one
     row per feature) and, with averaging, the sum of the averaged iterates kept lazily as
-    ``U + alpha * V``, so that a step touches only the batch's non-zeros."""
-    X = loss.X
-    n_batches = weights.shape[0]
-    loss_sums = np.zeros(n_batches)
-    VT = np.ascontiguousarray(state.W.T)
-    b = state.b
-    scale = 1.0
-    buf = csr_step_buffers(max(1, min(batch_size, order.shape[0])), loss.K)
-    averaging = bool(avg_flags.any())
-    if averaging:
-        UT = np.ascontiguousarray(state.W_avg.T) * float(state.n_avg)
-    else:
-        UT = np.empty((0, loss.K))
-    alpha = 0.0
-    l2 = loss.l2_reg_strength
-    l1 = loss.l1_reg_strength
-    QT = np.ascontiguousarray(_l1_received(state).T) if l1 > 0 else np.empty((0, 0))
+    ``U + alpha * V`` (``UT``), so that a step touches only the batch's non-zeros."""
+
+    def __init__(self, state, averaging, K):
+        self.VT = np.ascontiguousarray(state.W.T)
+        self.b = state.b  # the intercepts, updated in place by the kernel
+        self.scale = 1.0
+        self.averaging = averaging
+        self.UT = (np.ascontiguousarray(state.W_avg.T) * float(state.n_avg) if averaging
+                   else np.empty((0, K)))
+        self.alpha = 0.0
+
+    def fold_average(self):
+        """``U += alpha * V``, ``alpha = 0`` (before ``V`` changes outside the kernel)."""
+        if self.averaging:
+            self.UT += self.alpha * self.VT
+            self.alpha = 0.0
+
+    def weights(self):
+        return np.ascontiguousarray((self.scale * self.VT).T)
+
+    def average(self, n_avg):
+        return np.ascontiguousarray(((self.UT + self.alpha * self.VT) / n_avg).T)
+
+
+def _sparse_steps(loss, state, schedule):
+    """An epoch's steps on CSR data, one kernel call per minibatch (:class:`_LazyWeights`)."""
+    data, lay, penalty = loss.minibatch_data(), loss.layout, loss.penalty
+    X = data.X
+    order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
+    loss_sums = np.zeros(weights.shape[0])
+    lazy = _LazyWeights(state, bool(schedule.avg_flags.any()), lay.K)
+    buf = csr_step_buffers(max(1, min(batch_size, order.shape[0])), lay.K)
+    QT = np.ascontiguousarray(_l1_received(state).T) if penalty.l1 > 0 else np.empty((0, 0))
     # a batch's work: its stored entries times the classes
     parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0])
-                            * loss.K)
-    for q in range(n_batches):
+                            * lay.K)
+    for q in range(weights.shape[0]):
         if weights[q] <= 0:
             continue
         rows = order[q * batch_size:(q + 1) * batch_size]
-        eta = etas[q]
-        shrink = 1.0 - eta * l2
-        step = eta / weights[q]
-        step_b = etas_b[q] / weights[q]
-        if l1 > 0:
-            state.l1_u += eta * l1
-        l1_u = state.l1_u if l1 > 0 else 0.0
-        if shrink > 0.5:
-            new_scale = scale * shrink
-            loss_sums[q] = _kernels.csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
-                                        loss.sample_weight, rows, VT, scale, new_scale, b,
-                                        loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, alpha, l1_u, QT, parallel)
-        else:
-            # A step so large that the penalty shrinks W by half or more (or flips it):
-            # apply it on materialised weights, O(n_features * K), never in ordinary use.
-            if averaging:
-                UT += alpha * VT
-                alpha = 0.0
-            VT *= scale
-            W_old = VT.copy()
-            new_scale = 1.0
-            loss_sums[q] = _kernels.csr_sgd_step(X.data, X.indices, X.indptr, loss.y,
-                                        loss.sample_weight, rows, VT, 1.0, 1.0, b,
-                                        loss.binary, step, step_b, loss.fit_intercept, buf,
-                                        UT, 0.0, l1_u, QT, parallel)
-            VT -= (1.0 - shrink) * W_old
-        if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
-            if averaging:
-                UT += alpha * VT
-                alpha = 0.0
-            VT *= new_scale
-            new_scale = 1.0
-        scale = new_scale
-        if avg_flags[q]:
-            alpha += scale  # the sum of averaged iterates gains scale * V
+        eta = schedule.etas[q]
+        if penalty.l1 > 0:
+            state.l1_u += eta * penalty.l1
+        step = _kernels.CsrStep(scale=lazy.scale, new_scale=lazy.scale,
+                                step=eta / weights[q], step_b=schedule.etas_b[q] / weights[q],
+                                alpha=lazy.alpha,
+                                l1_u=state.l1_u if penalty.l1 > 0 else 0.0)
+        loss_sums[q] = _csr_step(data, lay, lazy, step, 1.0 - eta * penalty.l2, rows, buf,
+                                 QT, parallel)
+        if schedule.avg_flags[q]:
+            lazy.alpha += lazy.scale  # the sum of averaged iterates gains scale * V
             state.n_avg += 1
             if state.n_avg == 1:
-                state.b_avg[:] = b
+                state.b_avg[:] = state.b
             else:
-                state.b_avg += (b - state.b_avg) / state.n_avg
-    state.W = np.ascontiguousarray((scale * VT).T)
-    if averaging:
-        state.W_avg = np.ascontiguousarray(((UT + alpha * VT) / state.n_avg).T)
-    if l1 > 0:
+                state.b_avg += (state.b - state.b_avg) / state.n_avg
+    state.W = lazy.weights()
+    if lazy.averaging:
+        state.W_avg = lazy.average(state.n_avg)
+    if penalty.l1 > 0:
         # the weights of features that no batch touched since their last penalty get
         # what they are owed, so that the epoch's model has all its zeros
         state.l1_Q = np.ascontiguousarray(QT.T)
-        cumulative_l1_flush(state.W, state.l1_Q, state.l1_u)
+        penalty.flush_cumulative_l1(state.W, state.l1_Q, state.l1_u)
     return loss_sums
+
+
+def _csr_step(data, lay, lazy, step, shrink, rows, buf, QT, parallel):
+    """One minibatch step on the lazy weights; the L2 shrinkage ``shrink`` is folded into
+    the scale (or, when it halves the weights or more, applied to them directly)."""
+    X = data.X
+    args = (X.data, X.indices, X.indptr, data.y, data.sample_weight, rows)
+    if shrink > 0.5:
+        new_scale = lazy.scale * shrink
+        model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
+        loss_sum = _kernels.csr_sgd_step(*args, model, step._replace(new_scale=new_scale),
+                                         lay.binary, lay.fit_intercept, buf, parallel)
+    else:
+        # A step so large that the penalty shrinks W by half or more (or flips it):
+        # apply it on materialised weights, O(n_features * K), never in ordinary use.
+        lazy.fold_average()
+        lazy.VT *= lazy.scale
+        W_old = lazy.VT.copy()
+        new_scale = 1.0
+        model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
+        loss_sum = _kernels.csr_sgd_step(*args, model,
+                                         step._replace(scale=1.0, new_scale=1.0, alpha=0.0),
+                                         lay.binary, lay.fit_intercept, buf, parallel)
+        lazy.VT -= (1.0 - shrink) * W_old
+    if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
+        lazy.fold_average()
+        lazy.VT *= new_scale
+        new_scale = 1.0
+    lazy.scale = new_scale
+    return loss_sum
 
 
 def _accuracy(X, y_enc, sample_weight, W, b, binary):
@@ -500,9 +524,10 @@ def _accuracy(X, y_enc, sample_weight, W, b, binary):
 def _validation_split(loss, validation_fraction, seed):
     """Stratified ``(train, val, train_weight)``, or None (with a warning) when the data
     cannot be split so that both sides have every class and a positive weight."""
-    n, n_classes = loss.X.shape[0], loss.n_classes
+    data = loss.minibatch_data()
+    n, n_classes = data.X.shape[0], loss.layout.n_classes
     n_val = int(np.ceil(validation_fraction * n))
-    counts = np.bincount(loss.y, minlength=n_classes)
+    counts = np.bincount(data.y, minlength=n_classes)
     if n_val < n_classes or n - n_val < n_classes or counts.min() < 2:
         warnings.warn(
             f"early_stopping is ignored: {n} samples of {n_classes} classes (smallest "
@@ -513,9 +538,9 @@ def _validation_split(loss, validation_fraction, seed):
         )
         return None
     train, val = train_test_split(np.arange(n), test_size=validation_fraction,
-                                  stratify=loss.y, random_state=seed)
+                                  stratify=data.y, random_state=seed)
     train.sort()
-    sw = loss.sample_weight
+    sw = data.sample_weight
     train_weight = float(train.shape[0])
     if sw.shape[0]:
         train_weight = float(sw[train].sum())
@@ -531,6 +556,29 @@ def _validation_split(loss, validation_fraction, seed):
             )
             return None
     return train, val, train_weight
+
+
+class _Validation:
+    """Early stopping's held-out rows: their accuracy per epoch, and the best model."""
+
+    def __init__(self, loss, val):
+        data = loss.minibatch_data()
+        self.X, self.y = data.X[val], data.y[val]
+        self.sw = data.sample_weight[val] if data.sample_weight.shape[0] else None
+        self.binary = loss.layout.binary
+        self.scores = []
+        self.best = None
+
+    def improved(self, state, tol):
+        """Score the model; keep it when best.  Whether it improved by more than tol."""
+        W, b = state.model()
+        score = _accuracy(self.X, self.y, self.sw, W, b, self.binary)
+        self.scores.append(score)
+        improved = score > state.best_score + tol
+        if score > state.best_score:
+            state.best_score = score
+            self.best = (W.copy(), b.copy())
+        return improved
 
 
 @dataclass
@@ -557,7 +605,7 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
 
     Parameters
     ----------
-    loss : SoftmaxLoss
+    loss : MinibatchLoss
         All the training data, with the penalty of all of it.
     state : SGDState
         Fresh (or warm-started) state; its step is set here when not set yet.
@@ -592,21 +640,14 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         a smaller step.
     """
     result = SGDResult()
-    train = val = None
-    if early_stopping:
-        split = _validation_split(loss, validation_fraction, seed)
-        if split is None:
-            early_stopping = False
-        else:
-            train, val, train_weight = split
-            sw = loss.sample_weight
-            loss = loss.with_penalty_weight_sum(train_weight)
-            X_val, y_val = loss.X[val], loss.y[val]
-            sw_val = sw[val] if sw.shape[0] else None
-            result.validation_scores = []
+    train = validation = None
+    split = _validation_split(loss, validation_fraction, seed) if early_stopping else None
+    if split is not None:
+        train, val, train_weight = split
+        validation = _Validation(loss, val)
+        loss = loss.with_penalty(loss.penalty.with_weight_sum(train_weight))
     if state.eta0 == 0.0:
         state.set_step(loss, options)
-    best = None
     for _ in range(max_iter):
         tasks.begin(*state.model())
         epoch_loss = guarded_epoch(loss, state, options, rows=train)
@@ -615,41 +656,58 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
             break
         if tol is None:
             continue
-        if early_stopping:
-            W, b = state.model()
-            score = _accuracy(X_val, y_val, sw_val, W, b, loss.binary)
-            result.validation_scores.append(score)
-            improved = score > state.best_score + tol
-            if score > state.best_score:
-                state.best_score = score
-                best = (W.copy(), b.copy())
+        if validation is not None:
+            stop = judge_epoch(state, options, validation.improved(state, tol),
+                               n_iter_no_change)
         else:
-            improved = epoch_loss < state.best_loss - tol
-            state.best_loss = min(state.best_loss, epoch_loss)
-        if _no_progress(state, options, improved, n_iter_no_change):
+            stop = judge_epoch(state, options, _loss_improved(state, epoch_loss, tol),
+                               n_iter_no_change)
+        if stop:
             result.converged = True
             break
     if tol is not None and not result.converged:
-        warnings.warn(
-            f"SGD reached max_iter={max_iter} epochs before the loss stopped "
-            "improving; increase max_iter to improve the fit.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_max_epochs(max_iter, stacklevel=3)
     # a later partial_fit's passes start counting afresh
     state.pass_loss = state.pass_weight = 0.0
-    if early_stopping and best is not None:
-        result.best_validation_score = state.best_score
-        state.W, state.b = best
-        state.W_avg = state.b_avg = None
-        state.n_avg = 0
+    if validation is not None:
+        result.validation_scores = validation.scores
+        if validation.best is not None:
+            result.best_validation_score = state.best_score
+            state.W, state.b = validation.best
+            state.W_avg = state.b_avg = None
+            state.n_avg = 0
     return result
 
 
-def _no_progress(state, options, improved, n_iter_no_change):
-    """Count an epoch (or a pass) without improvement; after ``n_iter_no_change`` of them
-    "adaptive" divides the step by 5.  Returns True when training should stop: the step
-    fell below 1e-6 ("adaptive"), or the epochs stopped improving (other schedules)."""
+def warn_max_epochs(max_iter, stacklevel):
+    """The ConvergenceWarning of SGD fits that ran ``max_iter`` epochs."""
+    warnings.warn(
+        f"SGD reached max_iter={max_iter} epochs before the loss stopped "
+        "improving; increase max_iter to improve the fit.",
+        ConvergenceWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def _loss_improved(state, epoch_loss, tol):
+    """Whether an epoch's (or a pass's) loss improved on the best by more than tol;
+    records the best."""
+    improved = epoch_loss < state.best_loss - tol
+    state.best_loss = min(state.best_loss, epoch_loss)
+    return improved
+
+
+def judge_epoch(state, options, improved, n_iter_no_change):
+    """The end-of-epoch rule of every SGD driver (``fit``, ``partial_fit``'s passes, the
+    dask backend): count an epoch (or a pass) without improvement; after
+    ``n_iter_no_change`` of them "adaptive" divides the step by 5.
+
+    Returns
+    -------
+    stop : bool
+        True when training should stop: the step fell below 1e-6 ("adaptive"), or the
+        epochs stopped improving (other schedules).
+    """
     state.no_improvement = 0 if improved else state.no_improvement + 1
     if state.no_improvement < n_iter_no_change:
         return False
@@ -663,13 +721,40 @@ def _no_progress(state, options, improved, n_iter_no_change):
     return True
 
 
+def end_pass(state, penalty):
+    """The loss of the pass that just ended: the mean weighted cross-entropy over its
+    minibatches plus the penalty at the current model; the pass counters restart.
+
+    Parameters
+    ----------
+    state : SGDState
+    penalty : ElasticNet
+
+    Returns
+    -------
+    pass_loss : float
+    """
+    Wm, _ = state.model()
+    mean = state.pass_loss / state.pass_weight if state.pass_weight > 0 else 0.0
+    state.pass_loss = state.pass_weight = 0.0
+    return mean + penalty.value(Wm)
+
+
+def judge_pass(state, options, pass_loss, tol, n_iter_no_change):
+    """:func:`judge_epoch` on a pass's loss (``tol=None``: nothing is judged)."""
+    if tol is None:
+        return False
+    return judge_epoch(state, options, _loss_improved(state, pass_loss, tol),
+                       n_iter_no_change)
+
+
 def sgd_partial_fit(loss, state, options, *, total_weight, tol, n_iter_no_change):
     """One ``partial_fit`` call: an epoch over the chunk and, when a pass over a data set
     of known total weight ends, the schedule's end-of-epoch rule.
 
     Parameters
     ----------
-    loss : SoftmaxLoss
+    loss : MinibatchLoss
         The chunk, with the penalty of the stream (``S`` = ``total_weight`` or the weight
         seen so far).
     state : SGDState
@@ -697,14 +782,8 @@ def sgd_partial_fit(loss, state, options, *, total_weight, tol, n_iter_no_change
         state.set_step(loss, options)
     epoch_loss = guarded_epoch(loss, state, options)
     if total_weight is not None and state.pass_weight >= total_weight * (1 - 1e-12):
-        Wm, _ = state.model()
-        pass_loss = state.pass_loss / state.pass_weight + _penalty(loss, Wm)
-        state.pass_loss = state.pass_weight = 0.0
-        if tol is not None:
-            improved = pass_loss < state.best_loss - tol
-            state.best_loss = min(state.best_loss, pass_loss)
-            # a stream cannot stop itself: the step just keeps its last value
-            _no_progress(state, options, improved, n_iter_no_change)
+        # a stream cannot stop itself: the step just keeps its last value
+        judge_pass(state, options, end_pass(state, loss.penalty), tol, n_iter_no_change)
     return epoch_loss
 
 

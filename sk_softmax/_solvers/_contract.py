@@ -1,0 +1,84 @@
+"""The solver contract: what a solver may use of a loss object.
+
+Two losses implement it, :class:`sk_softmax._loss.SoftmaxLoss` (data in memory) and
+:class:`sk_softmax._dask.DaskLoss` (data on a dask cluster), and every solver reads a
+loss only through these names, so that a new loss (another array kind) or a new solver
+(another penalty) needs nothing else.  No solver probes a loss with ``hasattr``: an
+optional capability is declared.
+
+Full-batch solvers (:func:`~sk_softmax._solvers.minimize_full_batch`, L-BFGS, the L1
+solver) use :class:`FullBatchLoss`; SGD uses :class:`MinibatchLoss`, which adds the data
+of the steps as one bundle (:class:`MinibatchData`) instead of reading them off the loss
+object.
+"""
+
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+__all__ = ["FullBatchLoss", "MinibatchData", "MinibatchLoss"]
+
+
+class MinibatchData(NamedTuple):
+    """The data SGD's kernels step on.
+
+    Attributes
+    ----------
+    X : ndarray or CSR of shape (n_samples, n_features), float32 or float64
+    y : ndarray of shape (n_samples,), integer
+        Encoded labels.
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        Empty: all ones.
+    sparse : bool
+        Whether ``X`` is CSR.
+    """
+
+    X: object
+    y: np.ndarray
+    sample_weight: np.ndarray
+    sparse: bool
+
+
+class FullBatchLoss(Protocol):
+    """What a full-batch solver may use of a loss.
+
+    Attributes
+    ----------
+    layout : sk_softmax._layout.CoefLayout
+        ``n_params``, ``coef_shape``, ``weight_intercept``, ``pack``, ``penalty_mask``.
+    penalty : sk_softmax._penalty.ElasticNet
+        Its L1 term (``l1``, ``l1_value``, ``min_norm_subgradient``) is the solver's to
+        handle; its smooth part is inside :meth:`loss_gradient`.
+    supports_hessian_product : bool
+        Whether :meth:`hessian_product` may be called (the L1 solver's Newton steps run
+        only then).
+    """
+
+    layout: object
+    penalty: object
+    supports_hessian_product: bool
+
+    def loss_gradient(self, coef):
+        """``(value, gradient)`` of the smooth part at ``coef`` (shape (n_params,))."""
+
+    def hessian_product(self, coef, free, max_rows=None):
+        """``hessp(v)``: Hessian-vector products of the smooth part in the ``free``
+        coordinates, on at most ``max_rows`` rows (only where declared)."""
+
+
+class MinibatchLoss(FullBatchLoss, Protocol):
+    """What SGD may use of a loss, besides :class:`FullBatchLoss`.
+
+    Attributes
+    ----------
+    sw_sum : float
+        The data's total sample weight.
+    """
+
+    sw_sum: float
+
+    def minibatch_data(self):
+        """The data as :class:`MinibatchData`."""
+
+    def with_penalty(self, penalty):
+        """The same data with another penalty (a validation split's ``S``)."""

@@ -1,0 +1,37 @@
+"""The full-batch solve: the solver the penalty calls for, over the precision stages."""
+
+from ._l1 import minimize_l1
+from ._lbfgs import minimize_lbfgs
+
+__all__ = ["minimize_full_batch"]
+
+
+def minimize_full_batch(stages, coef0, **options):
+    """Minimise the objective of ``stages.final`` from ``coef0``.
+
+    With an L1 term: :func:`~sk_softmax._solvers._l1.minimize_l1` (L-BFGS-B on split
+    weights, then OWL-QN), in ``stages.final``'s precision only; else L-BFGS
+    (:func:`~sk_softmax._solvers._lbfgs.minimize_lbfgs`), with its float32 stage first
+    when ``stages.float32`` is given.
+
+    Parameters
+    ----------
+    stages : PrecisionStages
+        From :func:`sk_softmax._precision.precision_stages` (or ``PrecisionStages(loss)``
+        for a loss without stages, such as the dask backend's).
+    coef0 : ndarray of shape (n_params,)
+    **options
+        The solvers' common keywords: ``max_iter``, ``tol``, ``verbose``, ``callback``.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_params,)
+    n_iter : int
+    result : scipy.optimize.OptimizeResult or OWLQNResult
+    """
+    loss = stages.final
+    if loss.penalty.has_l1:
+        if stages.float32 is not None:
+            raise ValueError("the L1 solver has no float32 stage")
+        return minimize_l1(loss, coef0, **options)
+    return minimize_lbfgs(loss, coef0, float32_loss=stages.float32, **options)
