@@ -288,11 +288,11 @@ def test_float64_fit_runs_a_float32_stage_and_meets_tol_in_float64(capsys):
 
 
 def test_two_precisions_reach_the_float64_only_objective(monkeypatch):
-    import sk_softmax._loss as loss_module
+    from sk_softmax import _precision
 
     X, y = dataset("digits")
     mixed = SoftmaxClassifier(C=0.5, **TIGHT).fit(X, y)
-    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", 0)
+    monkeypatch.setattr(_precision, "FLOAT32_STAGE_MAX_COPY_BYTES", 0)
     plain = SoftmaxClassifier(C=0.5, **TIGHT).fit(X, y)
     f_mixed = objective_of(mixed, X, y, 0.5)
     f_plain = objective_of(plain, X, y, 0.5)
@@ -320,18 +320,18 @@ def test_the_float32_copy_lives_only_for_the_fit(monkeypatch):
     import gc
     import weakref
 
-    from sk_softmax._loss import SoftmaxLoss
+    import sk_softmax._classifier as classifier_module
 
     made = []
-    original = SoftmaxLoss.float32_twin
+    original = classifier_module.precision_stages
 
-    def recording(self, X32=None):
-        twin = original(self, X32)
-        if twin is not None:
-            made.append(weakref.ref(twin.X))
-        return twin
+    def recording(loss, float32_X=None):
+        stages = original(loss, float32_X)
+        if stages.float32 is not None:
+            made.append(weakref.ref(stages.float32_X))
+        return stages
 
-    monkeypatch.setattr(SoftmaxLoss, "float32_twin", recording)
+    monkeypatch.setattr(classifier_module, "precision_stages", recording)
     X, y = dataset("digits")
     clf = SoftmaxClassifier(max_iter=30).fit(X, y)
     gc.collect()

@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_softmax._loss import SoftmaxLoss
+from sk_softmax._precision import precision_stages
 from sk_softmax._solvers import minimize_lbfgs
 
 
@@ -86,15 +87,15 @@ def test_two_stages_end_on_the_exact_loss():
     a, d = _problem()
     exact, coarse = Quadratic(a, d), Shifted(a, d, 1e-2)
     x, n_iter, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-10,
-                                       coarse_loss=coarse)
+                                       float32_loss=coarse)
     # the coarse minimiser is 1e-2 away; scipy's ftol test ends both solves near 1e-8
     np.testing.assert_allclose(x, a, atol=1e-6)
-    assert 0 < result.coarse_nit < n_iter  # both stages iterated
+    assert 0 < result.float32_nit < n_iter  # both stages iterated
     assert result.nfev == exact.calls + coarse.calls
 
 
 def test_coarse_stage_stops_at_the_floor():
-    from sk_softmax._solvers._lbfgs import COARSE_TOL_FLOOR
+    from sk_softmax._precision import FLOAT32_STAGE_TOL_FLOOR
 
     a, d = _problem()
     grads = []
@@ -107,9 +108,9 @@ def test_coarse_stage_stops_at_the_floor():
 
     exact = Quadratic(a, d)
     _, _, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-12,
-                                  coarse_loss=Recording(a, d, 0.0))
+                                  float32_loss=Recording(a, d, 0.0))
     # the float32 stage ended on its first gradient below the floor, not at tol
-    assert grads[-1] <= COARSE_TOL_FLOOR < min(grads[:-1])
+    assert grads[-1] <= FLOAT32_STAGE_TOL_FLOOR < min(grads[:-1])
     assert exact.calls >= 1
 
 
@@ -117,9 +118,9 @@ def test_a_coarse_stage_that_meets_tol_costs_one_exact_evaluation():
     a, d = _problem()
     exact = Quadratic(a, d)
     x, n_iter, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-4,
-                                       coarse_loss=Shifted(a, d, 0.0))
+                                       float32_loss=Shifted(a, d, 0.0))
     assert exact.calls == 1
-    assert n_iter == result.coarse_nit > 0
+    assert n_iter == result.float32_nit > 0
     assert result.status == 0
 
 
@@ -138,15 +139,15 @@ def test_non_finite_coarse_evaluation_hands_over_to_float64():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # neither scipy nor we warn about the NaN
         x, n_iter, result = minimize_lbfgs(
-            exact, np.zeros(20), max_iter=500, tol=1e-10, coarse_loss=coarse,
+            exact, np.zeros(20), max_iter=500, tol=1e-10, float32_loss=coarse,
             callback=lambda coef, f: accepted.append(np.array(coef)))
     # the float64 stage starts from the last iterate the float32 stage accepted, not
     # from the point whose evaluation overflowed
-    assert 0 < result.coarse_nit <= 4
+    assert 0 < result.float32_nit <= 4
     assert coarse.calls == 5  # the first overflow ends the stage (scipy would retry ~35x)
-    np.testing.assert_array_equal(starts[0], accepted[result.coarse_nit])
+    np.testing.assert_array_equal(starts[0], accepted[result.float32_nit])
     np.testing.assert_allclose(x, a, atol=1e-6)
-    assert n_iter > result.coarse_nit
+    assert n_iter > result.float32_nit
 
 
 def test_max_iter_spent_in_the_coarse_stage_warns_once():
@@ -155,7 +156,7 @@ def test_max_iter_spent_in_the_coarse_stage_warns_once():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         x, n_iter, result = minimize_lbfgs(exact, np.zeros(50), max_iter=3, tol=1e-12,
-                                           coarse_loss=Shifted(a + 1.0, d, 0.0))
+                                           float32_loss=Shifted(a + 1.0, d, 0.0))
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     assert len(messages) == 1 and "max_iter=3" in messages[0]
     assert n_iter == 3 and exact.calls == 1  # only the float64 stopping test
@@ -173,7 +174,7 @@ def test_callback_stop_in_the_coarse_stage_ends_the_solve():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         _, n_iter, _ = minimize_lbfgs(exact, np.zeros(20), tol=1e-12, callback=stop_at_two,
-                                      coarse_loss=Shifted(a, d, 0.0))
+                                      float32_loss=Shifted(a, d, 0.0))
     assert n_iter == 2 and exact.calls == 0
 
 
@@ -183,12 +184,12 @@ def test_float32_twin_reaches_the_float64_objective(rng):
     y = (X[:, :3] @ rng.standard_normal((3, 4))).argmax(axis=1)
     y = np.where(rng.random(1500) < 0.2, rng.integers(0, 4, 1500), y)
     loss = SoftmaxLoss(X, y, 4, C=0.5)
-    twin = loss.float32_twin()
+    twin = precision_stages(loss).float32
     assert twin is not None and twin.X.dtype == np.float32
     x64, _, r64 = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=2000, tol=1e-9)
     xmp, _, rmp = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=2000, tol=1e-9,
-                                 coarse_loss=twin)
-    assert rmp.coarse_nit > 0
+                                 float32_loss=twin)
+    assert rmp.float32_nit > 0
     f64, fmp = loss.loss(x64), loss.loss(xmp)
     assert r64.status == rmp.status == 0
     assert abs(fmp - f64) <= 1e-8 * f64

@@ -51,7 +51,7 @@ def test_loss_gradient_matches_reference(rng, dtype, n_classes, fit_intercept, w
     if fit_intercept:
         np.testing.assert_allclose(gb, r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
     else:
-        assert grad.shape == (loss.K * X.shape[1],)
+        assert grad.shape == (loss.layout.K * X.shape[1],)
 
 
 @pytest.mark.usefixtures("evaluation")
@@ -272,20 +272,23 @@ def test_block_size_changes_only_rounding(rng):
         np.testing.assert_allclose(g, out[0][1], rtol=0, atol=1e-12 * np.abs(out[0][1]).max())
 
 
-# -- the float32 twin of a float64 loss (first stage of a mixed-precision solve) -------
+# -- the float32 stage of a float64 loss (sk_softmax._precision) ------------------------
 
 
 @pytest.mark.parametrize("n_classes", [2, 5])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_float32_twin_is_the_same_objective_in_float32(rng, n_classes, weighted):
+def test_float32_stage_is_the_same_objective_in_float32(rng, n_classes, weighted):
+    from sk_softmax._precision import precision_stages
+
     X, y, sw = make(rng, n=2000, d=120, n_classes=n_classes, weighted=weighted)
     loss = SoftmaxLoss(X, y, n_classes, sw, C=0.3)
-    twin = loss.float32_twin()
+    stages = precision_stages(loss)
+    assert stages.final is loss
+    twin = stages.float32
     assert twin.X.dtype == np.float32 and not np.shares_memory(twin.X, X)
-    assert (twin.C, twin.penalty_weight_sum, twin.l2_reg_strength) == (
-        loss.C, loss.penalty_weight_sum, loss.l2_reg_strength)
+    assert twin.penalty is loss.penalty
     streaming = SoftmaxLoss(X, y, n_classes, sw, C=0.3, penalty_weight_sum=1234.5)
-    assert streaming.float32_twin().penalty_weight_sum == 1234.5
+    assert precision_stages(streaming).float32.penalty.weight_sum == 1234.5
     coef = 0.3 * rng.standard_normal(loss.n_params)
     f64, g64 = loss.loss_gradient(coef)
     f32, g32 = twin.loss_gradient(coef)
@@ -302,24 +305,27 @@ def test_float32_twin_is_the_same_objective_in_float32(rng, n_classes, weighted)
     np.testing.assert_allclose(gb, gb_ref, rtol=1e-4, atol=1e-6)
     assert abs(f32 - f64) <= 1e-5 * abs(f64)
     # a copy made once (a path over C) is reused, not made again
-    again = SoftmaxLoss(X, y, n_classes, sw, C=3.0).float32_twin(twin.X)
-    assert again.X is twin.X
+    again = precision_stages(SoftmaxLoss(X, y, n_classes, sw, C=3.0), stages.float32_X)
+    assert again.float32.X is twin.X
 
 
-def test_float32_twin_only_where_it_pays_and_is_safe(rng, monkeypatch):
+def test_float32_stage_only_where_it_pays_and_is_safe(rng, monkeypatch):
     import scipy.sparse as sp
 
-    import sk_softmax._loss as loss_module
+    from sk_softmax import _precision
+
+    def float32_stage(loss):
+        return _precision.precision_stages(loss).float32
 
     X, y, _ = make(rng, n=2000, d=30, n_classes=4)
-    assert SoftmaxLoss(X, y, 4).float32_twin() is not None
-    assert SoftmaxLoss(X.astype(np.float32), y, 4).float32_twin() is None
-    assert SoftmaxLoss(sp.csr_matrix(X), y, 4).float32_twin() is None
-    assert SoftmaxLoss(X[:100], y[:100], 4).float32_twin() is None  # NumPy path
-    assert SoftmaxLoss(X, y, 4, l1_ratio=0.5).float32_twin() is None
+    assert float32_stage(SoftmaxLoss(X, y, 4)) is not None
+    assert float32_stage(SoftmaxLoss(X.astype(np.float32), y, 4)) is None
+    assert float32_stage(SoftmaxLoss(sp.csr_matrix(X), y, 4)) is None
+    assert float32_stage(SoftmaxLoss(X[:100], y[:100], 4)) is None  # NumPy path
+    assert float32_stage(SoftmaxLoss(X, y, 4, l1_ratio=0.5)) is None  # the L1 solver
     for value in (1e300, -1e300):  # beyond float32's range, either side
         big = X.copy()
         big[7, 3] = value
-        assert SoftmaxLoss(big, y, 4).float32_twin() is None
-    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", X.size * 4 - 1)
-    assert SoftmaxLoss(X, y, 4).float32_twin() is None
+        assert float32_stage(SoftmaxLoss(big, y, 4)) is None
+    monkeypatch.setattr(_precision, "FLOAT32_STAGE_MAX_COPY_BYTES", X.size * 4 - 1)
+    assert float32_stage(SoftmaxLoss(X, y, 4)) is None

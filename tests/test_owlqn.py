@@ -12,7 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from sk_softmax import SoftmaxClassifier
-from sk_softmax._loss import SoftmaxLoss, min_norm_subgradient
+from sk_softmax._layout import CoefLayout
+from sk_softmax._loss import SoftmaxLoss
+from sk_softmax._penalty import ElasticNet, min_norm_subgradient
 from sk_softmax._solvers import minimize_owlqn
 
 from . import reference as ref
@@ -242,7 +244,7 @@ def test_c_inf_ignores_l1_ratio_and_l1_ratio_zero_is_the_l2_model():
     b = SoftmaxClassifier(C=np.inf, max_iter=1000).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     loss = SoftmaxLoss(X, y, 3, C=0.3, l1_ratio=0.0)
-    assert loss.l2_reg_strength == 1.0 / (0.3 * X.shape[0]) and loss.l1_reg_strength == 0.0
+    assert loss.penalty.l2 == 1.0 / (0.3 * X.shape[0]) and loss.penalty.l1 == 0.0
     c = SoftmaxClassifier(C=0.3, l1_ratio=0.0).fit(X, y)
     d = SoftmaxClassifier(C=0.3).fit(X, y)
     np.testing.assert_array_equal(c.coef_, d.coef_)
@@ -301,8 +303,9 @@ def test_owlqn_line_search_failure_warns():
         """A smooth part whose value rises in every direction faster than any model
         predicts: the line search can never accept a step."""
 
-        l1_reg_strength = 0.1
-        penalty_mask = np.array([True, True, False])
+        penalty = ElasticNet(C=10.0, l1_ratio=1.0, weight_sum=1.0)  # l1 = 0.1
+        layout = CoefLayout(n_features=2, n_classes=2, fit_intercept=True)  # [w1, w2, b]
+        supports_hessian_product = False
 
         def loss_gradient(self, coef):
             if np.any(coef != 0):
@@ -463,7 +466,7 @@ def test_newton_steps_let_a_violating_zero_weight_back_in(monkeypatch):
     W, _ = loss.weight_intercept(start)
     k, j = np.unravel_index(np.argmax(np.abs(W)), W.shape)
     W[k, j] = 0.0  # the largest weight, knocked out: a strong violator at zero
-    monkeypatch.setattr(_owlqn, "_SUPPORT_CHANGE", np.inf)
+    monkeypatch.setattr(_owlqn, "SUPPORT_CHANGE", np.inf)
     coef, _, res = minimize_owlqn(loss, start, max_iter=5000, tol=1e-9, settled=True)
     assert loss.weight_intercept(coef)[0][k, j] != 0.0
     assert res.subgrad_norm <= 1e-6

@@ -99,7 +99,7 @@ def options(**kw):
 
 
 def run(loss, opts, **kw):
-    state = SGDState.start(np.zeros((10, loss.n_features)), np.zeros(10),
+    state = SGDState.start(np.zeros((10, loss.layout.n_features)), np.zeros(10),
                            np.random.default_rng(0))
     tasks = kw.pop("tasks", Tasks())
     args = dict(max_iter=100, tol=1e-4, n_iter_no_change=3, early_stopping=False,

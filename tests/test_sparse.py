@@ -106,7 +106,7 @@ def digits_sparse():
 @pytest.mark.usefixtures("evaluation")
 @pytest.mark.parametrize("n_classes", [2, 10])
 def test_lbfgs_dense_equals_sparse(n_classes, monkeypatch):
-    import sk_softmax._loss as loss_module
+    from sk_softmax import _precision
 
     X, Xs, y = digits_sparse()
     if n_classes == 2:
@@ -120,7 +120,7 @@ def test_lbfgs_dense_equals_sparse(n_classes, monkeypatch):
     f = [objective(est, X, y) for est in (sparse, mixed)]
     assert abs(f[1] - f[0]) <= 1e-12 * f[0]
     # the same float64 path: the two kernels agree to rounding all the way
-    monkeypatch.setattr(loss_module, "MIXED_MAX_COPY_BYTES", 0)
+    monkeypatch.setattr(_precision, "FLOAT32_STAGE_MAX_COPY_BYTES", 0)
     dense = SoftmaxClassifier(**kw).fit(X, y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-8, atol=1e-8)
     # unpenalised multinomial intercepts are defined up to a shift shared by all classes
