@@ -1,9 +1,11 @@
-"""Shared helpers for the benchmarks: data, machine description, tables, counting."""
+"""Shared helpers for the benchmarks: data, machine description, tables, result files,
+counting."""
 
 import contextlib
 import os
 import platform
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -101,26 +103,59 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
-def write_result(name, text):
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.md"
-    path.write_text(text + "\n")
-    return path
+def add_output_options(parser):
+    """Add ``--save`` and ``--out DIR``: where a run writes its result files.
+
+    A default run writes into a new temporary directory (printed at the end), so that
+    running a benchmark never modifies the tracked files of ``benchmarks/results/``;
+    ``--save`` writes there (the results the README and the docs show), ``--out DIR``
+    into ``DIR``.
+    """
+    group = parser.add_argument_group("result files").add_mutually_exclusive_group()
+    group.add_argument("--save", action="store_true",
+                       help="write the result files into benchmarks/results/ (the tracked "
+                            "results that the README and the documentation show)")
+    group.add_argument("--out", metavar="DIR",
+                       help="write the result files into DIR (default: a new temporary "
+                            "directory, printed at the end)")
+    return parser
 
 
-def finish(name, text):
-    """Print a benchmark's markdown and write it to ``results/<name>.md``."""
+def output_dir(args):
+    """The directory this run writes into (``--save``: ``benchmarks/results/``; ``--out``;
+    else a new temporary directory, made once per run)."""
+    out = getattr(args, "_output_dir", None)
+    if out is None:
+        if getattr(args, "save", False):
+            out = RESULTS
+        elif getattr(args, "out", None):
+            out = Path(args.out)
+        else:
+            out = Path(tempfile.mkdtemp(prefix="sk_softmax_bench_"))
+        out.mkdir(parents=True, exist_ok=True)
+        args._output_dir = out
+    return out
+
+
+def finish(name, text, args, figures=()):
+    """Print a benchmark's markdown, write it to ``<output dir>/<name>.md`` and say, last,
+    where it and the ``figures`` (paths already saved) went."""
     print(text)
-    path = write_result(name, text)
-    print(f"\n(written to {path})")
+    out = output_dir(args)
+    path = out / f"{name}.md"
+    path.write_text(text + "\n")
+    names = ", ".join([path.name] + [Path(f).name for f in figures if f is not None])
+    print(f"\nResults written to {out}{os.sep}: {names}")
+    if out.resolve() != RESULTS.resolve():
+        print("(benchmarks/results/ is unchanged: --save writes there)")
 
 
 def save_figure(fig, path):
-    """Lay out, save (PNG, under results/) and close a matplotlib figure."""
+    """Lay out, save (PNG) and close a matplotlib figure."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    RESULTS.mkdir(exist_ok=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     machine_description,
     markdown_table,
@@ -209,6 +210,7 @@ def fmt_range(values, spec="d"):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one seed instead of three")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     seeds = [0] if args.quick else [0, 1, 2]
 
@@ -287,7 +289,7 @@ def main(argv=None):
                         "L-BFGS iterations", "L-BFGS converged", "Newton gap",
                         "best SGD gap"], refs),
     ])
-    finish(name, text)
+    finish(name, text, args)
 
 
 if __name__ == "__main__":

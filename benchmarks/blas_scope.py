@@ -31,7 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import finish, load_data, machine_description, markdown_table  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    add_output_options,
+    finish,
+    load_data,
+    machine_description,
+    markdown_table,
+)
 
 
 @contextlib.contextmanager
@@ -73,6 +79,7 @@ def main(argv=None):
     parser.add_argument("--data-dir")
     parser.add_argument("--quick", action="store_true", help="10000 rows, 1 repeat")
     parser.add_argument("--repeats", type=int, default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
 
@@ -111,7 +118,7 @@ def main(argv=None):
         "",
         table,
     ])
-    finish("blas_scope" + ("_quick" if args.quick else ""), text)
+    finish("blas_scope" + ("_quick" if args.quick else ""), text, args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     load_data,
     machine_description,
@@ -40,6 +41,7 @@ def main(argv=None):
     parser.add_argument("--data-dir")
     parser.add_argument("--quick", action="store_true", help="3000 rows, 3 folds")
     parser.add_argument("--rows", type=int, default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
     rows = args.rows or (3000 if args.quick else 12000)
     n_folds = 3 if args.quick else 5
@@ -101,7 +103,7 @@ def main(argv=None):
         markdown_table(["search", "n_jobs", "seconds", "vs best LogisticRegressionCV",
                         "chosen C", "mean CV score", "solver iterations (all fits)"], table),
     ])
-    finish("cv_mnist_quick" if args.quick else "cv_mnist", text)
+    finish("cv_mnist_quick" if args.quick else "cv_mnist", text, args)
 
 
 if __name__ == "__main__":

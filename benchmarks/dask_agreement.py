@@ -24,7 +24,12 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import finish, machine_description, markdown_table  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    add_output_options,
+    finish,
+    machine_description,
+    markdown_table,
+)
 
 
 def data(n, d, k, seed=0):
@@ -43,6 +48,7 @@ def rel(a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    add_output_options(parser)
     args = parser.parse_args()
     n = 5000 if args.quick else 20000
 
@@ -106,7 +112,8 @@ def main():
         markdown_table(["case", "tol", "coef rel diff", "intercept rel diff",
                         "iterations", "zero weights", "same predictions"], rows),
     ]
-    finish("dask_agreement_quick" if args.quick else "dask_agreement", "\n".join(lines))
+    finish("dask_agreement_quick" if args.quick else "dask_agreement", "\n".join(lines),
+           args)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     machine_description,
     markdown_table,
@@ -144,6 +145,7 @@ def main():
     parser.add_argument("--compress", action="store_true",
                         help="store X with zarr's default codec (zstd); default: raw bytes "
                         "(zstd made reading a chunk 2-4x slower here)")
+    add_output_options(parser)
     args = parser.parse_args()
     if args.quick:
         args.rows, args.chunk, args.subset = 120_000, 20_000, 20_000
@@ -240,7 +242,7 @@ def main():
         "",
         markdown_table(header, rows_out),
     ]
-    finish("dask_scale_quick" if args.quick else "dask_scale", "\n".join(lines))
+    finish("dask_scale_quick" if args.quick else "dask_scale", "\n".join(lines), args)
 
 
 if __name__ == "__main__":

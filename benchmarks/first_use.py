@@ -20,7 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import finish, machine_description, markdown_table  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    add_output_options,
+    finish,
+    machine_description,
+    markdown_table,
+)
 
 IMPORT = "import sk_softmax"
 NOTHING_COMPILED = (
@@ -95,6 +100,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat, no MNIST rows")
     parser.add_argument("--repeats", type=int, default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     root = str(Path(__file__).resolve().parents[1])
@@ -160,7 +166,7 @@ def main(argv=None):
             markdown_table(["what", "cold (s)", "warm (s)", "compilation (s)"], mnist_rows),
         ]),
     ])
-    finish("first_use_quick" if args.quick else "first_use", text)
+    finish("first_use_quick" if args.quick else "first_use", text, args)
 
 
 if __name__ == "__main__":

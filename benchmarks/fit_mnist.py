@@ -4,25 +4,28 @@ Both estimators minimise the same objective (same C, tol, max_iter, data, dtype)
 table reports wall time, iterations, loss+gradient evaluations (counted on both sides),
 the final objective of each solution evaluated by the same float64 code, accuracies, the
 time ratio, and the time SoftmaxClassifier took to first reach LogisticRegression's final
-objective.  A PNG of objective vs wall time is written next to the table.
+objective; it ends with one sentence per dtype saying how SoftmaxClassifier's time to that
+objective compares with LogisticRegression's.  A PNG of objective vs wall time is written
+next to the table, into a new temporary directory (printed at the end), ``--out DIR``, or
+with ``--save`` into ``benchmarks/results/`` (the tracked results the README shows).
 
-Two modes (the README says how long each takes):
+Two modes (benchmarks/README.md says how long each takes):
 
 - default (lean, about 2 minutes of fits on a 2-core machine): one fit per estimator and
   dtype.  The time to LogisticRegression's objective is read from the objective values the
   solver computed anyway (checked in float64 at the point found); when SoftmaxClassifier
   stopped above that objective, a ``--tight-tol`` fit is run until it passes it and no
-  further.  Writes ``results/fit_mnist_lean.md``.
+  further.  Writes ``fit_mnist_lean.md``.
 - ``--full``: best of ``--repeats`` (default 3) fits, the ``--tight-tol`` fit run to its
   end, and every evaluated point of every fit re-scored in float64 (all threads) for the
-  convergence plot.  Writes ``results/fit_mnist.md``.
+  convergence plot.  Writes ``fit_mnist.md``.
 
 Every phase shows progress: a live count of loss+gradient evaluations during each fit,
 a bar while scoring.
 
 Usage::
 
-    python benchmarks/fit_mnist.py [--full] [--data-dir DIR] [--quick] [--dtype float64 float32]
+    python benchmarks/fit_mnist.py [--full] [--quick] [--data-dir DIR] [--save | --out DIR]
 """
 
 import argparse
@@ -38,11 +41,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
-    RESULTS,
+    add_output_options,
     finish,
     load_data,
     machine_description,
     markdown_table,
+    output_dir,
     progress,
     save_figure,
 )
@@ -187,7 +191,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true",
                         help="best of --repeats fits, the tight fit to its end and every "
-                             "evaluated point scored in float64 (the README's results table)")
+                             "evaluated point scored in float64 (fit_mnist.md)")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files")
     parser.add_argument("--quick", action="store_true", help="10000 training rows")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
@@ -200,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--tight-tol", type=float, default=1e-6,
                         help="tol of the SoftmaxClassifier fit that times when it reaches "
                              "LogisticRegression's objective (0 to skip)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.full else 1)
     t_start = time.perf_counter()
@@ -276,8 +281,9 @@ def main(argv=None):
     else:
         say("scoring the final models in float64")
 
-    rows, curves = [], {}
+    rows, curves, summary = [], {}, []
     for dt in args.dtype:
+        reached, default_fit = None, None
         t_sk = results[dt, names[0]][1]
         target = f_sk[dt] * (1 + REACH_RTOL)
         # where the tight fit exists, the time to reach comes from it (it continues the
@@ -297,8 +303,12 @@ def main(argv=None):
                 i = first_reach(trace, layout, loss64, target, scored.get(key))
                 t_reach = (f"{times[i]:.2f} ({times[i] / t_sk:.2f}x)" if i is not None
                            else "not reached")
+                if key == reach_key and i is not None:
+                    reached = times[i]
             else:
                 t_reach = "see next row"
+            if key == (dt, names[1]):
+                default_fit = (elapsed, (f - f_sk[dt]) / f_sk[dt])
             if stopped:
                 rows.append([name, dt, f"stopped at {elapsed:.2f}", "-", len(trace), "-",
                              "-", "-", "-", "-", t_reach])
@@ -311,9 +321,11 @@ def main(argv=None):
                 ])
             for w in warns:
                 print(f"[{name} {dt}] warning: {w}", file=sys.stderr)
+        summary.append(verdict(dt, t_sk, reached, *default_fit, args.tol))
     header = ["estimator", "dtype", "fit time (s)", "iterations", "loss+grad evals",
-              "final objective", "vs sklearn", "train acc", "test acc", "time ratio",
-              "time to sklearn's objective (s)"]
+              "final objective", "objective vs LogisticRegression's (relative)",
+              "train acc", "test acc", "time, ours / scikit-learn's",
+              "time to LogisticRegression's objective (s, ours / scikit-learn's)"]
     name = "fit_mnist" if args.full else "fit_mnist_lean"
     if args.quick:
         name += "_quick"
@@ -336,12 +348,34 @@ def main(argv=None):
         "",
         markdown_table(header, rows),
     ])
+    png = None
     if not args.no_plot:
         say("plotting")
-        png = plot(curves, RESULTS / f"{name}.png", desc,
+        png = plot(curves, output_dir(args) / f"{name}.png", desc,
                    "float64 objective" if args.full else "objective as each solver computed it")
         text += f"\n\n![objective vs wall time]({png.name})"
-    finish(name, text)
+    text += "\n\n" + "\n".join(f"- {line}" for line in summary)
+    finish(name, text, args, figures=[png])
+
+
+def verdict(dtype, t_sk, t_reach, t_fit, rel_objective, tol):
+    """One plain sentence: how long SoftmaxClassifier took to reach LogisticRegression's
+    objective, as a fraction of LogisticRegression's time, and where its own fit stopped."""
+    def faster(ratio):
+        return (f"{1 / ratio:.1f}x faster" if ratio < 1 else
+                "the same time" if ratio == 1 else f"{ratio:.1f}x slower")
+
+    stop = (f"at tol={tol:g} it stopped after {t_fit / t_sk:.2f}x LogisticRegression's time, "
+            + (f"at an objective {abs(rel_objective):.1e} "
+               f"{'higher' if rel_objective > 0 else 'lower'} (relative)"
+               if rel_objective else "at the same objective"))
+    if t_reach is None:
+        return (f"On {dtype}, SoftmaxClassifier did not reach LogisticRegression's objective "
+                f"in this run; {stop}.")
+    ratio = t_reach / t_sk
+    return (f"On {dtype}, SoftmaxClassifier reached LogisticRegression's objective in "
+            f"{ratio:.2f}x its time ({faster(ratio)}: {t_reach:.2f} s vs {t_sk:.2f} s); "
+            f"{stop}.")
 
 
 def _load_average():

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
     Float64Only,
+    add_output_options,
     finish,
     load_data,
     machine_description,
@@ -39,6 +40,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="2000 rows, 1 repeat")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
     rows = args.rows or (2000 if args.quick else 6000)
     repeats = args.repeats or (1 if args.quick else 2)
@@ -89,7 +91,7 @@ def main(argv=None):
                         "vs n_jobs=1", "vs LogisticRegression", "best C", "best CV score"],
                        rows_out),
     ])
-    finish("grid_search_quick" if args.quick else "grid_search", text)
+    finish("grid_search_quick" if args.quick else "grid_search", text, args)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     load_data,
     machine_description,
@@ -151,6 +152,7 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per method and data set (default 60, quick 20)")
+    add_output_options(parser)
     args = parser.parse_args()
     budget = args.budget or (20.0 if args.quick else 60.0)
 
@@ -193,7 +195,7 @@ def main():
         lines.append(markdown_table(["method", "to 1e-4 s (evals)", "to 1e-7 s (evals)",
                                      "best objective", "evaluations", "seconds"], rows))
         lines.append("")
-    finish("l1_methods_quick" if args.quick else "l1_methods", "\n".join(lines))
+    finish("l1_methods_quick" if args.quick else "l1_methods", "\n".join(lines), args)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
-    RESULTS,
+    add_output_options,
     finish,
     load_data,
     machine_description,
     markdown_table,
+    output_dir,
     save_figure,
 )
 from benchmarks.sparse_text import text_like  # noqa: E402
@@ -155,6 +156,7 @@ def main():
     parser.add_argument("--only", nargs="*", default=None, metavar="SET:RATIO:MULTIPLE",
                         help="run only these cases, e.g. MNIST:0.5:10 (a rerun of some "
                              "cases; written to l1_mnist_subset.md, no plot)")
+    add_output_options(parser)
     args = parser.parse_args()
     multiples = (10, 1000) if args.quick else (10, 100, 1000)
     only = None if args.only is None else {
@@ -201,14 +203,17 @@ def main():
              "ratio"], rows))
         lines.append("")
     if only is not None:
-        finish("l1_mnist_subset", "\n".join(lines))
+        finish("l1_mnist_subset_quick" if args.quick else "l1_mnist_subset",
+               "\n".join(lines), args)
         return
-    _plot(records)
-    lines.append("Plot: `benchmarks/results/l1_mnist.png` (zeros vs C, accuracy vs zeros).")
-    finish("l1_mnist_quick" if args.quick else "l1_mnist", "\n".join(lines))
+    name = "l1_mnist_quick" if args.quick else "l1_mnist"
+    png = _plot(records, output_dir(args) / f"{name}.png")
+    if png is not None:
+        lines.append(f"Plot: [{png.name}]({png.name}) (zeros vs C, accuracy vs zeros).")
+    finish(name, "\n".join(lines), args, figures=[png])
 
 
-def _plot(records):
+def _plot(records, path):
     try:
         import matplotlib
 
@@ -216,7 +221,7 @@ def _plot(records):
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib not installed (the bench extra): no plot", file=sys.stderr)
-        return
+        return None
     names = sorted({rec["data"] for rec in records})
     fig, axes = plt.subplots(len(names), 2, figsize=(10, 3.6 * len(names)), squeeze=False)
     for row_axes, name in zip(axes, names):
@@ -234,7 +239,7 @@ def _plot(records):
         row_axes[1].set(xlabel="fraction of zero weights", ylabel="test accuracy",
                         title=name)
         row_axes[0].legend(fontsize=7)
-    save_figure(fig, RESULTS / "l1_mnist.png")
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     load_data,
     machine_description,
@@ -47,6 +48,7 @@ def main(argv=None):
     parser.add_argument("--data-dir")
     parser.add_argument("--quick", action="store_true", help="10000 rows")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls (default 3)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or 3
 
@@ -107,7 +109,7 @@ def main(argv=None):
         "",
         markdown_table(header, rows),
     ])
-    finish("loss_eval_quick" if args.quick else "loss_eval", text)
+    finish("loss_eval_quick" if args.quick else "loss_eval", text, args)
 
 
 if __name__ == "__main__":

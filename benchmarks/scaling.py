@@ -25,10 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
-    RESULTS,
+    add_output_options,
     finish,
     machine_description,
     markdown_table,
+    output_dir,
     progress,
     save_figure,
 )
@@ -65,6 +66,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="up to 1e5 rows")
     parser.add_argument("--max-rows", type=int, default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
     max_rows = args.max_rows or (100_000 if args.quick else 2_000_000)
     sizes = [n for n in (10_000, 30_000, 100_000, 300_000, 1_000_000, 2_000_000)
@@ -107,7 +109,7 @@ def main(argv=None):
               "ours / sklearn", "speed-up 1->2 thr", "ours fit peak extra (MiB)",
               "ours extra / X", "sklearn fit peak extra (MiB)"]
     name = "scaling_quick" if args.quick else "scaling"
-    png = plot(data, RESULTS / f"{name}.png")
+    png = plot(data, output_dir(args) / f"{name}.png")
     text = "\n".join([
         "# scaling: time per evaluation and fit memory vs n_samples (float32, 784 x 10)",
         "",
@@ -121,7 +123,7 @@ def main(argv=None):
         "",
         f"![time and memory vs rows]({png.name})",
     ])
-    finish(name, text)
+    finish(name, text, args, figures=[png])
 
 
 def plot(data, path):

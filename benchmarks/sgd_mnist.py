@@ -29,12 +29,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
-    RESULTS,
+    add_output_options,
     best_fit_time,
     finish,
     load_data,
     machine_description,
     markdown_table,
+    output_dir,
     progress,
     save_figure,
 )
@@ -65,6 +66,7 @@ def main(argv=None):
     parser.add_argument("--data-dir")
     parser.add_argument("--quick", action="store_true", help="10000 rows, 1 repeat, 5 epochs")
     parser.add_argument("--epochs", type=int, default=None, help="epochs in the curves (10)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else 3
     epochs = args.epochs or (5 if args.quick else 10)
@@ -102,7 +104,7 @@ def main(argv=None):
          f"{acc_sk:.4f}", f"{curves['SGDClassifier(log_loss)'][1][-1]:.4f}"],
     ]
     name = "sgd_mnist_quick" if args.quick else "sgd_mnist"
-    png = plot(curves, RESULTS / f"{name}.png")
+    png = plot(curves, output_dir(args) / f"{name}.png")
     text = "\n".join([
         "# sgd_mnist: multinomial SGD vs SGDClassifier (one-vs-rest)",
         "",
@@ -119,7 +121,7 @@ def main(argv=None):
         "",
         f"![accuracy vs epoch and time]({png.name})",
     ])
-    finish(name, text)
+    finish(name, text, args, figures=[png])
 
 
 def plot(curves, path):

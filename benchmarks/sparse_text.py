@@ -26,6 +26,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     best_fit_time,
     finish,
     machine_description,
@@ -102,6 +103,7 @@ def main(argv=None):
                         help="L-BFGS fits per estimator (default 3, 1 with --quick)")
     parser.add_argument("--sgd-only", action="store_true",
                         help="only the SGD epoch table (no L-BFGS fits)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
     n = args.rows or (20_000 if args.quick else 100_000)
     d = args.cols or (20_000 if args.quick else 50_000)
@@ -185,7 +187,7 @@ def main(argv=None):
                          f"{t / epoch['SGDClassifier(log_loss)'][0]:.2f}"]
                         for k, (t, a) in epoch.items()]),
     ])
-    finish(name, text)
+    finish(name, text, args)
 
 
 def lbfgs_rows(makers, fits, times, loss, X, y, Xt, yt):

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
+    add_output_options,
     finish,
     load_data,
     machine_description,
@@ -36,6 +37,7 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--tight", action="store_true", help="also tol=1e-6 and 1e-8")
     parser.add_argument("--floors", type=float, nargs="*", default=None)
+    add_output_options(parser)
     args = parser.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
@@ -108,7 +110,7 @@ def main(argv=None):
         "",
         markdown_table(header, rows),
     ])
-    finish("two_precisions", text)
+    finish("two_precisions", text, args)
 
 
 if __name__ == "__main__":

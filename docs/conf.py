@@ -122,15 +122,17 @@ for _result in sorted(RESULTS.glob("*.md")):
             f"```{{include}} ../../../benchmarks/results/{_result.name}\n"
             ":relative-images:\n```\n")
 
-# docs/design.md and docs/dask.md link the result files as
-# ../benchmarks/results/NAME.md, which works on
+# docs/design.md, docs/dask.md and docs/user_guide/performance.md link the result files as
+# ../benchmarks/results/NAME.md (../../benchmarks/... from user_guide/), which works on
 # GitHub; in the site each result is the page user_guide/results/NAME (an include of it).
-_RESULT_LINK = re.compile(r"\]\(\.\./benchmarks/results/([a-z0-9_]+)\.md\)")
+_RESULT_LINK = re.compile(r"\]\((?:\.\./)+benchmarks/results/([a-z0-9_]+)\.md\)")
+_RESULT_PAGE = {"design": "user_guide/results/", "dask": "user_guide/results/",
+                "user_guide/performance": "results/"}
 
 
 def _result_links(app, docname, source):
-    if docname in ("design", "dask"):
-        source[0] = _RESULT_LINK.sub(r"](user_guide/results/\1.md)", source[0])
+    if docname in _RESULT_PAGE:
+        source[0] = _RESULT_LINK.sub(rf"]({_RESULT_PAGE[docname]}\1.md)", source[0])
 
 
 def setup(app):
