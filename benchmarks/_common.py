@@ -222,12 +222,12 @@ class Float64Only(SoftmaxClassifier):
     which is off while any of them runs."""
 
     def fit(self, X, y, sample_weight=None):
-        import sk_softmax._loss as loss_module
+        from sk_softmax import _precision
 
         with _F64_ONLY["lock"]:
             if _F64_ONLY["running"] == 0:
-                _F64_ONLY["saved"] = loss_module.MIXED_MAX_COPY_BYTES
-                loss_module.MIXED_MAX_COPY_BYTES = 0
+                _F64_ONLY["saved"] = _precision.FLOAT32_STAGE_MAX_COPY_BYTES
+                _precision.FLOAT32_STAGE_MAX_COPY_BYTES = 0
             _F64_ONLY["running"] += 1
         try:
             return super().fit(X, y, sample_weight)
@@ -235,4 +235,4 @@ class Float64Only(SoftmaxClassifier):
             with _F64_ONLY["lock"]:
                 _F64_ONLY["running"] -= 1
                 if _F64_ONLY["running"] == 0:
-                    loss_module.MIXED_MAX_COPY_BYTES = _F64_ONLY["saved"]
+                    _precision.FLOAT32_STAGE_MAX_COPY_BYTES = _F64_ONLY["saved"]

@@ -55,8 +55,9 @@ class Traced:
 
     def __init__(self, loss, budget):
         self.loss = loss
-        self.l1_reg_strength = loss.l1_reg_strength
-        self.penalty_mask = loss.penalty_mask
+        self.layout = loss.layout
+        self.penalty = loss.penalty
+        self.supports_hessian_product = True
         self.trace = []
         self.budget = budget
         self.t0 = time.perf_counter()
@@ -67,7 +68,8 @@ class Traced:
     def loss_gradient(self, coef):
         value, grad = self.loss.loss_gradient(coef)
         elapsed = time.perf_counter() - self.t0
-        self.trace.append((elapsed, value + self.loss.l1_penalty(coef)))
+        W, _ = self.layout.weight_intercept(coef)
+        self.trace.append((elapsed, value + self.penalty.l1_value(W)))
         if elapsed > self.budget:
             raise Budget
         return value, grad
@@ -88,9 +90,7 @@ def owlqn(loss, x0, tol, newton=True, subspace=True):
 
 
 def fista(loss, x0, tol):
-    from sk_softmax._loss import min_norm_subgradient
-
-    l1, mask = loss.l1_reg_strength, loss.penalty_mask
+    l1, mask = loss.penalty.l1, loss.layout.penalty_mask
 
     def prox(v, step):
         out = v.copy()
@@ -112,7 +112,7 @@ def fista(loss, x0, tol):
             if fz <= fy + float(np.dot(gy, diff)) + 0.5 * L * float(np.dot(diff, diff)):
                 break
             L *= 2.0
-        if np.max(np.abs(min_norm_subgradient(z, gz, l1, mask))) <= tol:
+        if np.max(np.abs(loss.penalty.min_norm_subgradient(z, gz, mask))) <= tol:
             return z
         if F(z, fz) > F(x, fx):  # restart the momentum
             t, y, fy, gy = 1.0, x, fx, gx

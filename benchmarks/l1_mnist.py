@@ -114,7 +114,7 @@ def run_case(X, y, Xt, yt, C, r, classes):
 
     def traced(self, coef, *a, **kw):
         value, grad = original(self, coef, *a, **kw)
-        if value + self.l1_penalty(coef) <= row["saga_obj"]:
+        if value + self.penalty.l1_value(self.weight_intercept(coef)[0]) <= row["saga_obj"]:
             reached["t"] = time.perf_counter() - t0
             raise _Reached
         return value, grad

@@ -3,7 +3,8 @@
 MNIST rows (default 4000: a GridSearchCV fold of 6000), one thread (numba and BLAS), values
 of C from 0.01 to 10: each fit float64-only and with the float32 stage, at ``tol=1e-4``
 and (``--tight``) 1e-6 and 1e-8.  Reports iterations of each stage, time and the final
-objectives; the float32 stage's floor is ``COARSE_TOL_FLOOR`` (``--floors`` compares
+objectives; the float32 stage's floor is
+``sk_softmax._precision.FLOAT32_STAGE_TOL_FLOOR`` (``--floors`` compares
 others).  One evaluation in each precision is timed too.
 
 Usage::
@@ -42,7 +43,7 @@ def main(argv=None):
 
     from threadpoolctl import threadpool_limits
 
-    import sk_softmax._solvers._lbfgs as lbfgs_module
+    from sk_softmax import _precision
     from sk_softmax._loss import SoftmaxLoss
     from sk_softmax._solvers import minimize_lbfgs
     from sk_softmax._threading import kernel_threads
@@ -50,7 +51,7 @@ def main(argv=None):
     X, y, _, _, desc = load_data(args.data_dir, quick=False)
     X = np.ascontiguousarray(X[: args.rows], dtype=np.float64)
     y = np.asarray(y[: args.rows], dtype=np.intp)
-    floors = args.floors or [lbfgs_module.COARSE_TOL_FLOOR]
+    floors = args.floors or [_precision.FLOAT32_STAGE_TOL_FLOOR]
     cases = [(1e-4, C) for C in np.logspace(-2, 1, 6)]
     if args.tight:
         cases += [(tol, C) for tol in (1e-6, 1e-8) for C in (0.1, 10.0)]
@@ -58,7 +59,7 @@ def main(argv=None):
     with threadpool_limits(1), kernel_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loss = SoftmaxLoss(X, y, 10, C=1.0)
-        twin = loss.float32_twin()
+        twin = _precision.precision_stages(loss).float32
         coef = np.zeros(loss.n_params)
         evals = {}
         for name, L in (("float64", loss), ("float32 copy", twin)):
@@ -80,14 +81,14 @@ def main(argv=None):
                 totals["float64"] += t64
             row = [f"{tol:g}", f"{C:.3g}", f"{it} it, {t64:.2f} s"]
             for floor in floors:
-                lbfgs_module.COARSE_TOL_FLOOR = floor
+                _precision.FLOAT32_STAGE_TOL_FLOOR = floor
                 t0 = time.perf_counter()
-                twin = loss.float32_twin()
-                _, it2, r2 = minimize_lbfgs(loss, x0, max_iter=5000, tol=tol, coarse_loss=twin)
+                twin = _precision.precision_stages(loss).float32
+                _, it2, r2 = minimize_lbfgs(loss, x0, max_iter=5000, tol=tol, float32_loss=twin)
                 t2 = time.perf_counter() - t0
                 if tol == 1e-4:
                     totals[floor] = totals.get(floor, 0.0) + t2
-                row.append(f"{r2.coarse_nit} + {it2 - r2.coarse_nit} it, {t2:.2f} s "
+                row.append(f"{r2.float32_nit} + {it2 - r2.float32_nit} it, {t2:.2f} s "
                            f"({t2 / t64:.2f}x); rel. objective {(r2.fun - r.fun) / r.fun:+.1e}")
             rows.append(row)
     header = ["tol", "C", "float64 only"] + [f"two precisions, float32 stage to max(tol, {f:g})"
