@@ -19,7 +19,7 @@ from ._compat import (
     LinearClassifierMixin,
     SparseCoefMixin,
     StrOptions,
-    _fit_context,
+    fit_context,
 )
 from ._kernels import _small
 from ._layout import fitted_attributes, n_weight_rows
@@ -333,7 +333,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         check_solver(self.solver, type(self).__name__)
         super()._validate_params()
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
@@ -458,7 +458,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         return W, b, state.epochs
 
     @available_if(_solver_is_sgd)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of minibatch SGD over a chunk of data (``solver="sgd"`` only).
 

@@ -1,29 +1,33 @@
 """The one place where sk_softmax reaches into scikit-learn's private API.
 
 scikit-learn offers no public equivalent of these names; every other module imports
-them from here, and ``tests/test_compat.py`` checks each one's behaviour as we use it,
-so that a scikit-learn release that moves or changes one fails there, loudly, with the
-name in the test, rather than somewhere deep in a fit.
+them from here, under public names, and ``tests/test_compat.py`` checks each one's
+behaviour as we use it, so that a scikit-learn release that moves or changes one fails
+there, loudly, with the name in the test, rather than somewhere deep in a fit.
 
-* ``_fit_context``: parameter validation and nested-validation skipping around ``fit``
-  (every scikit-learn estimator uses it; the callbacks' teardown hangs on it too);
+* ``fit_context`` (``sklearn.base._fit_context``): parameter validation and
+  nested-validation skipping around ``fit`` (every scikit-learn estimator uses it; the
+  callbacks' teardown hangs on it too);
 * ``Interval`` / ``StrOptions``: the vocabulary of ``_parameter_constraints``, and
   ``InvalidParameterError``, the error a bad parameter value raises;
-* ``_check_sample_weight``: validation of ``sample_weight`` as scikit-learn's
-  estimators do it (shape, dtype, non-negativity);
+* ``check_sample_weight`` (``sklearn.utils.validation._check_sample_weight``):
+  validation of ``sample_weight`` as scikit-learn's estimators do it (shape, dtype,
+  non-negativity);
 * ``LinearClassifierMixin`` / ``SparseCoefMixin``: ``decision_function``, ``predict``,
   ``score``, ``sparsify`` and ``densify`` exactly as ``LogisticRegression`` has them;
-* ``_raise_for_params`` / ``_routing_enabled``: metadata routing's checks, as
-  ``LogisticRegressionCV`` uses them (``SoftmaxClassifierCV``);
+* ``raise_for_params`` / ``routing_enabled`` (``_raise_for_params`` and
+  ``_routing_enabled`` of ``sklearn.utils.metadata_routing``): metadata routing's
+  checks, as ``LogisticRegressionCV`` uses them (``SoftmaxClassifierCV``);
 * :func:`has_callbacks`: whether a callback context has any callback (to skip building
   per-iteration models nobody reads).
 """
 
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context as fit_context
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.metadata_routing import _raise_for_params, _routing_enabled
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.metadata_routing import _raise_for_params as raise_for_params
+from sklearn.utils.metadata_routing import _routing_enabled as routing_enabled
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
 __all__ = [
     "Interval",
@@ -31,10 +35,10 @@ __all__ = [
     "LinearClassifierMixin",
     "SparseCoefMixin",
     "StrOptions",
-    "_check_sample_weight",
-    "_fit_context",
-    "_raise_for_params",
-    "_routing_enabled",
+    "check_sample_weight",
+    "fit_context",
+    "raise_for_params",
+    "routing_enabled",
     "has_callbacks",
 ]
 

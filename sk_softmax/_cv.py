@@ -19,9 +19,9 @@ from ._compat import (
     LinearClassifierMixin,
     SparseCoefMixin,
     StrOptions,
-    _fit_context,
-    _raise_for_params,
-    _routing_enabled,
+    fit_context,
+    raise_for_params,
+    routing_enabled,
 )
 from ._layout import fitted_attributes
 from ._loss import SoftmaxLoss
@@ -188,7 +188,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         check_solver(self.solver, type(self).__name__, allowed=("lbfgs",))
         super()._validate_params()
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, **params):
         """Cross-validate every ``(l1_ratio, C)`` and fit the chosen model.
 
@@ -207,7 +207,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         -------
         self : SoftmaxClassifierCV
         """
-        _raise_for_params(params, self, "fit")
+        raise_for_params(params, self, "fit")
         Cs, l1_ratios = self._grid()
         X, y = validate_data(self, X, y, accept_sparse="csr",
                              dtype=[np.float64, np.float32], order="C")
@@ -244,7 +244,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
     def _route(self, sample_weight, params):
         """The splitter's and the scorer's parameters (metadata routing, or
         ``sample_weight`` to the scorer without it)."""
-        if _routing_enabled():
+        if routing_enabled():
             return process_routing(self, "fit", sample_weight=sample_weight, **params)
         score = dict(params)
         if sample_weight is not None:
@@ -336,10 +336,10 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         -------
         score : float
         """
-        _raise_for_params(score_params, self, "score")
+        raise_for_params(score_params, self, "score")
         if sample_weight is not None:
             score_params["sample_weight"] = sample_weight
-        if _routing_enabled():
+        if routing_enabled():
             params = process_routing(self, "score", **score_params).scorer.score
         else:
             params = ({"sample_weight": sample_weight} if sample_weight is not None else {})

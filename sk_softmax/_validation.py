@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._compat import _check_sample_weight
+from ._compat import check_sample_weight
 
 __all__ = [
     "check_block_weight",
@@ -127,7 +127,7 @@ def check_weight_sum(total):
 
 
 def check_block_weight(sample_weight):
-    """A block of sample weights checked as ``_check_sample_weight`` checks all of them,
+    """A block of sample weights checked as ``check_sample_weight`` checks all of them,
     except that a block may weigh zero (only the total must be positive)."""
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
     if not np.isfinite(sample_weight).all():
@@ -142,7 +142,7 @@ def fit_sample_weight(X, y, classes, sample_weight, class_weight, allow_zero_sum
     (used by SoftmaxClassifier and SoftmaxClassifierCV)."""
     if sample_weight is None and class_weight is None:
         return None
-    sw = _check_sample_weight(
+    sw = check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
     if isinstance(class_weight, str):  # "balanced"

@@ -33,13 +33,13 @@ def test_interval_and_str_options_mean_what_the_constraints_say():
 
 def test_check_sample_weight():
     X = np.zeros((4, 2))
-    np.testing.assert_array_equal(_compat._check_sample_weight(None, X, dtype=np.float64),
+    np.testing.assert_array_equal(_compat.check_sample_weight(None, X, dtype=np.float64),
                                   np.ones(4))
     with pytest.raises(ValueError, match="Negative values"):
-        _compat._check_sample_weight(np.array([1.0, -1.0, 1.0, 1.0]), X,
+        _compat.check_sample_weight(np.array([1.0, -1.0, 1.0, 1.0]), X,
                                      ensure_non_negative=True)
     with pytest.raises(ValueError):
-        _compat._check_sample_weight(np.ones(3), X)
+        _compat.check_sample_weight(np.ones(3), X)
 
 
 def test_linear_classifier_mixins_give_logistic_regression_methods():
@@ -66,10 +66,10 @@ def test_metadata_routing_checks_behave_as_used():
     class Owner(BaseEstimator):
         pass
 
-    assert _compat._routing_enabled() is False
+    assert _compat.routing_enabled() is False
     with sklearn.config_context(enable_metadata_routing=True):
-        assert _compat._routing_enabled() is True
+        assert _compat.routing_enabled() is True
     # without routing, unexpected fit parameters are an error naming them
     with pytest.raises(ValueError, match="groups"):
-        _compat._raise_for_params({"groups": [0, 1]}, Owner(), "fit")
-    _compat._raise_for_params({}, Owner(), "fit")  # nothing passed: no error
+        _compat.raise_for_params({"groups": [0, 1]}, Owner(), "fit")
+    _compat.raise_for_params({}, Owner(), "fit")  # nothing passed: no error

@@ -194,18 +194,14 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     """
     l1 = float(loss.penalty.l1)
     mask = loss.layout.penalty_mask
-    x = np.array(coef0, dtype=np.float64)
-    f, g = loss.loss_gradient(x)
-    F = f + l1 * float(np.abs(x[mask]).sum())
-    pg = loss.penalty.min_norm_subgradient(x, g, mask)
+    x, g, F, pg = _evaluate(loss, np.array(coef0, dtype=np.float64), mask, l1)
     pairs = deque(maxlen=memory)
-    nfev, n_iter, status, message = 1, 0, 1, "max_iter reached"
+    nfev, n_iter = 1, 0
     support = x[mask] != 0.0
     stable = _NEWTON_AFTER if settled else 0  # iterations the support has (nearly) kept
     newton_ok = loss.supports_hessian_product
     pg_norm = float(np.max(np.abs(pg))) if pg.size else 0.0
-    if pg_norm <= tol:
-        status, message = 0, "subgradient below tol"
+    status, message = (0, "subgradient below tol") if pg_norm <= tol else (1, "max_iter reached")
     while status != 0 and n_iter < max_iter:
         newton = newton_ok and _newton_due(x, pg, mask, support, stable)
         d, slope, newton = _direction(loss, x, pg, mask, pairs, newton)
@@ -219,14 +215,10 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
                 continue
             status, message = 2, "the line search found no decrease"
             break
-        x_new, f_new, g_new, F_new = found
-        s = x_new - x
-        y = g_new - g
-        sy = float(np.dot(s, y))
-        if sy > 1e-10 * float(np.dot(y, y)):  # keep the estimate positive definite
-            pairs.append((s, y))
+        x_new, _, g_new, F_new = found
+        _remember(pairs, x_new - x, g_new - g)
         F_old = F
-        x, f, g, F = x_new, f_new, g_new, F_new
+        x, g, F = x_new, g_new, F_new
         pg = loss.penalty.min_norm_subgradient(x, g, mask)
         pg_norm = float(np.max(np.abs(pg)))
         n_iter += 1
@@ -234,25 +226,53 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         stable = stable + 1 if support_kept(support, new_support) else 0
         support = new_support
         if verbose:
-            nnz = int(np.count_nonzero(x[mask]))
             print(f"OWL-QN iter {n_iter:4d}  objective {F:.10e}  |subgrad|_inf "
-                  f"{pg_norm:.3e}  nonzero {nnz}/{int(mask.sum())}", flush=True)
-        if pg_norm <= tol:
-            status, message = 0, "subgradient below tol"
-        elif (F_old - F) <= _FTOL * max(abs(F_old), abs(F), 1.0):
-            status, message = 0, "relative reduction of the objective below 64 * eps"
-        if callback is not None:
-            try:
-                callback(x, F)
-            except StopIteration:
-                if status != 0:
-                    status, message = 99, "stopped by the callback"
-                break
+                  f"{pg_norm:.3e}  nonzero {int(support.sum())}/{support.size}", flush=True)
+        status, message = _converged(pg_norm, tol, F_old, F) or (status, message)
+        if callback is not None and _stopped_by(callback, x, F):
+            if status != 0:
+                status, message = 99, "stopped by the callback"
+            break
     result = OWLQNResult(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
                          subgrad_norm=pg_norm)
     if warn and status not in (0, 99):
         warn_not_converged("OWL-QN", result, tol, max_iter)
     return x, n_iter, result
+
+
+def _evaluate(loss, x, mask, l1):
+    """``(x, g, F, pg)`` at the start point: smooth gradient, objective, least-norm
+    subgradient."""
+    f, g = loss.loss_gradient(x)
+    F = f + l1 * float(np.abs(x[mask]).sum())
+    return x, g, F, loss.penalty.min_norm_subgradient(x, g, mask)
+
+
+def _remember(pairs, s, y):
+    """Store the step ``s`` and gradient change ``y``, unless the curvature ``s.y`` is too
+    small to keep the inverse-Hessian estimate positive definite."""
+    if float(np.dot(s, y)) > 1e-10 * float(np.dot(y, y)):
+        pairs.append((s, y))
+
+
+def _stopped_by(callback, x, F):
+    """Call the user's callback; whether it raised ``StopIteration``."""
+    try:
+        callback(x, F)
+    except StopIteration:
+        return True
+    return False
+
+
+def _converged(pg_norm, tol, F_old, F):
+    """``(0, message)`` when an iteration meets a stopping test, else None: the
+    subgradient test, or the objective's relative decrease below ``64 eps``
+    (L-BFGS-B's ``ftol`` as scikit-learn sets it)."""
+    if pg_norm <= tol:
+        return 0, "subgradient below tol"
+    if (F_old - F) <= _FTOL * max(abs(F_old), abs(F), 1.0):
+        return 0, "relative reduction of the objective below 64 * eps"
+    return None
 
 
 def _newton_due(x, pg, mask, support, stable):
