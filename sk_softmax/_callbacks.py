@@ -8,7 +8,7 @@ manager: whatever happens inside (a diverged fit, a bad input found late, a
 ``KeyboardInterrupt``), every task it opened is ended on the way out.
 """
 
-from ._compat import has_callbacks
+from ._compat import has_callbacks, init_callback_context
 from ._layout import fitted_attributes
 
 __all__ = ["FitTasks"]
@@ -56,8 +56,7 @@ class FitTasks:
         return {"coef_": coef, "intercept_": intercept, "classes_": self.classes}
 
     def __enter__(self):
-        self.ctx = self.estimator._init_callback_context(
-            task_name=self.task_name, max_subtasks=self.max_subtasks)
+        self.ctx = init_callback_context(self.estimator, self.task_name, self.max_subtasks)
         self.ctx.call_on_fit_task_begin(estimator=self.estimator, X=self.X, y=self.y,
                                         metadata=self.metadata)
         return self

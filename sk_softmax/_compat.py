@@ -19,7 +19,8 @@ there, loudly, with the name in the test, rather than somewhere deep in a fit.
   ``_routing_enabled`` of ``sklearn.utils.metadata_routing``): metadata routing's
   checks, as ``LogisticRegressionCV`` uses them (``SoftmaxClassifierCV``);
 * :func:`has_callbacks`: whether a callback context has any callback (to skip building
-  per-iteration models nobody reads).
+  per-iteration models nobody reads), and :func:`init_callback_context`, the callback
+  context of one ``fit`` call (``CallbackSupportMixin._init_callback_context``).
 """
 
 from sklearn.base import _fit_context as fit_context
@@ -40,9 +41,16 @@ __all__ = [
     "raise_for_params",
     "routing_enabled",
     "has_callbacks",
+    "init_callback_context",
 ]
 
 
 def has_callbacks(ctx):
     """Whether the callback context ``ctx`` (``sklearn.callback``) has callbacks."""
     return bool(ctx._callbacks)
+
+
+def init_callback_context(estimator, task_name, max_subtasks):
+    """The callback context of one ``fit`` / ``partial_fit`` call of ``estimator`` (a
+    ``sklearn.callback.CallbackSupportMixin``)."""
+    return estimator._init_callback_context(task_name=task_name, max_subtasks=max_subtasks)

@@ -146,3 +146,28 @@ def sgd_epochs(X, y, W, b, *, C, eta, batch_size, n_epochs, binary, fit_intercep
                 b_avg = b_avg + (b - b_avg) / (k + 1)
             k += 1
     return W, b, W_avg, b_avg
+
+
+def critical_C(X, y, l1_ratio, sw=None, fit_intercept=True):
+    """The largest C at which every weight of the elastic-net solution is zero:
+    ``r / (S max|G|)``, ``G`` the mean cross-entropy's gradient with respect to the
+    weights at zero weights and optimal intercepts (the weighted class shares; without
+    an intercept, equal probabilities).  ``y`` encoded in ``[0, n_classes)``."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    n_classes = int(y.max()) + 1
+    Y = np.eye(n_classes)[y]
+    P = np.tile(sw @ Y / sw.sum() if fit_intercept else np.full(n_classes, 1 / n_classes),
+                (n, 1))
+    G = (X.T @ ((P - Y) * sw[:, None])).T / sw.sum()
+    if n_classes == 2:
+        G = G[1:]
+    return l1_ratio / (sw.sum() * np.abs(G).max())
+
+
+def prox_elastic_net(W, step, l1, l2):
+    """The proximal operator of ``step * (l1 ||W||_1 + l2 / 2 ||W||^2)``, element by
+    element: ``argmin_v (v - w)^2 / 2 + step * (l1 |v| + l2 v^2 / 2)``."""
+    W = np.asarray(W, dtype=np.float64)
+    return np.sign(W) * np.maximum(np.abs(W) - step * l1, 0.0) / (1.0 + step * l2)

@@ -58,9 +58,9 @@ CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT"])
 BLOCK_SIZE = 128
 #: Largest ``rows * K * n_features`` of a block's two products aimed for: OpenBLAS runs
 #: products up to 100^3 = 1e6 multiply-adds with its small-matrix kernels (no packing)
-#: on AVX-512 machines, and those ran MNIST's (rows x 784) @ (784 x 10) blocks 1.6-1.8x
-#: as fast as 128-row blocks, which pass the limit (docs/design.md).  Half the limit
-#: leaves a margin for other BLAS builds' thresholds.
+#: on AVX-512 machines, where MNIST's (rows x 784) @ (784 x 10) blocks ran faster below it
+#: than 128-row blocks, which pass it (measured in docs/design.md).  Half the limit leaves
+#: a margin for other BLAS builds' thresholds.
 SMALL_GEMM_WORK = 500_000
 _MIN_BLOCK_SIZE = 16
 #: Rows per block inside a dense minibatch: small, so that a batch spreads over threads.

@@ -3,8 +3,8 @@
 A fit of a few thousand multiply-adds per evaluation (iris, wine, a handful of
 features) takes milliseconds in any implementation; what a numba kernel adds there is
 its start: importing numba and loading (or, with an empty cache, compiling) the
-kernel, 0.5 s warm and several seconds cold on the project's 2-core machine, more
-than scikit-learn's whole import and fit (docs/design.md, "First compilation").  So the
+kernel, which costs more than scikit-learn's whole import and fit (measured in
+docs/design.md, "First compilation").  So the
 loss object evaluates such problems here, with whole-matrix NumPy products, and a
 small fit never starts numba.  As in the kernels, the two products run in the dtype of
 ``X`` (``X`` is never converted) and the softmax and the sums in float64; ``X`` is
