@@ -27,7 +27,7 @@ def minimize_full_batch(stages, coef0, **options):
     -------
     coef : ndarray of shape (n_params,)
     n_iter : int
-    result : scipy.optimize.OptimizeResult or OWLQNResult
+    result : scipy.optimize.OptimizeResult or L1Result
     """
     loss = stages.final
     if loss.penalty.has_l1:

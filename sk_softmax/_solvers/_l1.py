@@ -31,7 +31,7 @@ from scipy import optimize
 
 from ._owlqn import (
     NEWTON_MAX_SUPPORT,
-    OWLQNResult,
+    L1Result,
     minimize_owlqn,
     support_kept,
     warn_not_converged,
@@ -170,7 +170,7 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
         The solution, with exact zeros.
     n_iter : int
         Iterations of both phases.
-    result : OWLQNResult
+    result : L1Result
         ``fun``, ``nit``, ``nfev``, ``status`` (0 converged, 1 max_iter, 2 line search
         failed, 99 stopped by the callback), ``message``, ``subgrad_norm`` and ``phases``
         (``"lbfgsb"`` or ``"lbfgsb+owlqn"``).
@@ -195,12 +195,12 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
         x, it2, res2 = minimize_owlqn(loss, x, max_iter=max_iter - n_iter, tol=tol,
                                       verbose=verbose, callback=callback, settled=True,
                                       warn=False)
-        result = OWLQNResult(fun=res2.fun, nit=n_iter + it2, nfev=int(res.nfev) + res2.nfev,
+        result = L1Result(fun=res2.fun, nit=n_iter + it2, nfev=int(res.nfev) + res2.nfev,
                              status=res2.status, message=res2.message,
                              subgrad_norm=res2.subgrad_norm, phases="lbfgsb+owlqn")
     else:
         status, message = _phase1_outcome(monitor, res, n_iter, max_iter)
-        result = OWLQNResult(fun=float(res.fun), nit=n_iter, nfev=int(res.nfev),
+        result = L1Result(fun=float(res.fun), nit=n_iter, nfev=int(res.nfev),
                              status=status, message=message, subgrad_norm=monitor.pg_norm,
                              phases="lbfgsb")
     if result.status not in (0, 99):

@@ -49,7 +49,7 @@ from sklearn.exceptions import ConvergenceWarning
 __all__ = [
     "NEWTON_MAX_SUPPORT",
     "SUPPORT_CHANGE",
-    "OWLQNResult",
+    "L1Result",
     "minimize_owlqn",
     "support_kept",
     "warn_not_converged",
@@ -76,7 +76,7 @@ def support_kept(old_support, new_support):
     return changed <= SUPPORT_CHANGE * max(1, int(np.count_nonzero(new_support)))
 
 
-class OWLQNResult(dict):
+class L1Result(dict):
     """What the solve did: ``fun`` (objective), ``nit``, ``nfev``, ``status`` (0:
     converged, 1: max_iter reached, 2: line search failed, 99: stopped by the
     callback), ``message`` and ``subgrad_norm`` (the final ``max |pg|``)."""
@@ -184,7 +184,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         The solution; penalised coefficients are exactly 0 where the L1 term holds them.
     n_iter : int
         Iterations run.
-    result : OWLQNResult
+    result : L1Result
 
     Warns
     -----
@@ -233,7 +233,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
             if status != 0:
                 status, message = 99, "stopped by the callback"
             break
-    result = OWLQNResult(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
+    result = L1Result(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
                          subgrad_norm=pg_norm)
     if warn and status not in (0, 99):
         warn_not_converged("OWL-QN", result, tol, max_iter)
