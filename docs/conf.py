@@ -5,7 +5,6 @@ network access: no intersphinx (the build machines reach PyPI only), no remote i
 """
 
 import re
-import warnings
 from pathlib import Path
 
 # the installed package is documented (tox installs it; a development install is editable)
@@ -13,13 +12,6 @@ import sk_softmax
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
-
-# numba warns, while compiling the SGD kernel body _sgd_steps_body with parallel=True, that
-# it found no loop to parallelise (NumbaPerformanceWarning; a note for the kernels'
-# developers, not a fault: the kernel is tested against the NumPy reference). On a cold
-# cache it would print into the first example that fits with SGD, where it means nothing
-# to a reader.
-warnings.filterwarnings("ignore", message=r"\s*The keyword argument 'parallel=True'")
 
 project = "sk_softmax"
 author = "the sk_softmax developers"

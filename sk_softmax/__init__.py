@@ -1,7 +1,7 @@
 """sk_softmax: fast, scikit-learn-compatible softmax regression.
 
 The estimators are imported on first access (PEP 562), so ``import sk_softmax`` stays cheap
-(importing scikit-learn alone takes about a second) and compiles nothing; numba kernels
+(it does not import scikit-learn's estimators, nor numba) and compiles nothing; numba kernels
 compile on their first call.
 """
 

@@ -94,7 +94,7 @@ def test_two_stages_end_on_the_exact_loss():
     assert result.nfev == exact.calls + coarse.calls
 
 
-def test_coarse_stage_stops_at_the_floor():
+def test_float32_stage_stops_at_the_floor():
     from sk_softmax._precision import FLOAT32_STAGE_TOL_FLOOR
 
     a, d = _problem()
@@ -114,7 +114,7 @@ def test_coarse_stage_stops_at_the_floor():
     assert exact.calls >= 1
 
 
-def test_a_coarse_stage_that_meets_tol_costs_one_exact_evaluation():
+def test_a_float32_stage_that_meets_tol_costs_one_float64_evaluation():
     a, d = _problem()
     exact = Quadratic(a, d)
     x, n_iter, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-4,
@@ -124,7 +124,7 @@ def test_a_coarse_stage_that_meets_tol_costs_one_exact_evaluation():
     assert result.status == 0
 
 
-def test_non_finite_coarse_evaluation_hands_over_to_float64():
+def test_non_finite_float32_evaluation_hands_over_to_float64():
     a, d = _problem()
     coarse = Shifted(a, d, 0.0, nan_after=4)
     accepted, starts = [np.zeros(20)], []
@@ -150,7 +150,7 @@ def test_non_finite_coarse_evaluation_hands_over_to_float64():
     assert n_iter > result.float32_nit
 
 
-def test_max_iter_spent_in_the_coarse_stage_warns_once():
+def test_max_iter_spent_in_the_float32_stage_warns_once():
     a, d = np.zeros(50), np.logspace(0, 4, 50)
     exact = Quadratic(a + 1.0, d)
     with warnings.catch_warnings(record=True) as caught:
@@ -162,7 +162,7 @@ def test_max_iter_spent_in_the_coarse_stage_warns_once():
     assert n_iter == 3 and exact.calls == 1  # only the float64 stopping test
 
 
-def test_callback_stop_in_the_coarse_stage_ends_the_solve():
+def test_callback_stop_in_the_float32_stage_ends_the_solve():
     a, d = _problem()
     exact, seen = Quadratic(a, d), []
 
@@ -178,8 +178,8 @@ def test_callback_stop_in_the_coarse_stage_ends_the_solve():
     assert n_iter == 2 and exact.calls == 0
 
 
-def test_float32_twin_reaches_the_float64_objective(rng):
-    # digits-sized: the kernels evaluate (not NumPy), so a twin is made
+def test_the_float32_stage_reaches_the_float64_objective(rng):
+    # digits-sized: the kernels evaluate (not NumPy), so a float32 stage is made
     X = rng.standard_normal((1500, 40))
     y = (X[:, :3] @ rng.standard_normal((3, 4))).argmax(axis=1)
     y = np.where(rng.random(1500) < 0.2, rng.integers(0, 4, 1500), y)

@@ -6,8 +6,9 @@ below and passes it in.  numba accepts named tuples of arrays as arguments.
 
 One numba limitation shapes the kernels: an array reached through a named tuple's
 attribute *inside* a ``prange`` loop is not written back (numba 0.68 copies it into the
-parallel region's closure), so every kernel unpacks the fields into local names before
-its ``prange`` loop.
+parallel region's closure), so no named tuple reaches a ``prange`` body: tuples are
+unpacked in Python (the wrappers of the parallel kernels) or in a serial jitted caller
+(the SGD kernels' bodies), which passes plain arrays on.
 
 Chunk counts depend on the problem's shape only (never on the thread count), so results
 are bit-identical whatever the number of threads.

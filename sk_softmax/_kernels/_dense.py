@@ -21,7 +21,7 @@ from ._softmax import row_exp_inplace
 
 # Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
 # broadcasting array assignment together with its shape-error message, which pulls in its
-# string formatting and costs seconds of first compilation.
+# string formatting and makes the first compilation much longer.
 
 
 @jit

@@ -1,7 +1,7 @@
 """NumPy evaluations for problems too small for the numba kernels to pay off.
 
 A fit of a few thousand multiply-adds per evaluation (iris, wine, a handful of
-features) takes milliseconds in any implementation; what a numba kernel adds there is
+features) is quick in any implementation; what a numba kernel adds there is
 its start: importing numba and loading (or, with an empty cache, compiling) the
 kernel, which costs more than scikit-learn's whole import and fit (measured in
 docs/design.md, "First compilation").  So the

@@ -192,9 +192,8 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         When the solve ends before ``max |pg| <= tol`` (``max_iter`` hit, or no step
         along the direction decreases the objective) and not by the ``ftol`` test.
     """
-    l1 = float(loss.penalty.l1)
     mask = loss.layout.penalty_mask
-    x, g, F, pg = _evaluate(loss, np.array(coef0, dtype=np.float64), mask, l1)
+    x, g, F, pg = _evaluate(loss, np.array(coef0, dtype=np.float64), mask)
     pairs = deque(maxlen=memory)
     nfev, n_iter = 1, 0
     support = x[mask] != 0.0
@@ -206,7 +205,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         newton = newton_ok and _newton_due(x, pg, mask, support, stable)
         d, slope, newton = _direction(loss, x, pg, mask, pairs, newton)
         step = 1.0 if (pairs or newton) else min(1.0, 1.0 / np.sqrt(-slope))
-        found, evaluations = _line_search(loss, x, d, pg, F, mask, step, l1)
+        found, evaluations = _line_search(loss, x, d, pg, F, mask, step)
         nfev += evaluations
         if found is None:
             if newton:
@@ -240,11 +239,11 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     return x, n_iter, result
 
 
-def _evaluate(loss, x, mask, l1):
+def _evaluate(loss, x, mask):
     """``(x, g, F, pg)`` at the start point: smooth gradient, objective, least-norm
     subgradient."""
     f, g = loss.loss_gradient(x)
-    F = f + l1 * float(np.abs(x[mask]).sum())
+    F = f + loss.penalty.l1_value(x[mask])
     return x, g, F, loss.penalty.min_norm_subgradient(x, g, mask)
 
 
@@ -318,7 +317,7 @@ def _direction(loss, x, pg, mask, pairs, newton):
     return d, slope, newton
 
 
-def _line_search(loss, x, d, pg, F, mask, step, l1):
+def _line_search(loss, x, d, pg, F, mask, step):
     """Backtracking (Armijo on ``F`` with ``pg``) along ``d`` from ``x``, every trial
     point projected onto the orthant of ``x`` (signs of ``x``, or of ``-pg`` where
     ``x_i = 0``): weights that would cross zero stop at exactly zero.
@@ -334,7 +333,7 @@ def _line_search(loss, x, d, pg, F, mask, step, l1):
         x_new[mask & (np.sign(x_new) != orthant)] = 0.0
         with np.errstate(over="ignore", invalid="ignore"):
             f_new, g_new = loss.loss_gradient(x_new)
-        F_new = f_new + l1 * float(np.abs(x_new[mask]).sum())
+        F_new = f_new + loss.penalty.l1_value(x_new[mask])
         if np.isfinite(F_new) and F_new <= F + _ARMIJO * float(np.dot(pg, x_new - x)):
             return (x_new, f_new, g_new, F_new), i + 1
         step *= 0.5
