@@ -39,8 +39,10 @@ def evaluation(request, monkeypatch):
 
 _CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
 _SIMPLE = (bool, int, float, str, bytes, tuple, frozenset, type(None))
-_THREAD_ENV = ("NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "BLIS_", "KMP_", "TBB_", "SK_SOFTMAX",
-               "SCIPY_", "DASK_", "JOBLIB_", "LOKY_")
+# environment variables whose appearance is a leak (thread counts and the like); others
+# appear on import (scikit-learn and joblib set KMP_INIT_AT_FORK, polars _RJEM_MALLOC_CONF)
+_THREAD_ENV = re.compile(r"NUMBA_.*|SK_SOFTMAX.*|SCIPY_.*|OMP_.*|DASK_.*|.*_NUM_THREADS"
+                         r"|.*_MAX_THREADS|VECLIB_MAXIMUM_THREADS")
 _NUMBA_CONFIG = ("NUMBA_NUM_THREADS", "THREADING_LAYER", "CACHE_DIR", "BOUNDSCHECK",
                  "DISABLE_JIT")
 
@@ -105,13 +107,16 @@ def _leaks(before, after):
         if isinstance(old, dict) and isinstance(new, dict):
             for key, value in old.items():
                 if key in new and new[key] != value:
-                    if group == "numba config" and key == "THREADING_LAYER" and value == "default":
-                        continue  # chosen once per process by sk_softmax._threading
+                    if group == "numba config" and (key, value) in (("THREADING_LAYER", "default"),
+                                                                    ("CACHE_DIR", "")):
+                        # chosen once per process by sk_softmax (_threading's choice of the
+                        # layer, _kernels._config's fallback cache of a read-only install)
+                        continue
                     leaks.append(f"{group}: {key} was {value!r}, now {new[key]!r}")
             if group == "environ":
                 # (libraries' own variables, set on import, are not a test's doing)
                 leaks += [f"environ: {key} added ({new[key]!r})" for key in new.keys() - old
-                          if key.startswith(_THREAD_ENV)]
+                          if _THREAD_ENV.fullmatch(key)]
                 leaks += [f"environ: {key} removed" for key in old.keys() - new]
         elif old != new:
             leaks.append(f"{group} was {old!r}, now {new!r}")
@@ -133,3 +138,13 @@ def _test_leaves_no_state():
     yield
     leaks = _leaks(before, _global_state())
     assert not leaks, "the test changed global state:\n" + "\n".join(leaks)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Name the random order's seed at the end of the run, also under ``-q`` (which hides
+    pytest-randomly's header line), so that a failure's order can be reproduced."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed", None)
+        terminalreporter.write_line(
+            f"random order (pytest-randomly): reproduce it with --randomly-seed={seed}; "
+            f"file order with -p no:randomly")
