@@ -136,7 +136,9 @@ def test_float32_kept_and_close_to_float64():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_X_not_copied_and_inputs_not_modified(monkeypatch, dtype):
+def test_X_not_copied(monkeypatch, dtype):
+    """A C-contiguous float X reaches the loss as it is, read-only too (that inputs are
+    left unmodified is tests/test_properties.py's)."""
     X, y = dataset("wine")
     X = np.ascontiguousarray(X, dtype=dtype)
     sw = np.linspace(0.5, 2, len(y))
@@ -148,14 +150,10 @@ def test_X_not_copied_and_inputs_not_modified(monkeypatch, dtype):
             super().__init__(X, *args, **kwargs)
 
     monkeypatch.setattr(classifier_module, "SoftmaxLoss", Spy)
-    X0, y0, sw0 = X.copy(), y.copy(), sw.copy()
     for a in (X, y, sw):
-        a.setflags(write=False)  # read-only input is accepted and left alone
+        a.setflags(write=False)
     SoftmaxClassifier(class_weight="balanced").fit(X, y, sample_weight=sw)
     assert np.shares_memory(seen["X"], X)
-    np.testing.assert_array_equal(X, X0)
-    np.testing.assert_array_equal(y, y0)
-    np.testing.assert_array_equal(sw, sw0)
 
 
 def test_sample_weight_equals_repetition():
@@ -213,17 +211,6 @@ def test_pipeline_grid_search_parallel():
                           {"softmaxclassifier__C": [0.1, 1, 10]}, n_jobs=1, cv=3).fit(X, y)
     np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
                                   serial.cv_results_["mean_test_score"])
-
-
-def test_thread_count_does_not_change_the_fit():
-    X, y = dataset("digits")
-    X = np.vstack([X] * 3)  # enough rows for many chunks
-    y = np.concatenate([y] * 3)
-    one = SoftmaxClassifier(n_jobs=1, max_iter=300).fit(X, y)
-    two = SoftmaxClassifier(n_jobs=2, max_iter=300).fit(X, y)
-    np.testing.assert_allclose(one.coef_, two.coef_, rtol=1e-12, atol=0)
-    np.testing.assert_array_equal(one.coef_, two.coef_)  # in fact bit-identical
-    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
 
 
 def test_convergence_warning_names_max_iter():

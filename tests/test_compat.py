@@ -2,6 +2,10 @@
 
 A scikit-learn release that moves or changes one of them fails here, by name."""
 
+import ast
+import importlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.callback.tests._utils import RecordingCallback
@@ -10,9 +14,36 @@ from sklearn.datasets import load_iris
 from sk_softmax import SoftmaxClassifier, _compat
 
 
-def test_names_exist_where_compat_takes_them():
-    for name in _compat.__all__:
-        assert callable(getattr(_compat, name)), name
+def _private_sklearn_imports(path):
+    """``(module, name)`` of every ``from sklearn... import name`` in ``path`` where the
+    module or the name is private (a component starting with ``_``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sklearn":
+            private_module = any(part.startswith("_") for part in node.module.split("."))
+            found += [(node.module, alias.name) for alias in node.names
+                      if private_module or alias.name.startswith("_")]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names
+                      if alias.name.split(".")[0] == "sklearn"
+                      and any(part.startswith("_") for part in alias.name.split("."))]
+    return found
+
+
+def test_private_names_come_from_compat_only():
+    """_compat.py is the one place that imports scikit-learn's private names, and it
+    exports each of them: a module importing one directly would escape these tests."""
+    package = Path(_compat.__file__).parent
+    elsewhere = {str(path.relative_to(package)): found for path in package.rglob("*.py")
+                 if path.name != "_compat.py" and (found := _private_sklearn_imports(path))}
+    assert not elsewhere, f"import these through sk_softmax._compat: {elsewhere}"
+    imported = _private_sklearn_imports(Path(_compat.__file__))
+    assert imported, "_compat.py imports no private scikit-learn name: update this test"
+    for module, name in imported:
+        assert name in _compat.__all__, f"{module}.{name} is not in _compat.__all__"
+        # the object _compat hands out is scikit-learn's own
+        assert getattr(_compat, name) is getattr(importlib.import_module(module), name)
 
 
 def test_fit_context_validates_parameters():

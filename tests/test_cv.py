@@ -118,14 +118,6 @@ def test_refit_false_averages_the_folds():
     assert clf.C_ == pytest.approx(np.mean(clf.Cs_[best]))
 
 
-def test_threads_and_parallel_folds_do_not_change_results():
-    X, y = digits()
-    a = SoftmaxClassifierCV(Cs=4, cv=3, n_jobs=1).fit(X, y)
-    b = SoftmaxClassifierCV(Cs=4, cv=3, n_jobs=2).fit(X, y)
-    np.testing.assert_array_equal(a.coefs_paths_, b.coefs_paths_)
-    np.testing.assert_array_equal(a.coef_, b.coef_)
-
-
 def test_binary_shapes():
     X, y = load_iris(return_X_y=True)
     X, y = X[y > 0], y[y > 0]

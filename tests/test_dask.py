@@ -42,10 +42,20 @@ def test_import_does_not_import_dask():
 def client():
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("dask.array")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
-        yield c
+    # distributed's nanny writes its pre-spawn environment (OMP_NUM_THREADS=1,
+    # MKL_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1) into this process's os.environ before it
+    # starts (or restarts) a worker: put the environment back afterwards, else every child
+    # process of the tests that follow would run with one BLAS/OpenMP thread
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as c:
+            yield c
+    finally:
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")

@@ -215,14 +215,6 @@ def test_warm_start_continues_to_the_same_solution():
     np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-3)  # digits: ill-conditioned
 
 
-def test_thread_count_does_not_change_the_result():
-    X, y = digits()
-    kw = dict(C=0.05, l1_ratio=0.5, tol=1e-6, max_iter=500)
-    a = SoftmaxClassifier(n_jobs=1, **kw).fit(X, y)
-    b = SoftmaxClassifier(n_jobs=2, **kw).fit(X, y)
-    np.testing.assert_array_equal(a.coef_, b.coef_)
-
-
 def test_tol_is_the_subgradient_max_norm():
     X, y = digits()
     for tol in (1e-3, 1e-5):

@@ -160,31 +160,54 @@ def test_sgd_sparse_large_penalty_step():
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "csc_matrix", "coo_matrix"])
-def test_formats_and_predict_across_dense_and_sparse(fmt):
+@pytest.mark.parametrize("fmt", ["csr_array", "csc_matrix", "coo_matrix"])
+def test_sparse_formats_fit_as_csr(fmt):
+    """Other sparse formats are converted to CSR: the same path on the same data."""
     X, Xs, y = digits_sparse()
-    Xf = getattr(sp, fmt)(Xs)
-    clf = SoftmaxClassifier(max_iter=300).fit(Xf, y)
-    dense = SoftmaxClassifier(max_iter=300).fit(X, y)
-    np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(Xf), rtol=1e-10)
-    np.testing.assert_allclose(dense.predict_proba(Xs), dense.predict_proba(X), rtol=1e-10)
-    np.testing.assert_array_equal(clf.predict(X), dense.predict(X))
+    csr = SoftmaxClassifier(max_iter=300).fit(Xs, y)
+    clf = SoftmaxClassifier(max_iter=300).fit(getattr(sp, fmt)(Xs), y)
+    np.testing.assert_allclose(clf.coef_, csr.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(clf.intercept_, csr.intercept_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(clf.predict_proba(getattr(sp, fmt)(Xs)), csr.predict_proba(X),
+                               rtol=1e-10)
+
+
+def max_abs_gradient(est, X, y):
+    """The stopping test's quantity (``tol`` bounds it): the float64 gradient's max-norm."""
+    loss = SoftmaxLoss(X, np.searchsorted(est.classes_, y), len(est.classes_), C=est.C)
+    return np.abs(loss.loss_gradient(loss.pack(est.coef_, est.intercept_))[1]).max()
+
+
+def test_predict_across_dense_and_sparse():
+    """A model fitted on either kind of input predicts the same on both kinds, and both
+    fits meet the stopping test.
+
+    The dense float64 fit and the CSR fit take different paths (the dense one has a
+    float32 stage) and stop at different points within ``tol``: at tol=1e-4 they may label
+    a point near a class boundary differently (1 of 1797 digits on an AMD EPYC), so they
+    are held to what both guarantee, not to each other's labels
+    (test_lbfgs_dense_equals_sparse compares the two paths at a tight tol)."""
+    X, Xs, y = digits_sparse()
+    tol = 1e-4
+    for data in (X, Xs):
+        est = SoftmaxClassifier(max_iter=300, tol=tol).fit(data, y)
+        # the stopping test of the same float64 objective, evaluated on either kind of
+        # input (the two evaluations agree to rounding, ~1e-16 of the gradient's terms)
+        for other in (X, Xs):
+            assert max_abs_gradient(est, other, y) <= tol * (1 + 1e-9)
+        np.testing.assert_allclose(est.predict_proba(Xs), est.predict_proba(X), rtol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_float_dtype_kept_and_matrix_untouched(rng, dtype):
+def test_float_dtype_kept(rng, dtype):
+    """(That the matrix is left untouched is tests/test_properties.py's.)"""
     X = awkward_csr(rng, n=200, d=20, dtype=dtype)
     y = rng.integers(0, 3, 200)
-    before = (X.data.copy(), X.indices.copy(), X.indptr.copy(), X.has_sorted_indices)
     for solver in ("lbfgs", "sgd"):
         clf = SoftmaxClassifier(solver=solver, max_iter=20, tol=None if solver == "sgd" else 1e-4)
         clf.fit(X, y)
         assert clf.coef_.dtype == dtype
-        clf.predict_proba(X)
-    np.testing.assert_array_equal(X.data, before[0])
-    np.testing.assert_array_equal(X.indices, before[1])
-    np.testing.assert_array_equal(X.indptr, before[2])
-    assert X.has_sorted_indices == before[3]
+        assert clf.predict_proba(X).dtype == dtype
 
 
 @pytest.mark.slow
@@ -221,15 +244,12 @@ def test_iris_sparse_lbfgs_agrees_with_logistic_regression():
 def test_row_sq_norms_match_dense(rng, dtype):
     """Repeated indices add up before squaring, as in ``toarray``; float64 results."""
     X = awkward_csr(rng, dtype=dtype)
-    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
     dense = X.toarray().astype(np.float64)
     expected = (dense ** 2).sum(axis=1)
     got = row_sq_norms(X)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
     np.testing.assert_allclose(row_sq_norms(dense.astype(dtype)), expected, rtol=1e-6)
-    for a, b in zip(before, (X.data, X.indices, X.indptr)):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_sgd_ignores_how_entries_are_stored():

@@ -19,16 +19,19 @@ Xd, yd = load_digits(return_X_y=True)
 Xd = np.vstack([Xd / 16] * 40)  # large enough for the parallel variants
 yd = np.concatenate([yd] * 40)
 with install_recorder("numba:compile") as rec:
-    for X, y in ((Xi, yi), (Xd, yd), (Xd.astype(np.float32), yd)):
-        for data in (X, sp.csr_matrix(X)):
-            SoftmaxClassifier(max_iter=5).fit(data, y).predict_proba(X)
-            sgd = SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, average=True)
-            sgd.fit(data, y).partial_fit(data, y)
-            sgd.predict_log_proba(X)
-            # the L1 paths run the same kernels (same signatures): nothing new compiles
-            SoftmaxClassifier(max_iter=5, C=0.1, l1_ratio=0.5).fit(data, y)
-            SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, C=0.1,
-                              l1_ratio=1.0).fit(data, y)
+    # n_jobs=1: the serial variants; None: all of numba's threads, the parallel ones
+    for n_jobs in (1, None):
+        for X, y in ((Xi, yi), (Xd, yd), (Xd.astype(np.float32), yd)):
+            for data in (X, sp.csr_matrix(X)):
+                SoftmaxClassifier(max_iter=5, n_jobs=n_jobs).fit(data, y).predict_proba(X)
+                sgd = SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, average=True,
+                                        n_jobs=n_jobs)
+                sgd.fit(data, y).partial_fit(data, y)
+                sgd.predict_log_proba(X)
+                # the L1 paths run the same kernels (same signatures): nothing new compiles
+                SoftmaxClassifier(max_iter=5, C=0.1, l1_ratio=0.5, n_jobs=n_jobs).fit(data, y)
+                SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, C=0.1, l1_ratio=1.0,
+                                  n_jobs=n_jobs).fit(data, y)
 print(len(rec.buffer))
 """
 
