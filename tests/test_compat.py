@@ -15,17 +15,18 @@ from sk_softmax import SoftmaxClassifier, _compat
 
 
 def _private_sklearn_imports(path):
-    """``(module, name)`` of every ``from sklearn... import name`` in ``path`` where the
-    module or the name is private (a component starting with ``_``)."""
+    """``(module, name, exported_as)`` of every ``from sklearn... import name [as other]``
+    in ``path`` where the module or the name is private (a component starting with
+    ``_``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sklearn":
             private_module = any(part.startswith("_") for part in node.module.split("."))
-            found += [(node.module, alias.name) for alias in node.names
-                      if private_module or alias.name.startswith("_")]
+            found += [(node.module, alias.name, alias.asname or alias.name)
+                      for alias in node.names if private_module or alias.name.startswith("_")]
         elif isinstance(node, ast.Import):
-            found += [(alias.name, "") for alias in node.names
+            found += [(alias.name, "", "") for alias in node.names
                       if alias.name.split(".")[0] == "sklearn"
                       and any(part.startswith("_") for part in alias.name.split("."))]
     return found
@@ -40,10 +41,12 @@ def test_private_names_come_from_compat_only():
     assert not elsewhere, f"import these through sk_softmax._compat: {elsewhere}"
     imported = _private_sklearn_imports(Path(_compat.__file__))
     assert imported, "_compat.py imports no private scikit-learn name: update this test"
-    for module, name in imported:
-        assert name in _compat.__all__, f"{module}.{name} is not in _compat.__all__"
+    for module, name, exported in imported:
+        # exported under a public name (no module imports another's underscore names)
+        assert exported in _compat.__all__, f"{module}.{name} is not in _compat.__all__"
+        assert not exported.startswith("_"), f"{module}.{name} exported as {exported}"
         # the object _compat hands out is scikit-learn's own
-        assert getattr(_compat, name) is getattr(importlib.import_module(module), name)
+        assert getattr(_compat, exported) is getattr(importlib.import_module(module), name)
 
 
 def test_fit_context_validates_parameters():
