@@ -7,6 +7,9 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import re  # noqa: E402
 import sys  # noqa: E402
 
+# imported (its thread pool is not started) so that the checks below know numba's thread
+# count from the first test on; the tests that need a process without numba are children
+import numba  # noqa: E402, F401
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -59,15 +62,18 @@ def _package_constants():
 
 
 def _thread_limits():
-    """Thread limits of the calling thread: numba's (only once its pool is started: asking
-    earlier would start it, before sk_softmax chose the threading layer) and those of the
-    loaded BLAS and OpenMP libraries."""
+    """Thread limits of the calling thread: numba's (asked only once its pool is started:
+    asking earlier would start it, before sk_softmax chose the threading layer) and those
+    of the loaded BLAS and OpenMP libraries."""
     limits = {}
-    parallel = sys.modules.get("numba.np.ufunc.parallel")
-    if parallel is not None and getattr(parallel, "_is_initialized", False):
+    if "numba" in sys.modules:
         import numba
 
-        limits["numba threads"] = numba.get_num_threads()
+        parallel = sys.modules.get("numba.np.ufunc.parallel")
+        if parallel is not None and getattr(parallel, "_is_initialized", False):
+            limits["numba threads"] = numba.get_num_threads()
+        else:  # what the pool will start with
+            limits["numba threads"] = numba.config.NUMBA_NUM_THREADS
     if "threadpoolctl" in sys.modules:
         from threadpoolctl import ThreadpoolController
 
