@@ -48,8 +48,10 @@ def default_mnist_dir():
     if env:
         return Path(env)
     repo = Path(__file__).resolve().parents[1]
-    for candidate in (Path("..", "shared", "data", "mnist"),
-                      repo.parent / "shared" / "data" / "mnist"):
+    for candidate in (
+        Path("..", "shared", "data", "mnist"),
+        repo.parent / "shared" / "data" / "mnist",
+    ):
         if (candidate / "train-labels-idx1-ubyte.gz").exists():
             return candidate
     return None
@@ -86,8 +88,10 @@ def load_data(data_dir=None, quick=False):
             X = X / 16.0
             X, Xt, y, yt = train_test_split(X, y, test_size=0.25, random_state=0)
             desc = "scikit-learn's digits (8x8)"
-            note = (f"NOTE: MNIST not found (no IDX files, OpenML failed: "
-                    f"{type(exc).__name__}); using scikit-learn's digits instead.")
+            note = (
+                f"NOTE: MNIST not found (no IDX files, OpenML failed: "
+                f"{type(exc).__name__}); using scikit-learn's digits instead."
+            )
     if quick and X.shape[0] > 10000:
         X, y = X[:10000], y[:10000]
         desc += ", first 10000 training rows (--quick)"
@@ -112,12 +116,18 @@ def add_output_options(parser):
     into ``DIR``.
     """
     group = parser.add_argument_group("result files").add_mutually_exclusive_group()
-    group.add_argument("--save", action="store_true",
-                       help="write the result files into benchmarks/results/ (the tracked "
-                            "results that the README and the documentation show)")
-    group.add_argument("--out", metavar="DIR",
-                       help="write the result files into DIR (default: a new temporary "
-                            "directory, printed at the end)")
+    group.add_argument(
+        "--save",
+        action="store_true",
+        help="write the result files into benchmarks/results/ (the tracked "
+        "results that the README and the documentation show)",
+    )
+    group.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write the result files into DIR (default: a new temporary "
+        "directory, printed at the end)",
+    )
     return parser
 
 

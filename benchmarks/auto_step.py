@@ -66,8 +66,7 @@ def synthetic_text(n_docs=3000, vocab=5000, n_classes=5, mean_len=80, seed=0):
     y = rng.integers(0, n_classes, n_docs)
     lengths = np.maximum(5, rng.poisson(mean_len, n_docs))
     words = np.array([f"w{j}" for j in range(vocab)])
-    docs = [" ".join(words[rng.choice(vocab, size=k, p=probs[c])])
-            for k, c in zip(lengths, y)]
+    docs = [" ".join(words[rng.choice(vocab, size=k, p=probs[c])]) for k, c in zip(lengths, y)]
     return docs, y
 
 
@@ -81,20 +80,21 @@ def datasets():
     for name, loader in [("wine", load_wine), ("breast_cancer", load_breast_cancer)]:
         X, y = loader(return_X_y=True)
         out.append((name, np.ascontiguousarray(X, dtype=np.float64), y))
-    X, y = make_classification(n_samples=5000, n_features=20, n_informative=10,
-                               n_classes=4, random_state=0)
+    X, y = make_classification(
+        n_samples=5000, n_features=20, n_informative=10, n_classes=4, random_state=0
+    )
     X = X * 10.0 ** (-3 + 6 * np.arange(20) / 19)
     out.append(("make_classification, col scales 1e-3..1e3", np.ascontiguousarray(X), y))
-    scaled = [(f"{name} + StandardScaler", StandardScaler().fit_transform(X), y)
-              for name, X, y in out]
+    scaled = [
+        (f"{name} + StandardScaler", StandardScaler().fit_transform(X), y) for name, X, y in out
+    ]
     docs, y = synthetic_text()
     tfidf = TfidfVectorizer().fit_transform(docs).tocsr().astype(np.float64)
     counts = CountVectorizer().fit_transform(docs).tocsr().astype(np.float64)
     out.append(("tf-idf (CSR, l2 rows)", tfidf, y))
     out.append(("term counts (CSR)", counts, y))
     scaled.append(("tf-idf (CSR) + MaxAbsScaler", MaxAbsScaler().fit_transform(tfidf), y))
-    scaled.append(("term counts (CSR) + MaxAbsScaler", MaxAbsScaler().fit_transform(counts),
-                   y))
+    scaled.append(("term counts (CSR) + MaxAbsScaler", MaxAbsScaler().fit_transform(counts), y))
     return out + scaled
 
 
@@ -141,8 +141,14 @@ def sgd_fit(X, y, m, seed, **params):
     from sk_softmax import SoftmaxClassifier
 
     est = SoftmaxClassifier(solver="sgd", random_state=seed, **params)
-    rec = {"guard": False, "error": False, "epochs": None, "obj": np.nan, "time": np.nan,
-           "eta0": np.nan}
+    rec = {
+        "guard": False,
+        "error": False,
+        "epochs": None,
+        "obj": np.nan,
+        "time": np.nan,
+        "eta0": np.nan,
+    }
     with step_multiplier(m) as sm, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
@@ -152,8 +158,9 @@ def sgd_fit(X, y, m, seed, **params):
             rec["error"] = True
         rec["time"] = time.perf_counter() - t0
     rec["eta0"] = sm.steps[0] if sm.steps else np.nan
-    rec["guard"] = any(issubclass(w.category, UserWarning) and "diverged" in str(w.message)
-                       for w in caught)
+    rec["guard"] = any(
+        issubclass(w.category, UserWarning) and "diverged" in str(w.message) for w in caught
+    )
     if not rec["error"]:
         rec["epochs"] = int(est.n_iter_[0])
         finite = np.all(np.isfinite(est.coef_)) and np.all(np.isfinite(est.intercept_))
@@ -184,8 +191,9 @@ def newton_optimum(X, y):
         return np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = LogisticRegression(solver="newton-cholesky", C=1.0, tol=1e-10,
-                                 max_iter=1000).fit(X, y)
+        est = LogisticRegression(solver="newton-cholesky", C=1.0, tol=1e-10, max_iter=1000).fit(
+            X, y
+        )
     return objective(est, X, y)
 
 
@@ -228,67 +236,112 @@ def main(argv=None):
         f_newton = newton_optimum(X, y)
         fits = {}
         for m in MULTIPLIERS + PROBE:
-            fits[m] = [(sgd_fit(X, y, m, s, max_iter=50, tol=1e-4),
-                        sgd_fit(X, y, m, s, max_iter=5, tol=None)) for s in seeds]
-        best_sgd = min(r["obj"] for runs in fits.values() for pair in runs for r in pair
-                       if np.isfinite(r["obj"]))
+            fits[m] = [
+                (
+                    sgd_fit(X, y, m, s, max_iter=50, tol=1e-4),
+                    sgd_fit(X, y, m, s, max_iter=5, tol=None),
+                )
+                for s in seeds
+            ]
+        best_sgd = min(
+            r["obj"]
+            for runs in fits.values()
+            for pair in runs
+            for r in pair
+            if np.isfinite(r["obj"])
+        )
         f_opt = np.nanmin([f_lbfgs, f_newton, best_sgd])
-        refs.append([name, f"{X.shape[0]} x {X.shape[1]}", len(np.unique(y)),
-                     f"{f_opt:.8g}", f"{(f_lbfgs - f_opt) / f_opt:.1e}", it,
-                     "yes" if conv else "no",
-                     "-" if np.isnan(f_newton) else f"{(f_newton - f_opt) / f_opt:.1e}",
-                     f"{(best_sgd - f_opt) / f_opt:.1e}"])
+        refs.append(
+            [
+                name,
+                f"{X.shape[0]} x {X.shape[1]}",
+                len(np.unique(y)),
+                f"{f_opt:.8g}",
+                f"{(f_lbfgs - f_opt) / f_opt:.1e}",
+                it,
+                "yes" if conv else "no",
+                "-" if np.isnan(f_newton) else f"{(f_newton - f_opt) / f_opt:.1e}",
+                f"{(best_sgd - f_opt) / f_opt:.1e}",
+            ]
+        )
         for m in MULTIPLIERS + PROBE:
             full = [a for a, _ in fits[m]]
             five = [b for _, b in fits[m]]
             n = len(seeds)
-            rows.append([
-                name, f"{m:g}" + (" (probe)" if m in PROBE else ""),
-                f"{np.median([r['eta0'] for r in full]):.3g}",
-                f"{sum(r['guard'] for r in full)}/{n}, {sum(r['guard'] for r in five)}/{n}",
-                f"{sum(r['error'] for r in full + five)}/{2 * n}",
-                fmt_range([r["epochs"] for r in full]),
-                fmt_gap([(r["obj"] - f_opt) / f_opt for r in full]),
-                fmt_gap([(r["obj"] - f_opt) / f_opt for r in five]),
-                f"{np.median([r['time'] for r in full]):.3f}",
-            ])
+            rows.append(
+                [
+                    name,
+                    f"{m:g}" + (" (probe)" if m in PROBE else ""),
+                    f"{np.median([r['eta0'] for r in full]):.3g}",
+                    f"{sum(r['guard'] for r in full)}/{n}, {sum(r['guard'] for r in five)}/{n}",
+                    f"{sum(r['error'] for r in full + five)}/{2 * n}",
+                    fmt_range([r["epochs"] for r in full]),
+                    fmt_gap([(r["obj"] - f_opt) / f_opt for r in full]),
+                    fmt_gap([(r["obj"] - f_opt) / f_opt for r in five]),
+                    f"{np.median([r['time'] for r in full]):.3f}",
+                ]
+            )
             print(" | ".join(map(str, rows[-1])), file=sys.stderr, flush=True)
 
     name = "auto_step_quick" if args.quick else "auto_step"
-    text = "\n".join([
-        "# auto_step: eta0='auto' (2/L_b) times m, on unscaled and scaled data",
-        "",
-        "- fit: `SoftmaxClassifier(solver='sgd', random_state=s, max_iter=50, tol=1e-4)`, "
-        "other parameters default (batch_size=128, learning_rate='adaptive', C=1); the "
-        "auto step multiplied by m by wrapping `sk_softmax._solvers._sgd.auto_eta0`; "
-        f"seeds s in {seeds}; float64",
-        "- m = 2 and 4 (probe): steps above the default, to see how far it is from "
-        "divergence",
-        "- 5 epochs: the same with `max_iter=5, tol=None` (the step stays eta0: no "
-        "reductions without tol)",
-        "- gap: (f - f*) / f*, f the float64 training objective (mean cross-entropy + "
-        "||W||^2 / (2 C n)) of the fitted coef_/intercept_, f* the lowest of L-BFGS "
-        "(`solver='lbfgs', tol=1e-8, max_iter=5000`), scikit-learn's "
-        "`LogisticRegression(solver='newton-cholesky', C=1, tol=1e-10)` (dense data only; "
-        "same objective, evaluated by the same code) and the best SGD fit; shown as median "
-        "(max) over seeds",
-        "- guard: fits in which the divergence guard's UserWarning ('diverged') fired "
-        "(max_iter=50 fits, 5-epoch fits); ValueError: fits that raised (both kinds)",
-        "- eta0: the step used (auto step times m; median over seeds), before any "
-        "reduction by the guard or the adaptive schedule; fit time: median over seeds, "
-        "max_iter=50 fits",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(["dataset", "m", "eta0", "guard fired", "ValueError", "epochs",
-                        "gap after fit", "gap after 5 epochs", "fit time (s)"], rows),
-        "",
-        "Reference optima:",
-        "",
-        markdown_table(["dataset", "shape", "classes", "f*", "L-BFGS gap",
-                        "L-BFGS iterations", "L-BFGS converged", "Newton gap",
-                        "best SGD gap"], refs),
-    ])
+    text = "\n".join(
+        [
+            "# auto_step: eta0='auto' (2/L_b) times m, on unscaled and scaled data",
+            "",
+            "- fit: `SoftmaxClassifier(solver='sgd', random_state=s, max_iter=50, tol=1e-4)`, "
+            "other parameters default (batch_size=128, learning_rate='adaptive', C=1); the "
+            "auto step multiplied by m by wrapping `sk_softmax._solvers._sgd.auto_eta0`; "
+            f"seeds s in {seeds}; float64",
+            "- m = 2 and 4 (probe): steps above the default, to see how far it is from divergence",
+            "- 5 epochs: the same with `max_iter=5, tol=None` (the step stays eta0: no "
+            "reductions without tol)",
+            "- gap: (f - f*) / f*, f the float64 training objective (mean cross-entropy + "
+            "||W||^2 / (2 C n)) of the fitted coef_/intercept_, f* the lowest of L-BFGS "
+            "(`solver='lbfgs', tol=1e-8, max_iter=5000`), scikit-learn's "
+            "`LogisticRegression(solver='newton-cholesky', C=1, tol=1e-10)` (dense data only; "
+            "same objective, evaluated by the same code) and the best SGD fit; shown as median "
+            "(max) over seeds",
+            "- guard: fits in which the divergence guard's UserWarning ('diverged') fired "
+            "(max_iter=50 fits, 5-epoch fits); ValueError: fits that raised (both kinds)",
+            "- eta0: the step used (auto step times m; median over seeds), before any "
+            "reduction by the guard or the adaptive schedule; fit time: median over seeds, "
+            "max_iter=50 fits",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(
+                [
+                    "dataset",
+                    "m",
+                    "eta0",
+                    "guard fired",
+                    "ValueError",
+                    "epochs",
+                    "gap after fit",
+                    "gap after 5 epochs",
+                    "fit time (s)",
+                ],
+                rows,
+            ),
+            "",
+            "Reference optima:",
+            "",
+            markdown_table(
+                [
+                    "dataset",
+                    "shape",
+                    "classes",
+                    "f*",
+                    "L-BFGS gap",
+                    "L-BFGS iterations",
+                    "L-BFGS converged",
+                    "Newton gap",
+                    "best SGD gap",
+                ],
+                refs,
+            ),
+        ]
+    )
     finish(name, text, args)
 
 

@@ -61,21 +61,27 @@ def child(workload, data_dir):
     y = np.asarray(y)
     if workload in ("fit32", "sgd"):
         X = X.astype(np.float32)
-    if workload == "fit64" or workload == "fit32":
-        make = lambda: SoftmaxClassifier(C=1.0, tol=1e-4, max_iter=1000)  # noqa: E731
-    elif workload == "sgd":
-        make = lambda: SoftmaxClassifier(solver="sgd", max_iter=5, tol=None,  # noqa: E731
-                                         random_state=0)
-    elif workload == "l1":
+    params = {
+        "fit64": {"C": 1.0, "tol": 1e-4, "max_iter": 1000},
+        "fit32": {"C": 1.0, "tol": 1e-4, "max_iter": 1000},
+        "sgd": {"solver": "sgd", "max_iter": 5, "tol": None, "random_state": 0},
+    }.get(workload)
+    if workload == "l1":
         X, y = X[:10000], y[:10000]
-        C = 10 * _critical_C(X, y, 1.0)
-        make = lambda: SoftmaxClassifier(C=C, l1_ratio=1.0)  # noqa: E731
-    else:
+        params = {"C": 10 * _critical_C(X, y, 1.0), "l1_ratio": 1.0}
+    elif workload == "grid":
         X, y = X[:6000], y[:6000]
 
-        def make():
-            return GridSearchCV(SoftmaxClassifier(tol=1e-4, max_iter=300),
-                                {"C": list(np.logspace(-2, 1, 6))}, cv=3, n_jobs=2)
+    def make():
+        if workload != "grid":
+            return SoftmaxClassifier(**params)
+        return GridSearchCV(
+            SoftmaxClassifier(tol=1e-4, max_iter=300),
+            {"C": list(np.logspace(-2, 1, 6))},
+            cv=3,
+            n_jobs=2,
+        )
+
     warm = make()
     if workload == "grid":
         SoftmaxClassifier(max_iter=2).fit(X[:300], y[:300])
@@ -85,8 +91,9 @@ def child(workload, data_dir):
     model = make().fit(X, y)
     seconds = time.perf_counter() - t0
     est = model.best_estimator_ if workload == "grid" else model
-    checksum = hashlib.sha256(np.ascontiguousarray(est.coef_).tobytes()
-                              + np.ascontiguousarray(est.intercept_).tobytes()).hexdigest()[:16]
+    checksum = hashlib.sha256(
+        np.ascontiguousarray(est.coef_).tobytes() + np.ascontiguousarray(est.intercept_).tobytes()
+    ).hexdigest()[:16]
     print(json.dumps({"seconds": seconds, "checksum": checksum}))
 
 
@@ -98,8 +105,11 @@ def main(argv=None):
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/before_after.md (else print only)")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="write benchmarks/results/before_after.md (else print only)",
+    )
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child, args.data_dir)
@@ -109,7 +119,7 @@ def main(argv=None):
     sums = {}
     for r in range(args.rounds):
         for w in args.workloads:
-            for side in ("ab" if r % 2 == 0 else "ba"):
+            for side in "ab" if r % 2 == 0 else "ba":
                 python = args.a if side == "a" else args.b
                 cmd = [python, str(Path(__file__).resolve()), "--child", w]
                 if args.data_dir:
@@ -119,13 +129,18 @@ def main(argv=None):
                 times[(w, side)].append(res["seconds"])
                 sums.setdefault((w, side), res["checksum"])
                 print(f"round {r + 1} {w:6s} {side}: {res['seconds']:7.2f} s", flush=True)
-    lines = ["| workload | before: min / median (s) | after: min / median (s) | "
-             "after / before (min) | same coefficients |", "|---|---|---|---|---|"]
+    lines = [
+        "| workload | before: min / median (s) | after: min / median (s) | "
+        "after / before (min) | same coefficients |",
+        "|---|---|---|---|---|",
+    ]
     for w in args.workloads:
         a, b = times[(w, "a")], times[(w, "b")]
-        lines.append(f"| {w} | {min(a):.2f} / {statistics.median(a):.2f} | "
-                     f"{min(b):.2f} / {statistics.median(b):.2f} | {min(b) / min(a):.3f} | "
-                     f"{'yes' if sums[(w, 'a')] == sums[(w, 'b')] else 'NO'} |")
+        lines.append(
+            f"| {w} | {min(a):.2f} / {statistics.median(a):.2f} | "
+            f"{min(b):.2f} / {statistics.median(b):.2f} | {min(b) / min(a):.3f} | "
+            f"{'yes' if sums[(w, 'a')] == sums[(w, 'b')] else 'NO'} |"
+        )
     text = "\n".join(lines)
     print(text)
     if args.save:

@@ -78,9 +78,11 @@ UNALIGNED_CASE = "distributed lbfgs dense f64, blocks of 400 rows (last one on t
 # gradient differs in the last bits (81 of 651 numbers, by ~1e-15) whenever its buffer
 # is unaligned, which depends on how the message was framed.  The numba kernels give the
 # same bits at any alignment.
-NOT_DETERMINISTIC = {UNALIGNED_CASE: "not deterministic on unchanged code: a block "
-                     "deserialised on a worker at an address that is not a multiple of 8 "
-                     "bytes sends the NumPy path's matmul to numpy's own loop"}
+NOT_DETERMINISTIC = {
+    UNALIGNED_CASE: "not deterministic on unchanged code: a block "
+    "deserialised on a worker at an address that is not a multiple of 8 "
+    "bytes sends the NumPy path's matmul to numpy's own loop"
+}
 
 
 # -- data --------------------------------------------------------------------------------
@@ -105,8 +107,10 @@ class Data:
         return self._get(("digits", np.dtype(dtype).name), make)
 
     def digits_csr(self, dtype=np.float64):
-        return self._get(("digits_csr", np.dtype(dtype).name),
-                         lambda: (sp.csr_matrix(self.digits(dtype)[0]), self.digits()[1]))
+        return self._get(
+            ("digits_csr", np.dtype(dtype).name),
+            lambda: (sp.csr_matrix(self.digits(dtype)[0]), self.digits()[1]),
+        )
 
     def digits_binary(self, dtype=np.float64):
         """Digits 3 and 8 (357 rows): a problem the NumPy path evaluates."""
@@ -136,6 +140,7 @@ class Data:
     def mnist_test(self, dtype=np.float64, n=3000):
         """The first ``n`` test rows: the rows whose probabilities are recorded (3000 x 10
         probabilities: the numba softmax kernel, not the NumPy path)."""
+
         def make():
             X, _ = load_mnist(self.mnist_dir, "test", dtype=np.float64)
             return X[:n]
@@ -148,9 +153,10 @@ class Data:
         return np.ascontiguousarray(X[:n]), y[:n]
 
     def mnist_csr(self, n, dtype=np.float64):
-        return self._get(("mnist_csr", n, np.dtype(dtype).name),
-                         lambda: (sp.csr_matrix(self.mnist_rows(n, dtype)[0]),
-                                  self.mnist_rows(n)[1]))
+        return self._get(
+            ("mnist_csr", n, np.dtype(dtype).name),
+            lambda: (sp.csr_matrix(self.mnist_rows(n, dtype)[0]), self.mnist_rows(n)[1]),
+        )
 
 
 # -- recording ---------------------------------------------------------------------------
@@ -160,10 +166,22 @@ def _dense(a):
 
 def record(est, X_eval, **extra):
     """The arrays of a fitted estimator that the comparison checks."""
-    out = {"coef_": _dense(est.coef_), "intercept_": np.asarray(est.intercept_),
-           "n_iter_": np.asarray(est.n_iter_)}
-    for attr in ("loss_curve_", "validation_scores_", "best_validation_score_", "t_",
-                 "C_", "l1_ratio_", "scores_", "coefs_paths_", "classes_"):
+    out = {
+        "coef_": _dense(est.coef_),
+        "intercept_": np.asarray(est.intercept_),
+        "n_iter_": np.asarray(est.n_iter_),
+    }
+    for attr in (
+        "loss_curve_",
+        "validation_scores_",
+        "best_validation_score_",
+        "t_",
+        "C_",
+        "l1_ratio_",
+        "scores_",
+        "coefs_paths_",
+        "classes_",
+    ):
         if hasattr(est, attr):
             value = np.asarray(getattr(est, attr))
             if value.dtype.kind in "biuf" or attr == "classes_":
@@ -278,8 +296,7 @@ def _digits_cases():
     @case("lbfgs fit_intercept=False CSR binary", D)
     def _(d):
         X, y = d.digits_binary()
-        return _fit(SoftmaxClassifier(fit_intercept=False, max_iter=300), sp.csr_matrix(X),
-                    y, X)
+        return _fit(SoftmaxClassifier(fit_intercept=False, max_iter=300), sp.csr_matrix(X), y, X)
 
     @case("lbfgs sample_weight", D)
     def _(d):
@@ -290,14 +307,18 @@ def _digits_cases():
     def _(d):
         X, y = dense(d)
         keep = (y != 0) | (np.arange(y.size) % 4 == 0)  # class 0 rarer
-        return _fit(SoftmaxClassifier(class_weight="balanced", max_iter=300), X[keep], y[keep],
-                    X)
+        return _fit(SoftmaxClassifier(class_weight="balanced", max_iter=300), X[keep], y[keep], X)
 
     @case("lbfgs class_weight dict + sample_weight, CSR", D)
     def _(d):
         X, y = d.digits_csr()
-        return _fit(SoftmaxClassifier(class_weight={0: 3.0, 5: 0.5}, max_iter=300), X, y, X,
-                    sample_weight=d.digits_weights())
+        return _fit(
+            SoftmaxClassifier(class_weight={0: 3.0, 5: 0.5}, max_iter=300),
+            X,
+            y,
+            X,
+            sample_weight=d.digits_weights(),
+        )
 
     # L1 and elastic-net
     @case("L1 dense C=0.5", D)
@@ -323,8 +344,13 @@ def _digits_cases():
     @case("L1 very sparse, sample_weight, no intercept (Newton steps)", D)
     def _(d):
         X, y = dense(d)
-        return _fit(SoftmaxClassifier(l1_ratio=1.0, C=0.02, fit_intercept=False, tol=1e-6,
-                                      max_iter=500), X, y, X, sample_weight=d.digits_weights())
+        return _fit(
+            SoftmaxClassifier(l1_ratio=1.0, C=0.02, fit_intercept=False, tol=1e-6, max_iter=500),
+            X,
+            y,
+            X,
+            sample_weight=d.digits_weights(),
+        )
 
     @case("elastic-net dense l1_ratio=0.5 C=0.1", D)
     def _(d):
@@ -390,8 +416,7 @@ def _digits_cases():
     @case("sgd invscaling, shuffle=False, tol=None", D)
     def _(d):
         X, y = dense(d)
-        return _fit(sgd(learning_rate="invscaling", shuffle=False, tol=None, max_iter=10), X, y,
-                    X)
+        return _fit(sgd(learning_rate="invscaling", shuffle=False, tol=None, max_iter=10), X, y, X)
 
     @case("sgd L1 C=0.5 (cumulative penalty)", D)
     def _(d):
@@ -407,8 +432,13 @@ def _digits_cases():
     def _(d):
         X, y = d.digits_binary()
         sw = np.random.default_rng(3).uniform(0.5, 2.0, y.size)
-        return _fit(sgd(class_weight="balanced", fit_intercept=False, max_iter=30), X, y, X,
-                    sample_weight=sw)
+        return _fit(
+            sgd(class_weight="balanced", fit_intercept=False, max_iter=30),
+            X,
+            y,
+            X,
+            sample_weight=sw,
+        )
 
     @case("sgd C=inf", D)
     def _(d):
@@ -420,8 +450,9 @@ def _digits_cases():
         classes = np.unique(y)
         for _ in range(passes):
             for s in chunks(X.shape[0], n_chunks):
-                est.partial_fit(X[s], y[s], classes=classes,
-                                sample_weight=None if sw is None else sw[s])
+                est.partial_fit(
+                    X[s], y[s], classes=classes, sample_weight=None if sw is None else sw[s]
+                )
         return est
 
     @case("partial_fit 5 chunks x 3 passes", D)
@@ -444,8 +475,7 @@ def _digits_cases():
     @case("partial_fit L1, class_weight dict, constant eta0", D)
     def _(d):
         X, y = dense(d)
-        est = sgd(l1_ratio=1.0, C=0.5, class_weight={1: 2.0}, learning_rate="constant",
-                  eta0=0.1)
+        est = sgd(l1_ratio=1.0, C=0.5, class_weight={1: 2.0}, learning_rate="constant", eta0=0.1)
         return record(_partial(est, X, y, 6, 2), X)
 
     @case("partial_fit after fit(lbfgs) (continued, smaller step)", D)
@@ -497,8 +527,9 @@ def _digits_cases():
     @case("n_jobs=1 L1 very sparse dense C=0.02", D)
     def _(d):
         X, y = dense(d)
-        return _fit(SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500, n_jobs=1),
-                    X, y, X)
+        return _fit(
+            SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500, n_jobs=1), X, y, X
+        )
 
     @case("n_jobs=1 sgd dense f64", D)
     def _(d):
@@ -514,8 +545,9 @@ def _digits_cases():
     @case("CV l1_ratios=(0, 0.5, 1) Cs=3 cv=3", D)
     def _(d):
         X, y = dense(d)
-        return _fit(SoftmaxClassifierCV(Cs=[0.01, 0.1, 1.0], l1_ratios=(0.0, 0.5, 1.0), cv=3),
-                    X, y, X)
+        return _fit(
+            SoftmaxClassifierCV(Cs=[0.01, 0.1, 1.0], l1_ratios=(0.0, 0.5, 1.0), cv=3), X, y, X
+        )
 
     @case("CV CSR f32, n_jobs=2", D)
     def _(d):
@@ -525,14 +557,20 @@ def _digits_cases():
     @case("CV refit=False, class_weight=balanced, sample_weight", D)
     def _(d):
         X, y = dense(d)
-        return _fit(SoftmaxClassifierCV(Cs=3, cv=3, refit=False, class_weight="balanced"), X, y,
-                    X, sample_weight=d.digits_weights())
+        return _fit(
+            SoftmaxClassifierCV(Cs=3, cv=3, refit=False, class_weight="balanced"),
+            X,
+            y,
+            X,
+            sample_weight=d.digits_weights(),
+        )
 
     @case("CV binary, no intercept, neg_log_loss", D)
     def _(d):
         X, y = d.digits_binary()
-        return _fit(SoftmaxClassifierCV(Cs=3, cv=3, fit_intercept=False, scoring="neg_log_loss"),
-                    X, y, X)
+        return _fit(
+            SoftmaxClassifierCV(Cs=3, cv=3, fit_intercept=False, scoring="neg_log_loss"), X, y, X
+        )
 
 
 def _mnist_cases():
@@ -580,8 +618,13 @@ def _mnist_cases():
     def _(d):
         X, y = d.mnist_rows(10000)
         sw = np.random.default_rng(5).uniform(0.0, 2.0, y.size)
-        return _fit(SoftmaxClassifier(class_weight="balanced", fit_intercept=False, max_iter=60),
-                    X, y, d.mnist_test(), sample_weight=sw)
+        return _fit(
+            SoftmaxClassifier(class_weight="balanced", fit_intercept=False, max_iter=60),
+            X,
+            y,
+            d.mnist_test(),
+            sample_weight=sw,
+        )
 
     @case("MNIST lbfgs C=inf f64, 10000 rows, max_iter=40", M)
     def _(d):
@@ -601,8 +644,9 @@ def _mnist_cases():
     @case("MNIST elastic-net dense f32 l1_ratio=0.5 C=0.05, 10000 rows", M)
     def _(d):
         X, y = d.mnist_rows(10000, np.float32)
-        return _fit(SoftmaxClassifier(l1_ratio=0.5, C=0.05, max_iter=60), X, y,
-                    d.mnist_test(np.float32))
+        return _fit(
+            SoftmaxClassifier(l1_ratio=0.5, C=0.05, max_iter=60), X, y, d.mnist_test(np.float32)
+        )
 
     @case("MNIST elastic-net CSR l1_ratio=0.5 C=0.05, 10000 rows", M)
     def _(d):
@@ -664,8 +708,12 @@ def _mnist_cases():
     @case("MNIST CV Cs=3 cv=3, l1_ratios=(0, 1), 4000 rows", M)
     def _(d):
         X, y = d.mnist_rows(4000)
-        return _fit(SoftmaxClassifierCV(Cs=[0.01, 0.1, 1.0], l1_ratios=(0.0, 1.0), cv=3,
-                                        max_iter=40), X, y, d.mnist_test())
+        return _fit(
+            SoftmaxClassifierCV(Cs=[0.01, 0.1, 1.0], l1_ratios=(0.0, 1.0), cv=3, max_iter=40),
+            X,
+            y,
+            d.mnist_test(),
+        )
 
 
 # -- dask ----------------------------------------------------------------------------------
@@ -687,8 +735,9 @@ def _dask_cases():
 
     def fit_dask(est, X, y, X_eval, rows=400, sw=None, dask_y=True):
         Xd = darr(X, rows)
-        est.fit(Xd, dvec(y, rows) if dask_y else y,
-                sample_weight=None if sw is None else dvec(sw, rows))
+        est.fit(
+            Xd, dvec(y, rows) if dask_y else y, sample_weight=None if sw is None else dvec(sw, rows)
+        )
         return record(est, X_eval, proba_dask=est.predict_proba(darr(X_eval, rows)).compute())
 
     @case("dask lbfgs dense f64", K)
@@ -710,20 +759,30 @@ def _dask_cases():
     def _(d):
         X, y = d.digits_binary()
         sw = np.random.default_rng(4).uniform(0.0, 2.0, y.size)
-        return fit_dask(SoftmaxClassifier(class_weight="balanced", fit_intercept=False,
-                                          max_iter=300), X, y, X, rows=100, sw=sw)
+        return fit_dask(
+            SoftmaxClassifier(class_weight="balanced", fit_intercept=False, max_iter=300),
+            X,
+            y,
+            X,
+            rows=100,
+            sw=sw,
+        )
 
     @case("dask L1 very sparse C=0.02 (Newton steps on gathered rows)", K)
     def _(d):
         X, y = d.digits()
-        return fit_dask(SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500), X, y, X,
-                        sw=d.digits_weights())
+        return fit_dask(
+            SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500),
+            X,
+            y,
+            X,
+            sw=d.digits_weights(),
+        )
 
     @case("dask elastic-net CSR C=0.1", K)
     def _(d):
         X, y = d.digits_csr()
-        return fit_dask(SoftmaxClassifier(l1_ratio=0.5, C=0.1, max_iter=300), X, y,
-                        d.digits()[0])
+        return fit_dask(SoftmaxClassifier(l1_ratio=0.5, C=0.1, max_iter=300), X, y, d.digits()[0])
 
     @case("dask sgd dense f64", K)
     def _(d):
@@ -733,8 +792,9 @@ def _dask_cases():
     @case("dask sgd average, L1, CSR f32", K)
     def _(d):
         X, y = d.digits_csr(np.float32)
-        return fit_dask(sgd(average=True, l1_ratio=1.0, C=0.5, max_iter=20), X, y,
-                        d.digits(np.float32)[0])
+        return fit_dask(
+            sgd(average=True, l1_ratio=1.0, C=0.5, max_iter=20), X, y, d.digits(np.float32)[0]
+        )
 
     @case("dask warm_start lbfgs (C=0.1, then C=1)", K)
     def _(d):
@@ -750,8 +810,9 @@ def _dask_cases():
 
         X, y = d.digits()
         frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
-        est = SoftmaxClassifier(max_iter=300).fit(dd.from_pandas(frame, npartitions=4),
-                                                  dd.from_pandas(pd.Series(y), npartitions=4))
+        est = SoftmaxClassifier(max_iter=300).fit(
+            dd.from_pandas(frame, npartitions=4), dd.from_pandas(pd.Series(y), npartitions=4)
+        )
         return record(est, frame)
 
     @case("MNIST dask lbfgs f32, 10000 rows in 4 blocks", K)
@@ -762,8 +823,9 @@ def _dask_cases():
     @case("MNIST dask L1 C=0.005 f64, 10000 rows (5000-row Hessian subsample)", K)
     def _(d):
         X, y = d.mnist_rows(10000)
-        return fit_dask(SoftmaxClassifier(l1_ratio=1.0, C=0.005, max_iter=60), X, y,
-                        d.mnist_test(), rows=2500)
+        return fit_dask(
+            SoftmaxClassifier(l1_ratio=1.0, C=0.005, max_iter=60), X, y, d.mnist_test(), rows=2500
+        )
 
     @case("MNIST dask sgd f32, 10000 rows", K)
     def _(d):
@@ -786,8 +848,14 @@ def _dask_cases():
     @case("distributed L1 very sparse C=0.02, blocks of 450 rows (Newton steps)", DI)
     def _(d):
         X, y = d.digits()
-        return fit_dask(SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500), X, y, X,
-                        rows=450, sw=d.digits_weights())
+        return fit_dask(
+            SoftmaxClassifier(l1_ratio=1.0, C=0.02, tol=1e-6, max_iter=500),
+            X,
+            y,
+            X,
+            rows=450,
+            sw=d.digits_weights(),
+        )
 
     @case("distributed sgd average, CSR f32", DI)
     def _(d):
@@ -811,8 +879,10 @@ SAME_WITHIN_RUN = [
     ("lbfgs CSR f32", "n_jobs=1 lbfgs CSR f32"),
     ("L1 very sparse dense C=0.02 (OWL-QN, Newton steps)", "n_jobs=1 L1 very sparse dense C=0.02"),
     ("sgd dense f64", "n_jobs=1 sgd dense f64"),
-    ("MNIST n_jobs default lbfgs dense f64, 10000 rows",
-     "MNIST n_jobs=1 lbfgs dense f64, 10000 rows"),
+    (
+        "MNIST n_jobs default lbfgs dense f64, 10000 rows",
+        "MNIST n_jobs=1 lbfgs dense f64, 10000 rows",
+    ),
     ("MNIST n_jobs default sgd dense f32, 20000 rows", "MNIST n_jobs=1 sgd dense f32, 20000 rows"),
 ]
 
@@ -832,8 +902,12 @@ class Cluster:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "Port 8787 is already in use"
                 self.cluster = distributed.LocalCluster(
-                    n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None)
+                    n_workers=2,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
             self.client = distributed.Client(self.cluster)
             # the workers silence ConvergenceWarning too
             self.client.run(lambda: warnings.simplefilter("ignore", ConvergenceWarning))
@@ -849,6 +923,7 @@ def available(group):
     if group in ("dask", "distributed"):
         try:
             import dask.array  # noqa: F401
+
             if group == "distributed":
                 import distributed  # noqa: F401
         except ImportError:
@@ -876,8 +951,10 @@ def run_cases(selected, data):
                         import_dask = False
                     t0 = time.perf_counter()
                     cluster.start()
-                    print(f"      (LocalCluster started in {time.perf_counter() - t0:.1f} s)",
-                          flush=True)
+                    print(
+                        f"      (LocalCluster started in {time.perf_counter() - t0:.1f} s)",
+                        flush=True,
+                    )
             t0 = time.perf_counter()
             try:
                 with warnings.catch_warnings():
@@ -914,11 +991,14 @@ def meta_info(args):
     return {
         "sk_softmax_file": str(Path(sk_softmax.__file__).resolve()),
         "python": platform.python_version(),
-        "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "sklearn": sklearn.__version__,
         "numba": numba.__version__,
         "numba_num_threads": int(numba.config.NUMBA_NUM_THREADS),
         "cpu_count": os.cpu_count(),
-        "quick": bool(args.quick), "only": args.only,
+        "quick": bool(args.quick),
+        "only": args.only,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
@@ -957,8 +1037,11 @@ def load(path):
 
 def _bits_equal(a, b):
     a, b = np.asarray(a), np.asarray(b)
-    return (a.dtype == b.dtype and a.shape == b.shape
-            and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    )
 
 
 def _max_abs(a, b):
@@ -994,8 +1077,13 @@ def compare_case(before, after):
 
     identical = not differing
     note = "" if identical else ("signed zeros only" if signed_zeros_only else "")
-    return (identical, note, worst([k for k in keys if k in MODEL_KEYS or k == "first_coef"]),
-            worst([k for k in keys if k in PROBA_KEYS]), differing)
+    return (
+        identical,
+        note,
+        worst([k for k in keys if k in MODEL_KEYS or k == "first_coef"]),
+        worst([k for k in keys if k in PROBA_KEYS]),
+        differing,
+    )
 
 
 def _fmt_diff(x):
@@ -1009,8 +1097,9 @@ def compare(before_path, results, meta):
     rows, n_bad = [], 0
     for name, (after, t_after) in results.items():
         if name not in before:
-            rows.append(f"| {name} | **no** (not in the before file) | - | - | - | - | - | "
-                        f"{t_after:.2f} |")
+            rows.append(
+                f"| {name} | **no** (not in the before file) | - | - | - | - | - | {t_after:.2f} |"
+            )
             n_bad += 1
             continue
         b, t_before = before[name]
@@ -1021,43 +1110,61 @@ def compare(before_path, results, meta):
             ib, ia = _fmt_iter(b["n_iter_"]), _fmt_iter(after["n_iter_"])
             it = ib if _bits_equal(b["n_iter_"], after["n_iter_"]) else f"{ib} -> {ia}"
         if name in NOT_DETERMINISTIC:
-            verdict = f"{'yes' if identical else 'no'}, not counted: not deterministic on " \
-                      "unchanged code"
+            verdict = (
+                f"{'yes' if identical else 'no'}, not counted: not deterministic on unchanged code"
+            )
         else:
             verdict = "yes" if identical else f"**NO**{' (' + note + ')' if note else ''}"
             n_bad += not identical
-        rows.append(f"| {name} | {verdict} | {it} | {_fmt_diff(d_model)} | "
-                    f"{_fmt_diff(d_proba)} | {', '.join(differing) or '-'} | {t_before:.2f} | "
-                    f"{t_after:.2f} |")
+        rows.append(
+            f"| {name} | {verdict} | {it} | {_fmt_diff(d_model)} | "
+            f"{_fmt_diff(d_proba)} | {', '.join(differing) or '-'} | {t_before:.2f} | "
+            f"{t_after:.2f} |"
+        )
     skipped = [n for n in before if n not in results]
     print()
     print(f"## Bit identity: {before_path} (before) vs this run (after)")
     print()
-    print(f"- before: {meta_b['sk_softmax_file']}, {meta_b['date']}, numba threads "
-          f"{meta_b['numba_num_threads']}")
-    print(f"- after:  {meta['sk_softmax_file']}, {meta['date']}, numba threads "
-          f"{meta['numba_num_threads']}")
+    print(
+        f"- before: {meta_b['sk_softmax_file']}, {meta_b['date']}, numba threads "
+        f"{meta_b['numba_num_threads']}"
+    )
+    print(
+        f"- after:  {meta['sk_softmax_file']}, {meta['date']}, numba threads "
+        f"{meta['numba_num_threads']}"
+    )
     for key in ("numpy", "scipy", "sklearn", "numba", "numba_num_threads"):
         if meta_b.get(key) != meta.get(key):
             print(f"- WARNING: {key} differs: {meta_b.get(key)} before, {meta.get(key)} after")
-    print("- identical: same dtype, shape and bytes of every recorded array (coef_, "
-          "intercept_, n_iter_, predict_proba, and loss_curve_ / scores_ / coefs_paths_ ... "
-          "where the case has them); max |diff|: over coef_, intercept_ (and coefs_paths_, "
-          "first_coef), and over the probabilities")
+    print(
+        "- identical: same dtype, shape and bytes of every recorded array (coef_, "
+        "intercept_, n_iter_, predict_proba, and loss_curve_ / scores_ / coefs_paths_ ... "
+        "where the case has them); max |diff|: over coef_, intercept_ (and coefs_paths_, "
+        "first_coef), and over the probabilities"
+    )
     print()
-    print("| case | identical | n_iter_ | max abs diff coef/intercept | max abs diff proba | "
-          "arrays that differ | before (s) | after (s) |")
+    print(
+        "| case | identical | n_iter_ | max abs diff coef/intercept | max abs diff proba | "
+        "arrays that differ | before (s) | after (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print()
     n = len([name for name in results if name not in NOT_DETERMINISTIC])
-    print(f"**{n - n_bad} of {n} cases identical**" + (
-        f"; {len(skipped)} case(s) of the before file not run here (--quick / --only)"
-        if skipped else ""))
+    print(
+        f"**{n - n_bad} of {n} cases identical**"
+        + (
+            f"; {len(skipped)} case(s) of the before file not run here (--quick / --only)"
+            if skipped
+            else ""
+        )
+    )
     for name, why in NOT_DETERMINISTIC.items():
         if name in results:
-            print(f"\n- not counted: \"{name}\": {why} (sk_softmax._dask._block_X keeps "
-                  "such a block unaligned; see NOT_DETERMINISTIC in this script)")
+            print(
+                f'\n- not counted: "{name}": {why} (sk_softmax._dask._block_X keeps '
+                "such a block unaligned; see NOT_DETERMINISTIC in this script)"
+            )
     return n_bad
 
 
@@ -1071,12 +1178,16 @@ def within_run(results):
                 continue
             keys = [k for k in ("coef_", "intercept_", "n_iter_") if k in ra and k in rb]
             same = all(_bits_equal(ra[k], rb[k]) for k in keys)
-            lines.append(f"| {a} | {b} | {'yes' if same else 'no'} | "
-                         f"{_fmt_diff(max(_max_abs(ra[k], rb[k]) for k in keys))} |")
+            lines.append(
+                f"| {a} | {b} | {'yes' if same else 'no'} | "
+                f"{_fmt_diff(max(_max_abs(ra[k], rb[k]) for k in keys))} |"
+            )
     if lines:
         print()
-        print("Within this run (information, not part of the verdict): fits that differ only in "
-              "n_jobs")
+        print(
+            "Within this run (information, not part of the verdict): fits that differ only in "
+            "n_jobs"
+        )
         print()
         print("| case | same fit with | coef_, intercept_, n_iter_ bit-identical | max abs diff |")
         print("|---|---|---|---|")
@@ -1087,10 +1198,14 @@ def _default_mnist_dir():
     env = os.environ.get("SK_SOFTMAX_MNIST")
     if env:
         return env
-    for candidate in (Path("/work/shared/data/mnist"), Path("..", "shared", "data", "mnist"),
-                      Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"):
+    for candidate in (
+        Path("/work/shared/data/mnist"),
+        Path("..", "shared", "data", "mnist"),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist",
+    ):
         if (candidate / "train-labels-idx1-ubyte.gz").exists() or (
-                candidate / "train-labels-idx1-ubyte").exists():
+            candidate / "train-labels-idx1-ubyte"
+        ).exists():
             return str(candidate)
     return None
 
@@ -1102,10 +1217,12 @@ def main(argv=None):
     mode.add_argument("--compare", metavar="PATH", help="re-run and compare with PATH")
     mode.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--quick", action="store_true", help="digits cases only")
-    parser.add_argument("--only", metavar="REGEX",
-                        help="only the cases whose name or group matches (re.search)")
-    parser.add_argument("--mnist-dir", default=_default_mnist_dir(),
-                        help="folder of the MNIST IDX files")
+    parser.add_argument(
+        "--only", metavar="REGEX", help="only the cases whose name or group matches (re.search)"
+    )
+    parser.add_argument(
+        "--mnist-dir", default=_default_mnist_dir(), help="folder of the MNIST IDX files"
+    )
     args = parser.parse_args(argv)
 
     selected = [c for c in CASES if available(c[1])]
@@ -1130,10 +1247,16 @@ def main(argv=None):
     except ImportError:
         pass
     meta = meta_info(args)
-    print(f"sk_softmax from {meta['sk_softmax_file']}; numba threads "
-          f"{meta['numba_num_threads']}; {len(selected)} cases"
-          + (f"; groups skipped (not installed): {', '.join(missing_groups)}"
-             if missing_groups else ""), flush=True)
+    print(
+        f"sk_softmax from {meta['sk_softmax_file']}; numba threads "
+        f"{meta['numba_num_threads']}; {len(selected)} cases"
+        + (
+            f"; groups skipped (not installed): {', '.join(missing_groups)}"
+            if missing_groups
+            else ""
+        ),
+        flush=True,
+    )
     t0 = time.perf_counter()
     results = run_cases(selected, Data(args.mnist_dir))
     total = time.perf_counter() - t0
@@ -1143,8 +1266,10 @@ def main(argv=None):
     if args.save:
         meta["total_seconds"] = total
         save(args.save, results, meta)
-        print(f"\nsaved {len(results)} cases to {args.save}"
-              + (f"; {len(errors)} case(s) FAILED: {errors}" if errors else ""))
+        print(
+            f"\nsaved {len(results)} cases to {args.save}"
+            + (f"; {len(errors)} case(s) FAILED: {errors}" if errors else "")
+        )
         return 1 if errors else 0
     n_bad = compare(args.compare, results, meta)
     return 1 if n_bad else 0

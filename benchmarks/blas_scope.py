@@ -101,23 +101,40 @@ def main(argv=None):
                     est = SoftmaxClassifier(max_iter=1000).fit(Xd, y)
                     best[variant] = min(best[variant], time.perf_counter() - t0)
                 n_iter[variant] = int(est.n_iter_[0])
-        rows.append([np.dtype(dtype).name, f"{best['solve']:.2f}", n_iter["solve"],
-                     f"{best['per call']:.2f}", n_iter["per call"],
-                     f"{best['per call'] / best['solve']:.3f}"])
-    table = markdown_table(["dtype", "BLAS limit for the solve (s)", "iterations",
-                            "BLAS limit per evaluation (s)", "iterations",
-                            "per evaluation / solve"], rows)
-    text = "\n".join([
-        "# blas_scope: BLAS limited for the whole solve vs per evaluation",
-        "",
-        f"- data: {desc}, {X.shape[0]} x {X.shape[1]}",
-        f"- SoftmaxClassifier(C=1, tol=1e-4, max_iter=1000), best of {repeats} fit(s), "
-        "variants interleaved",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        table,
-    ])
+        rows.append(
+            [
+                np.dtype(dtype).name,
+                f"{best['solve']:.2f}",
+                n_iter["solve"],
+                f"{best['per call']:.2f}",
+                n_iter["per call"],
+                f"{best['per call'] / best['solve']:.3f}",
+            ]
+        )
+    table = markdown_table(
+        [
+            "dtype",
+            "BLAS limit for the solve (s)",
+            "iterations",
+            "BLAS limit per evaluation (s)",
+            "iterations",
+            "per evaluation / solve",
+        ],
+        rows,
+    )
+    text = "\n".join(
+        [
+            "# blas_scope: BLAS limited for the whole solve vs per evaluation",
+            "",
+            f"- data: {desc}, {X.shape[0]} x {X.shape[1]}",
+            f"- SoftmaxClassifier(C=1, tol=1e-4, max_iter=1000), best of {repeats} fit(s), "
+            "variants interleaved",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            table,
+        ]
+    )
     finish("blas_scope" + ("_quick" if args.quick else ""), text, args)
 
 

@@ -58,16 +58,25 @@ def main(argv=None):
     SoftmaxClassifier(max_iter=2).fit(X[:300], y[:300])  # compile outside the timings
 
     def lrcv(n_jobs):
-        return LogisticRegressionCV(Cs=Cs, cv=cv, n_jobs=n_jobs, l1_ratios=(0.0,),
-                                    scoring="accuracy", use_legacy_attributes=False)
+        return LogisticRegressionCV(
+            Cs=Cs,
+            cv=cv,
+            n_jobs=n_jobs,
+            l1_ratios=(0.0,),
+            scoring="accuracy",
+            use_legacy_attributes=False,
+        )
 
     runs = [
         ("LogisticRegressionCV", 1, lambda: lrcv(1)),
         ("LogisticRegressionCV", 2, lambda: lrcv(2)),
         ("SoftmaxClassifierCV", 1, lambda: SoftmaxClassifierCV(Cs=Cs, cv=cv, n_jobs=1)),
         ("SoftmaxClassifierCV", 2, lambda: SoftmaxClassifierCV(Cs=Cs, cv=cv, n_jobs=2)),
-        ("GridSearchCV(SoftmaxClassifier)", 1,
-         lambda: GridSearchCV(SoftmaxClassifier(), {"C": list(Cs)}, cv=cv, n_jobs=1)),
+        (
+            "GridSearchCV(SoftmaxClassifier)",
+            1,
+            lambda: GridSearchCV(SoftmaxClassifier(), {"C": list(Cs)}, cv=cv, n_jobs=1),
+        ),
     ]
     results = []
     for name, n_jobs, make in runs:
@@ -88,21 +97,44 @@ def main(argv=None):
             iters = None
         results.append((name, n_jobs, seconds, C, score, iters))
     best_lr = min(r[2] for r in results if r[0] == "LogisticRegressionCV")
-    table = [[name, n_jobs, f"{t:.2f}", f"**{t / best_lr:.2f}x**", f"{C:.3g}", f"{s:.4f}",
-              "-" if it is None else it] for name, n_jobs, t, C, s, it in results]
-    text = "\n".join([
-        "# cv_mnist: choosing C by 5-fold cross-validation on 12000 MNIST rows"
-        if not args.quick else "# cv_mnist (--quick)",
-        "",
-        f"- data: {desc}, first {rows} rows; Cs = logspace(-4, 4, 8); "
-        f"StratifiedKFold({n_folds}, shuffle=True, random_state=0); tol=1e-4, max_iter=100; "
-        "accuracy; times include the refit",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(["search", "n_jobs", "seconds", "vs best LogisticRegressionCV",
-                        "chosen C", "mean CV score", "solver iterations (all fits)"], table),
-    ])
+    table = [
+        [
+            name,
+            n_jobs,
+            f"{t:.2f}",
+            f"**{t / best_lr:.2f}x**",
+            f"{C:.3g}",
+            f"{s:.4f}",
+            "-" if it is None else it,
+        ]
+        for name, n_jobs, t, C, s, it in results
+    ]
+    text = "\n".join(
+        [
+            "# cv_mnist: choosing C by 5-fold cross-validation on 12000 MNIST rows"
+            if not args.quick
+            else "# cv_mnist (--quick)",
+            "",
+            f"- data: {desc}, first {rows} rows; Cs = logspace(-4, 4, 8); "
+            f"StratifiedKFold({n_folds}, shuffle=True, random_state=0); tol=1e-4, max_iter=100; "
+            "accuracy; times include the refit",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(
+                [
+                    "search",
+                    "n_jobs",
+                    "seconds",
+                    "vs best LogisticRegressionCV",
+                    "chosen C",
+                    "mean CV score",
+                    "solver iterations (all fits)",
+                ],
+                table,
+            ),
+        ]
+    )
     finish("cv_mnist_quick" if args.quick else "cv_mnist", text, args)
 
 

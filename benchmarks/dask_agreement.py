@@ -71,15 +71,28 @@ def main():
         ("string labels, binary", Xb, np.array(["no", "yes"])[yb], None, {}),
         ("sample_weight", X, y, sw, {}),
         ("sample_weight + class_weight='balanced'", X, y, sw, {"class_weight": "balanced"}),
-        ("class_weight dict, no intercept", X, y, None,
-         {"class_weight": {0: 3.0, 4: 0.5}, "fit_intercept": False}),
+        (
+            "class_weight dict, no intercept",
+            X,
+            y,
+            None,
+            {"class_weight": {0: 3.0, 4: 0.5}, "fit_intercept": False},
+        ),
         ("CSR blocks (32% stored)", Xs, y, None, {}),
         ("elastic-net l1_ratio=0.5, C=0.01", X, y, None, {"l1_ratio": 0.5, "C": 0.01}),
         ("L1, C=0.001 (very sparse: Newton steps)", X, y, sw, {"l1_ratio": 1.0, "C": 0.001}),
     ]
     rows = []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster),
+    ):
         for name, Xc, yc, swc, params in cases:
             Xd = da.from_array(Xc, chunks=(chunk, -1), asarray=not sp.issparse(Xc))
             yd = da.from_array(yc, chunks=chunk)
@@ -88,16 +101,26 @@ def main():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     mem = SoftmaxClassifier(tol=tol, max_iter=2000, **params).fit(
-                        Xc, yc, sample_weight=swc)
+                        Xc, yc, sample_weight=swc
+                    )
                     dsk = SoftmaxClassifier(tol=tol, max_iter=2000, **params).fit(
-                        Xd, yd, sample_weight=swd)
+                        Xd, yd, sample_weight=swd
+                    )
                 same_pred = float(np.mean(dsk.predict(Xd).compute() == mem.predict(Xc)))
                 zeros = f"{np.mean(mem.coef_ == 0):.3f} / {np.mean(dsk.coef_ == 0):.3f}"
-                rows.append([name, f"{tol:g}", f"{rel(dsk.coef_, mem.coef_):.1e}",
-                             f"{rel(dsk.intercept_, mem.intercept_):.1e}"
-                             if params.get("fit_intercept", True) else "-",
-                             f"{mem.n_iter_[0]} / {dsk.n_iter_[0]}", zeros,
-                             f"{same_pred:.4f}"])
+                rows.append(
+                    [
+                        name,
+                        f"{tol:g}",
+                        f"{rel(dsk.coef_, mem.coef_):.1e}",
+                        f"{rel(dsk.intercept_, mem.intercept_):.1e}"
+                        if params.get("fit_intercept", True)
+                        else "-",
+                        f"{mem.n_iter_[0]} / {dsk.n_iter_[0]}",
+                        zeros,
+                        f"{same_pred:.4f}",
+                    ]
+                )
     lines = [
         "# dask_agreement: fits on dask input vs in memory",
         "",
@@ -109,11 +132,20 @@ def main():
         f"- machine: {machine_description()}",
         f"- date: {datetime.date.today().isoformat()}",
         "",
-        markdown_table(["case", "tol", "coef rel diff", "intercept rel diff",
-                        "iterations", "zero weights", "same predictions"], rows),
+        markdown_table(
+            [
+                "case",
+                "tol",
+                "coef rel diff",
+                "intercept rel diff",
+                "iterations",
+                "zero weights",
+                "same predictions",
+            ],
+            rows,
+        ),
     ]
-    finish("dask_agreement_quick" if args.quick else "dask_agreement", "\n".join(lines),
-           args)
+    finish("dask_agreement_quick" if args.quick else "dask_agreement", "\n".join(lines), args)
 
 
 if __name__ == "__main__":

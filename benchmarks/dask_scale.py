@@ -58,8 +58,9 @@ def _block(block_info=None, d=784, n_classes=10):
     (lo, hi), i = info["array-location"][0], info["chunk-location"][0]
     n = hi - lo
     protos_rng = np.random.default_rng(0)
-    protos = (protos_rng.random((n_classes, d), dtype=np.float32)
-              * (protos_rng.random((n_classes, d)) < 0.3))
+    protos = protos_rng.random((n_classes, d), dtype=np.float32) * (
+        protos_rng.random((n_classes, d)) < 0.3
+    )
     rng = np.random.default_rng(1000 + i)
     out = np.empty((n, d + 1), dtype=np.float32)
     # in slices of 10000 rows, so that a worker's temporaries stay small beside the chunk
@@ -81,14 +82,16 @@ def write_store(path, rows, chunk, compress=False):
     import dask.array as da
 
     row_chunks = (chunk,) * (rows // chunk) + ((rows % chunk,) if rows % chunk else ())
-    both = da.map_blocks(_block, chunks=(row_chunks, (785,)), dtype=np.float32,
-                         meta=np.empty((0, 0), np.float32))
+    both = da.map_blocks(
+        _block, chunks=(row_chunks, (785,)), dtype=np.float32, meta=np.empty((0, 0), np.float32)
+    )
     X = both[:, :784]
     y = both[:, 784].astype(np.int8)
     codec = {} if compress else {"compressors": None}
-    dask.compute(da.to_zarr(X, os.path.join(path, "X.zarr"), overwrite=True, compute=False,
-                            **codec),
-                 da.to_zarr(y, os.path.join(path, "y.zarr"), overwrite=True, compute=False))
+    dask.compute(
+        da.to_zarr(X, os.path.join(path, "X.zarr"), overwrite=True, compute=False, **codec),
+        da.to_zarr(y, os.path.join(path, "y.zarr"), overwrite=True, compute=False),
+    )
 
 
 class PeakMemory:
@@ -110,8 +113,7 @@ class PeakMemory:
             self.peak_client = max(self.peak_client, self.me.memory_info().rss)
             for addr, proc in self.procs.items():
                 try:
-                    self.peak_workers[addr] = max(self.peak_workers[addr],
-                                                  proc.memory_info().rss)
+                    self.peak_workers[addr] = max(self.peak_workers[addr], proc.memory_info().rss)
                 except Exception:  # a worker restarted
                     pass
             self._stop.wait(self.interval)
@@ -139,12 +141,16 @@ def main():
     parser.add_argument("--memory-limit", default="1.5GB")
     parser.add_argument("--tol", type=float, default=1e-4)
     parser.add_argument("--max-iter", type=int, default=300)
-    parser.add_argument("--store", default=None,
-                        help="directory for the zarr stores (default: a new one in /tmp)")
+    parser.add_argument(
+        "--store", default=None, help="directory for the zarr stores (default: a new one in /tmp)"
+    )
     parser.add_argument("--keep-store", action="store_true")
-    parser.add_argument("--compress", action="store_true",
-                        help="store X with zarr's default codec (zstd); default: raw bytes "
-                        "(zstd made reading a chunk 2-4x slower here)")
+    parser.add_argument(
+        "--compress",
+        action="store_true",
+        help="store X with zarr's default codec (zstd); default: raw bytes "
+        "(zstd made reading a chunk 2-4x slower here)",
+    )
     add_output_options(parser)
     args = parser.parse_args()
     if args.quick:
@@ -163,24 +169,36 @@ def main():
     limit = parse_bytes(args.memory_limit)
     params = {"C": 1.0, "tol": args.tol, "max_iter": args.max_iter}
     rows_out, notes = [], []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      memory_limit=limit, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=limit,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         t0 = time.perf_counter()
         write_store(store, args.rows, args.chunk, args.compress)
         t_write = time.perf_counter() - t0
         X = da.from_zarr(os.path.join(store, "X.zarr"))
         y = da.from_zarr(os.path.join(store, "y.zarr"))
         disk = sum(f.stat().st_size for f in Path(store).rglob("*") if f.is_file())
-        notes.append(f"data: {args.rows:,} x 784 float32 ({gib(X.nbytes)} GiB in memory, "
-                     f"{gib(disk)} GiB zarr on disk, "
-                     f"{'zstd' if args.compress else 'uncompressed'}), 10 classes, chunks of "
-                     f"{args.chunk:,} "
-                     f"rows; written by the workers in {t_write:.0f} s")
-        notes.append(f"cluster: LocalCluster, 2 worker processes x 1 thread, memory limit "
-                     f"{format_bytes(limit)} per worker ({format_bytes(2 * limit)} in all); "
-                     "the limits bound the workers' memory, while the operating system may "
-                     "keep the store's files in its page cache")
+        notes.append(
+            f"data: {args.rows:,} x 784 float32 ({gib(X.nbytes)} GiB in memory, "
+            f"{gib(disk)} GiB zarr on disk, "
+            f"{'zstd' if args.compress else 'uncompressed'}), 10 classes, chunks of "
+            f"{args.chunk:,} "
+            f"rows; written by the workers in {t_write:.0f} s"
+        )
+        notes.append(
+            f"cluster: LocalCluster, 2 worker processes x 1 thread, memory limit "
+            f"{format_bytes(limit)} per worker ({format_bytes(2 * limit)} in all); "
+            "the limits bound the workers' memory, while the operating system may "
+            "keep the store's files in its page cache"
+        )
 
         # 1. in memory, subset
         Xs = X[: args.subset].compute()
@@ -192,9 +210,21 @@ def main():
             t_mem = time.perf_counter() - t0
         gaps = np.diff([0.0] + [t for t, _ in calls])
         per_eval = float(np.median(gaps))
-        rows_out.append(["in memory (numpy, 2 threads)", f"{args.subset:,}", f"{t_mem:.1f}",
-                         ref.n_iter_[0], len(calls), f"{per_eval * 1e3:.0f}",
-                         f"{per_eval / args.subset * 1e9:.0f}", "-", "-", "-", "-"])
+        rows_out.append(
+            [
+                "in memory (numpy, 2 threads)",
+                f"{args.subset:,}",
+                f"{t_mem:.1f}",
+                ref.n_iter_[0],
+                len(calls),
+                f"{per_eval * 1e3:.0f}",
+                f"{per_eval / args.subset * 1e9:.0f}",
+                "-",
+                "-",
+                "-",
+                "-",
+            ]
+        )
         mem_ns = per_eval / args.subset * 1e9
         del Xs
 
@@ -207,19 +237,31 @@ def main():
             st = clf._dask_stats
             med = float(np.median(st["evaluation_seconds"]))
             workers = " / ".join(gib(v) for v in peak.peak_workers.values())
-            rows_out.append([label, f"{n:,}", f"{elapsed:.1f}", clf.n_iter_[0],
-                             st["n_evaluations"], f"{med * 1e3:.0f}",
-                             f"{med / n * 1e9:.0f}", f"{med / n * 1e9 / mem_ns:.2f}",
-                             "yes" if st["persisted"] else "no", workers,
-                             gib(peak.peak_client)])
+            rows_out.append(
+                [
+                    label,
+                    f"{n:,}",
+                    f"{elapsed:.1f}",
+                    clf.n_iter_[0],
+                    st["n_evaluations"],
+                    f"{med * 1e3:.0f}",
+                    f"{med / n * 1e9:.0f}",
+                    f"{med / n * 1e9 / mem_ns:.2f}",
+                    "yes" if st["persisted"] else "no",
+                    workers,
+                    gib(peak.peak_client),
+                ]
+            )
             return clf
 
         # 2. dask, same subset (fits: persisted)
         sub = dask_fit(X[: args.subset], y[: args.subset], "dask, subset", args.subset)
         rel = float(np.max(np.abs(sub.coef_ - ref.coef_)) / np.max(np.abs(ref.coef_)))
-        notes.append(f"agreement on the subset at tol={args.tol:g}: max |coef dask - coef "
-                     f"in memory| / max |coef in memory| = {rel:.1e}; same iterations: "
-                     f"{sub.n_iter_[0] == ref.n_iter_[0]}")
+        notes.append(
+            f"agreement on the subset at tol={args.tol:g}: max |coef dask - coef "
+            f"in memory| / max |coef in memory| = {rel:.1e}; same iterations: "
+            f"{sub.n_iter_[0] == ref.n_iter_[0]}"
+        )
         # 3. dask, all rows, out of core
         full = dask_fit(X, y, "dask, all rows (from zarr)", args.rows)
         acc = float((full.predict(X[: args.subset]).compute() == ys).mean())
@@ -227,9 +269,19 @@ def main():
     if not args.keep_store:
         shutil.rmtree(store, ignore_errors=True)
 
-    header = ["fit", "rows", "fit time (s)", "iterations", "evaluations",
-              "time / eval (ms, median)", "ns / row / eval", "vs in memory per row",
-              "X persisted", "peak RSS per worker (GiB)", "peak RSS client (GiB)"]
+    header = [
+        "fit",
+        "rows",
+        "fit time (s)",
+        "iterations",
+        "evaluations",
+        "time / eval (ms, median)",
+        "ns / row / eval",
+        "vs in memory per row",
+        "X persisted",
+        "peak RSS per worker (GiB)",
+        "peak RSS client (GiB)",
+    ]
     lines = [
         "# dask_scale: out-of-core L-BFGS on a LocalCluster (zarr on disk)",
         "",

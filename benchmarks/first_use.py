@@ -42,22 +42,26 @@ FIT_OURS = (
     "X, y = load_iris(return_X_y=True)\n"
     "SoftmaxClassifier(max_iter=1000).fit(X, y).predict_proba(X)\n"
 )
-FIT_SKLEARN = FIT_OURS.replace("from sk_softmax import SoftmaxClassifier",
-                               "from sklearn.linear_model import LogisticRegression").replace(
-    "SoftmaxClassifier(", "LogisticRegression(")
+FIT_SKLEARN = FIT_OURS.replace(
+    "from sk_softmax import SoftmaxClassifier",
+    "from sklearn.linear_model import LogisticRegression",
+).replace("SoftmaxClassifier(", "LogisticRegression(")
 # import + fit + predict_proba on iris, for each solver and input format
 CASES = {
     ("iris", "lbfgs", "dense"): FIT_OURS,
-    ("iris", "lbfgs", "CSR"): FIT_OURS.replace("X, y = load_iris(return_X_y=True)",
-                                       "X, y = load_iris(return_X_y=True)\n"
-                                       "import scipy.sparse as sp; X = sp.csr_matrix(X)"),
+    ("iris", "lbfgs", "CSR"): FIT_OURS.replace(
+        "X, y = load_iris(return_X_y=True)",
+        "X, y = load_iris(return_X_y=True)\nimport scipy.sparse as sp; X = sp.csr_matrix(X)",
+    ),
 }
 CASES["iris", "sgd", "dense"] = CASES["iris", "lbfgs", "dense"].replace(
     "SoftmaxClassifier(max_iter=1000)",
-    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)")
+    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)",
+)
 CASES["iris", "sgd", "CSR"] = CASES["iris", "lbfgs", "CSR"].replace(
     "SoftmaxClassifier(max_iter=1000)",
-    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)")
+    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)",
+)
 # digits (1797 x 64, 10 classes) is past the NumPy path's size: the kernels start
 
 
@@ -85,14 +89,14 @@ MNIST_PARAMS = {"lbfgs": "max_iter=5", "sgd": "solver='sgd', max_iter=1, tol=Non
 
 def wall(code, env=None):
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
 def fit_seconds(code, env):
-    out = subprocess.run([sys.executable, "-c", code], check=True, env=env,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+    ).stdout
     return float(out.strip().split()[-1])
 
 
@@ -106,8 +110,13 @@ def main(argv=None):
     root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
-    out = subprocess.run([sys.executable, "-c", NOTHING_COMPILED], env=env, check=True,
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", NOTHING_COMPILED],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
     def best(code, env_for_run):
         return min(wall(code, env_for_run) for _ in range(repeats))
@@ -125,12 +134,25 @@ def main(argv=None):
         t_cold = cold(code)
         wall(code, env)  # fill the default cache
         t_warm = best(code, env)
-        rows.append([f"import + fit {data} + predict_proba, {solver}, {fmt}",
-                     f"{t_cold:.2f}", f"{t_warm:.2f}", f"{t_cold / sk[data]:.2f}x",
-                     f"{t_warm / sk[data]:.2f}x"])
+        rows.append(
+            [
+                f"import + fit {data} + predict_proba, {solver}, {fmt}",
+                f"{t_cold:.2f}",
+                f"{t_warm:.2f}",
+                f"{t_cold / sk[data]:.2f}x",
+                f"{t_warm / sk[data]:.2f}x",
+            ]
+        )
     for data, t in sk.items():
-        rows.append([f"scikit-learn: import + LogisticRegression fit {data} + predict_proba",
-                     f"{t:.2f}", f"{t:.2f}", "1.00x", "1.00x"])
+        rows.append(
+            [
+                f"scikit-learn: import + LogisticRegression fit {data} + predict_proba",
+                f"{t:.2f}",
+                f"{t:.2f}",
+                "1.00x",
+                "1.00x",
+            ]
+        )
     rows.append(["python -c pass (interpreter start)", f"{best('pass', env):.2f}", "", "", ""])
     mnist_rows = []
     if not args.quick:
@@ -138,34 +160,54 @@ def main(argv=None):
             code = MNIST_FIT.format(root=root, params=params)
             with tempfile.TemporaryDirectory() as cache:
                 t_cold = fit_seconds(code, dict(env, NUMBA_CACHE_DIR=cache))
-                t_warm = min(fit_seconds(code, dict(env, NUMBA_CACHE_DIR=cache))
-                             for _ in range(2))
-            mnist_rows.append([f"first fit on MNIST, {solver} ({params})", f"{t_cold:.2f}",
-                               f"{t_warm:.2f}", f"{t_cold - t_warm:.2f}"])
-    text = "\n".join([
-        "# first_use: fresh-process wall times",
-        "",
-        f"- best of {repeats}; after `import sk_softmax` and `from sk_softmax import "
-        f"SoftmaxClassifier` no kernel is compiled (checked; numba loaded by then: {out}); "
-        "`import sk_softmax` alone loads neither numba nor scikit-learn",
-        "- iris (150 x 4) is fitted and predicted with NumPy (below 200000 multiply-adds "
-        "per evaluation numba is not started); digits (1797 x 64, scaled to [0, 1]) runs "
-        "the numba kernels; each ratio is to scikit-learn on the same data",
-        "- cold: an empty numba cache (every kernel this call needs compiles); warm: the "
-        "cache filled by an earlier run (what `python -m sk_softmax.warmup` gives)",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(["what", "cold cache (s)", "warm cache (s)", "cold / scikit-learn",
-                        "warm / scikit-learn"], rows),
-        *([] if not mnist_rows else [
+                t_warm = min(fit_seconds(code, dict(env, NUMBA_CACHE_DIR=cache)) for _ in range(2))
+            mnist_rows.append(
+                [
+                    f"first fit on MNIST, {solver} ({params})",
+                    f"{t_cold:.2f}",
+                    f"{t_warm:.2f}",
+                    f"{t_cold - t_warm:.2f}",
+                ]
+            )
+    text = "\n".join(
+        [
+            "# first_use: fresh-process wall times",
             "",
-            "The compilation a first fit on MNIST pays (its fit time in a fresh process with "
-            "an empty cache, minus the same with the cache filled; data loading excluded):",
+            f"- best of {repeats}; after `import sk_softmax` and `from sk_softmax import "
+            f"SoftmaxClassifier` no kernel is compiled (checked; numba loaded by then: {out}); "
+            "`import sk_softmax` alone loads neither numba nor scikit-learn",
+            "- iris (150 x 4) is fitted and predicted with NumPy (below 200000 multiply-adds "
+            "per evaluation numba is not started); digits (1797 x 64, scaled to [0, 1]) runs "
+            "the numba kernels; each ratio is to scikit-learn on the same data",
+            "- cold: an empty numba cache (every kernel this call needs compiles); warm: the "
+            "cache filled by an earlier run (what `python -m sk_softmax.warmup` gives)",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
             "",
-            markdown_table(["what", "cold (s)", "warm (s)", "compilation (s)"], mnist_rows),
-        ]),
-    ])
+            markdown_table(
+                [
+                    "what",
+                    "cold cache (s)",
+                    "warm cache (s)",
+                    "cold / scikit-learn",
+                    "warm / scikit-learn",
+                ],
+                rows,
+            ),
+            *(
+                []
+                if not mnist_rows
+                else [
+                    "",
+                    "The compilation a first fit on MNIST pays (its fit time in a fresh "
+                    "process with an empty cache, minus the same with the cache filled; data "
+                    "loading excluded):",
+                    "",
+                    markdown_table(["what", "cold (s)", "warm (s)", "compilation (s)"], mnist_rows),
+                ]
+            ),
+        ]
+    )
     finish("first_use_quick" if args.quick else "first_use", text, args)
 
 

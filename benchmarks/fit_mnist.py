@@ -65,8 +65,13 @@ class Objective:
     def __init__(self, X, y, classes, C):
         from sk_softmax._loss import SoftmaxLoss
 
-        self._loss = SoftmaxLoss(np.asarray(X, np.float64), np.searchsorted(classes, y),
-                                 len(classes), C=C, fit_intercept=True)
+        self._loss = SoftmaxLoss(
+            np.asarray(X, np.float64),
+            np.searchsorted(classes, y),
+            len(classes),
+            C=C,
+            fit_intercept=True,
+        )
         self.pack = self._loss.pack
 
     def loss(self, coef):
@@ -104,8 +109,9 @@ class Trace:
 
         def traced(est_loss, coef, *args, **kwargs):
             out = original(est_loss, coef, *args, **kwargs)
-            self.calls.append((time.perf_counter() - self._t0, np.array(coef, copy=True),
-                               float(out[0])))
+            self.calls.append(
+                (time.perf_counter() - self._t0, np.array(coef, copy=True), float(out[0]))
+            )
             self._bar.update()
             if self.stop_below is not None and out[0] <= self.stop_below:
                 raise _Reached
@@ -135,8 +141,7 @@ def _counter(label):
                 pass
 
         return _Plain()
-    return tqdm(desc=f"  {label}", unit=" evals", file=sys.stderr, leave=False,
-                mininterval=0.5)
+    return tqdm(desc=f"  {label}", unit=" evals", file=sys.stderr, leave=False, mininterval=0.5)
 
 
 def say(text):
@@ -152,8 +157,10 @@ def run(make, X, y, repeats, loss_cls, label, stop_below=None):
         est = make()
         tag = f"{label} (fit {r + 1}/{repeats})" if repeats > 1 else label
         stopped = False
-        with warnings.catch_warnings(record=True) as caught, \
-                Trace(loss_cls, tag, stop_below) as trace:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            Trace(loss_cls, tag, stop_below) as trace,
+        ):
             warnings.simplefilter("always")
             t0 = time.perf_counter()
             try:
@@ -161,11 +168,18 @@ def run(make, X, y, repeats, loss_cls, label, stop_below=None):
             except _Reached:
                 stopped = True
             elapsed = time.perf_counter() - t0
-        say(f"{tag}: {elapsed:.1f} s, {len(trace.calls)} evaluations"
-            + (" (stopped on reaching LogisticRegression's objective)" if stopped else ""))
+        say(
+            f"{tag}: {elapsed:.1f} s, {len(trace.calls)} evaluations"
+            + (" (stopped on reaching LogisticRegression's objective)" if stopped else "")
+        )
         if best is None or elapsed < best[1]:
-            best = (est, elapsed, trace.calls,
-                    [str(w.message).split("\n")[0] for w in caught], stopped)
+            best = (
+                est,
+                elapsed,
+                trace.calls,
+                [str(w.message).split("\n")[0] for w in caught],
+                stopped,
+            )
     return best
 
 
@@ -189,21 +203,32 @@ def first_reach(trace, layout, loss64, target, scored=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true",
-                        help="best of --repeats fits, the tight fit to its end and every "
-                             "evaluated point scored in float64 (fit_mnist.md)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="best of --repeats fits, the tight fit to its end and every "
+        "evaluated point scored in float64 (fit_mnist.md)",
+    )
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files")
     parser.add_argument("--quick", action="store_true", help="10000 training rows")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--tol", type=float, default=1e-4)
     parser.add_argument("--max-iter", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="fits per estimator, best time kept (default 1, --full: 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="fits per estimator, best time kept (default 1, --full: 3)",
+    )
     parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--tight-tol", type=float, default=1e-6,
-                        help="tol of the SoftmaxClassifier fit that times when it reaches "
-                             "LogisticRegression's objective (0 to skip)")
+    parser.add_argument(
+        "--tight-tol",
+        type=float,
+        default=1e-6,
+        help="tol of the SoftmaxClassifier fit that times when it reaches "
+        "LogisticRegression's objective (0 to skip)",
+    )
     add_output_options(parser)
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.full else 1)
@@ -245,24 +270,48 @@ def main(argv=None):
     tight = f"SoftmaxClassifier tol={args.tight_tol:g}"
     names = ["LogisticRegression", "SoftmaxClassifier"]
     n_fits = len(args.dtype) * (len(names) * repeats + (args.full and args.tight_tol > 0))
-    say(f"fitting: {n_fits} fit(s)" + ("" if args.full else
-        ", plus a tight-tol fit where SoftmaxClassifier stops above LogisticRegression"))
+    say(
+        f"fitting: {n_fits} fit(s)"
+        + (
+            ""
+            if args.full
+            else ", plus a tight-tol fit where SoftmaxClassifier stops above LogisticRegression"
+        )
+    )
     results, f_sk = {}, {}
     for dt in args.dtype:
         Xd = X.astype(dt)
-        results[dt, names[0]] = run(partial(LogisticRegression, **common), Xd, y, repeats,
-                                    LinearModelLoss, f"LogisticRegression {dt}")
+        results[dt, names[0]] = run(
+            partial(LogisticRegression, **common),
+            Xd,
+            y,
+            repeats,
+            LinearModelLoss,
+            f"LogisticRegression {dt}",
+        )
         f_sk[dt] = score(results[dt, names[0]][0])
-        results[dt, names[1]] = run(partial(SoftmaxClassifier, **common), Xd, y, repeats,
-                                    SoftmaxLoss, f"SoftmaxClassifier {dt}")
+        results[dt, names[1]] = run(
+            partial(SoftmaxClassifier, **common),
+            Xd,
+            y,
+            repeats,
+            SoftmaxLoss,
+            f"SoftmaxClassifier {dt}",
+        )
         if args.tight_tol <= 0:
             continue
         ours_reached = score(results[dt, names[1]][0]) <= f_sk[dt] * (1 + REACH_RTOL)
         if args.full or not ours_reached:
             stop = None if args.full else f_sk[dt] * (1 + REACH_RTOL / 2)
             results[dt, tight] = run(
-                partial(SoftmaxClassifier, **{**common, "tol": args.tight_tol}), Xd, y, 1,
-                SoftmaxLoss, f"{tight} {dt}", stop_below=stop)
+                partial(SoftmaxClassifier, **{**common, "tol": args.tight_tol}),
+                Xd,
+                y,
+                1,
+                SoftmaxLoss,
+                f"{tight} {dt}",
+                stop_below=stop,
+            )
 
     scored = {}
     if args.full:
@@ -301,8 +350,9 @@ def main(argv=None):
                 t_reach = f"{t_sk:.2f} (1.00x)"
             elif key == reach_key or key in scored:
                 i = first_reach(trace, layout, loss64, target, scored.get(key))
-                t_reach = (f"{times[i]:.2f} ({times[i] / t_sk:.2f}x)" if i is not None
-                           else "not reached")
+                t_reach = (
+                    f"{times[i]:.2f} ({times[i] / t_sk:.2f}x)" if i is not None else "not reached"
+                )
                 if key == reach_key and i is not None:
                     reached = times[i]
             else:
@@ -310,49 +360,89 @@ def main(argv=None):
             if key == (dt, names[1]):
                 default_fit = (elapsed, (f - f_sk[dt]) / f_sk[dt])
             if stopped:
-                rows.append([name, dt, f"stopped at {elapsed:.2f}", "-", len(trace), "-",
-                             "-", "-", "-", "-", t_reach])
+                rows.append(
+                    [
+                        name,
+                        dt,
+                        f"stopped at {elapsed:.2f}",
+                        "-",
+                        len(trace),
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        t_reach,
+                    ]
+                )
             else:
-                rows.append([
-                    name, dt, f"{elapsed:.2f}", int(np.ravel(est.n_iter_)[0]), len(trace),
-                    f"{f:.10f}", f"{(f - f_sk[dt]) / f_sk[dt]:+.1e}",
-                    f"{est.score(X.astype(dt), y):.4f}", f"{est.score(Xt.astype(dt), yt):.4f}",
-                    f"{elapsed / t_sk:.2f}", t_reach,
-                ])
+                rows.append(
+                    [
+                        name,
+                        dt,
+                        f"{elapsed:.2f}",
+                        int(np.ravel(est.n_iter_)[0]),
+                        len(trace),
+                        f"{f:.10f}",
+                        f"{(f - f_sk[dt]) / f_sk[dt]:+.1e}",
+                        f"{est.score(X.astype(dt), y):.4f}",
+                        f"{est.score(Xt.astype(dt), yt):.4f}",
+                        f"{elapsed / t_sk:.2f}",
+                        t_reach,
+                    ]
+                )
             for w in warns:
                 print(f"[{name} {dt}] warning: {w}", file=sys.stderr)
         summary.append(verdict(dt, t_sk, reached, *default_fit, args.tol))
-    header = ["estimator", "dtype", "fit time (s)", "iterations", "loss+grad evals",
-              "final objective", "objective vs LogisticRegression's (relative)",
-              "train acc", "test acc", "time, ours / scikit-learn's",
-              "time to LogisticRegression's objective (s, ours / scikit-learn's)"]
+    header = [
+        "estimator",
+        "dtype",
+        "fit time (s)",
+        "iterations",
+        "loss+grad evals",
+        "final objective",
+        "objective vs LogisticRegression's (relative)",
+        "train acc",
+        "test acc",
+        "time, ours / scikit-learn's",
+        "time to LogisticRegression's objective (s, ours / scikit-learn's)",
+    ]
     name = "fit_mnist" if args.full else "fit_mnist_lean"
     if args.quick:
         name += "_quick"
-    how = (f"best of {repeats} fit(s), every evaluated point scored in float64" if args.full
-           else f"{repeats} fit per estimator and dtype (lean default; --full for best of 3); "
-                "the tight fit, when needed, stops once it passes LogisticRegression's "
-                "objective")
-    text = "\n".join([
-        "# fit_mnist: SoftmaxClassifier vs LogisticRegression (lbfgs)",
-        "",
-        f"- data: {desc}: {X.shape[0]} x {d} train, {Xt.shape[0]} test, {K} classes",
-        f"- C={args.C}, tol={args.tol}, max_iter={args.max_iter}; {how}; objective = mean "
-        "cross-entropy + ||W||^2 / (2 C n), evaluated in float64 for both",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}; this run took "
-        f"{time.perf_counter() - t_start:.0f} s (after the install); load average (1 min) "
-        f"at its start and end: {load_start} and {_load_average()} (above 0 when other "
-        "processes share the cores: they slow both estimators, LogisticRegression's BLAS "
-        "threads more)",
-        "",
-        markdown_table(header, rows),
-    ])
+    how = (
+        f"best of {repeats} fit(s), every evaluated point scored in float64"
+        if args.full
+        else f"{repeats} fit per estimator and dtype (lean default; --full for best of 3); "
+        "the tight fit, when needed, stops once it passes LogisticRegression's "
+        "objective"
+    )
+    text = "\n".join(
+        [
+            "# fit_mnist: SoftmaxClassifier vs LogisticRegression (lbfgs)",
+            "",
+            f"- data: {desc}: {X.shape[0]} x {d} train, {Xt.shape[0]} test, {K} classes",
+            f"- C={args.C}, tol={args.tol}, max_iter={args.max_iter}; {how}; objective = mean "
+            "cross-entropy + ||W||^2 / (2 C n), evaluated in float64 for both",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}; this run took "
+            f"{time.perf_counter() - t_start:.0f} s (after the install); load average (1 min) "
+            f"at its start and end: {load_start} and {_load_average()} (above 0 when other "
+            "processes share the cores: they slow both estimators, LogisticRegression's BLAS "
+            "threads more)",
+            "",
+            markdown_table(header, rows),
+        ]
+    )
     png = None
     if not args.no_plot:
         say("plotting")
-        png = plot(curves, output_dir(args) / f"{name}.png", desc,
-                   "float64 objective" if args.full else "objective as each solver computed it")
+        png = plot(
+            curves,
+            output_dir(args) / f"{name}.png",
+            desc,
+            "float64 objective" if args.full else "objective as each solver computed it",
+        )
         text += f"\n\n![objective vs wall time]({png.name})"
     text += "\n\n" + "\n".join(f"- {line}" for line in summary)
     finish(name, text, args, figures=[png])
@@ -361,21 +451,33 @@ def main(argv=None):
 def verdict(dtype, t_sk, t_reach, t_fit, rel_objective, tol):
     """One plain sentence: how long SoftmaxClassifier took to reach LogisticRegression's
     objective, as a fraction of LogisticRegression's time, and where its own fit stopped."""
-    def faster(ratio):
-        return (f"{1 / ratio:.1f}x faster" if ratio < 1 else
-                "the same time" if ratio == 1 else f"{ratio:.1f}x slower")
 
-    stop = (f"at tol={tol:g} it stopped after {t_fit / t_sk:.2f}x LogisticRegression's time, "
-            + (f"at an objective {abs(rel_objective):.1e} "
-               f"{'higher' if rel_objective > 0 else 'lower'} (relative)"
-               if rel_objective else "at the same objective"))
+    def faster(ratio):
+        return (
+            f"{1 / ratio:.1f}x faster"
+            if ratio < 1
+            else "the same time"
+            if ratio == 1
+            else f"{ratio:.1f}x slower"
+        )
+
+    stop = f"at tol={tol:g} it stopped after {t_fit / t_sk:.2f}x LogisticRegression's time, " + (
+        f"at an objective {abs(rel_objective):.1e} "
+        f"{'higher' if rel_objective > 0 else 'lower'} (relative)"
+        if rel_objective
+        else "at the same objective"
+    )
     if t_reach is None:
-        return (f"On {dtype}, SoftmaxClassifier did not reach LogisticRegression's objective "
-                f"in this run; {stop}.")
+        return (
+            f"On {dtype}, SoftmaxClassifier did not reach LogisticRegression's objective "
+            f"in this run; {stop}."
+        )
     ratio = t_reach / t_sk
-    return (f"On {dtype}, SoftmaxClassifier reached LogisticRegression's objective in "
-            f"{ratio:.2f}x its time ({faster(ratio)}: {t_reach:.2f} s vs {t_sk:.2f} s); "
-            f"{stop}.")
+    return (
+        f"On {dtype}, SoftmaxClassifier reached LogisticRegression's objective in "
+        f"{ratio:.2f}x its time ({faster(ratio)}: {t_reach:.2f} s vs {t_sk:.2f} s); "
+        f"{stop}."
+    )
 
 
 def _load_average():

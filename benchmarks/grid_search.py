@@ -58,10 +58,14 @@ def main(argv=None):
     SoftmaxClassifier(max_iter=2).fit(X[:300], y[:300])  # compile in the parent
     configs = [(1, "loky"), (2, "loky"), (2, "threading")]
     results = {}
-    for name, make in progress([("LogisticRegression", lambda: LogisticRegression(
-            tol=1e-4, max_iter=300)), ("SoftmaxClassifier", lambda: SoftmaxClassifier(
-            tol=1e-4, max_iter=300)), ("SoftmaxClassifier, float64 only", lambda: Float64Only(
-            tol=1e-4, max_iter=300))], desc="estimators"):
+    for name, make in progress(
+        [
+            ("LogisticRegression", lambda: LogisticRegression(tol=1e-4, max_iter=300)),
+            ("SoftmaxClassifier", lambda: SoftmaxClassifier(tol=1e-4, max_iter=300)),
+            ("SoftmaxClassifier, float64 only", lambda: Float64Only(tol=1e-4, max_iter=300)),
+        ],
+        desc="estimators",
+    ):
         for n_jobs, backend in configs:
             best = np.inf
             for _ in range(repeats):
@@ -71,26 +75,47 @@ def main(argv=None):
                     t0 = time.perf_counter()
                     search.fit(X, y)
                     best = min(best, time.perf_counter() - t0)
-            results[name, n_jobs, backend] = (best, search.best_params_["C"],
-                                              search.best_score_)
+            results[name, n_jobs, backend] = (best, search.best_params_["C"], search.best_score_)
     rows_out = []
     for (name, n_jobs, backend), (t, C, score) in results.items():
         t1 = results[name, 1, "loky"][0]
         t_sk = results["LogisticRegression", n_jobs, backend][0]
-        rows_out.append([name, n_jobs, backend if n_jobs > 1 else "-", f"{t:.2f}",
-                         f"{t / t1:.2f}", f"{t / t_sk:.2f}", f"{C:.3g}", f"{score:.4f}"])
-    text = "\n".join([
-        "# grid_search: GridSearchCV(6 values of C, cv=3) on an MNIST subset",
-        "",
-        f"- data: {desc}, first {rows} rows; tol=1e-4, max_iter=300; best of {repeats}",
-        f"- numba threading layer: {numba.threading_layer()}",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(["estimator", "n_jobs", "backend", "search time (s)",
-                        "vs n_jobs=1", "vs LogisticRegression", "best C", "best CV score"],
-                       rows_out),
-    ])
+        rows_out.append(
+            [
+                name,
+                n_jobs,
+                backend if n_jobs > 1 else "-",
+                f"{t:.2f}",
+                f"{t / t1:.2f}",
+                f"{t / t_sk:.2f}",
+                f"{C:.3g}",
+                f"{score:.4f}",
+            ]
+        )
+    text = "\n".join(
+        [
+            "# grid_search: GridSearchCV(6 values of C, cv=3) on an MNIST subset",
+            "",
+            f"- data: {desc}, first {rows} rows; tol=1e-4, max_iter=300; best of {repeats}",
+            f"- numba threading layer: {numba.threading_layer()}",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(
+                [
+                    "estimator",
+                    "n_jobs",
+                    "backend",
+                    "search time (s)",
+                    "vs n_jobs=1",
+                    "vs LogisticRegression",
+                    "best C",
+                    "best CV score",
+                ],
+                rows_out,
+            ),
+        ]
+    )
     finish("grid_search_quick" if args.quick else "grid_search", text, args)
 
 

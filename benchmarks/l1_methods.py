@@ -150,8 +150,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds per method and data set (default 60, quick 20)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds per method and data set (default 60, quick 20)",
+    )
     add_output_options(parser)
     args = parser.parse_args()
     budget = args.budget or (20.0 if args.quick else 60.0)
@@ -163,11 +167,13 @@ def main():
     n, d = (6000, 5000) if args.quick else (12000, 10000)
     Xt, yt = text_like(n, d, nnz_per_row=100, n_classes=20, seed=0)
     sets = [("MNIST", X, y, desc), ("text", Xt, yt, f"text-like CSR {n} x {d}, 20 classes")]
-    lines = ["# L1 methods on the fused kernel (l1_ratio=1, C = 100 x critical C)\n",
-             f"Machine: {machine_description()}\n",
-             f"Each method runs until max|subgradient| <= 1e-7 or {budget:.0f} s.  "
-             "'to 1e-4': seconds (evaluations) until the objective is within 1e-4 "
-             "(relative) of the best objective any method reached; '-': never.\n"]
+    lines = [
+        "# L1 methods on the fused kernel (l1_ratio=1, C = 100 x critical C)\n",
+        f"Machine: {machine_description()}\n",
+        f"Each method runs until max|subgradient| <= 1e-7 or {budget:.0f} s.  "
+        "'to 1e-4': seconds (evaluations) until the objective is within 1e-4 "
+        "(relative) of the best objective any method reached; '-': never.\n",
+    ]
     for name, Xs, ys, dsc in sets:
         classes, y_enc = np.unique(ys, return_inverse=True)
         C = float(f"{100 * critical_C(Xs, ys, 1.0):.3g}")
@@ -192,8 +198,19 @@ def main():
             cells += [f"{tr[:, 1].min():.9f}", f"{len(tr)}", f"{tr[-1, 0]:.1f}"]
             rows.append(cells)
         lines.append(f"## {name}: {dsc}, C={C}\n")
-        lines.append(markdown_table(["method", "to 1e-4 s (evals)", "to 1e-7 s (evals)",
-                                     "best objective", "evaluations", "seconds"], rows))
+        lines.append(
+            markdown_table(
+                [
+                    "method",
+                    "to 1e-4 s (evals)",
+                    "to 1e-7 s (evals)",
+                    "best objective",
+                    "evaluations",
+                    "seconds",
+                ],
+                rows,
+            )
+        )
         lines.append("")
     finish("l1_methods_quick" if args.quick else "l1_methods", "\n".join(lines), args)
 

@@ -54,8 +54,7 @@ def objective(X, y, W, b, C, l1_ratio):
     lse = np.log(np.exp(Z).sum(axis=1))
     ce = float(np.mean(lse - Z[np.arange(Z.shape[0]), y]))
     n = X.shape[0]
-    pen = ((1 - l1_ratio) / 2 * float(np.sum(W * W))
-           + l1_ratio * float(np.abs(W).sum())) / (C * n)
+    pen = ((1 - l1_ratio) / 2 * float(np.sum(W * W)) + l1_ratio * float(np.abs(W).sum())) / (C * n)
     return ce + pen
 
 
@@ -141,35 +140,52 @@ def data_sets(args):
         n, d = (6000, 5000) if args.quick else (12000, 10000)
         Xa, ya = text_like(n + n // 5, d, nnz_per_row=100, n_classes=20, seed=0)
         Xa = Xa.astype(np.float64)
-        yield ("text", Xa[:n], ya[:n], Xa[n:], ya[n:],
-               f"synthetic TF-IDF-like CSR {n} x {d}, ~100 non-zeros per row, 20 classes "
-               "(benchmarks/sparse_text.py's generator), test: the next "
-               f"{n // 5} rows")
+        yield (
+            "text",
+            Xa[:n],
+            ya[:n],
+            Xa[n:],
+            ya[n:],
+            f"synthetic TF-IDF-like CSR {n} x {d}, ~100 non-zeros per row, 20 classes "
+            "(benchmarks/sparse_text.py's generator), test: the next "
+            f"{n // 5} rows",
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="10000 MNIST rows, a small text set, two values of C")
+    parser.add_argument(
+        "--quick", action="store_true", help="10000 MNIST rows, a small text set, two values of C"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-text", action="store_true")
-    parser.add_argument("--only", nargs="*", default=None, metavar="SET:RATIO:MULTIPLE",
-                        help="run only these cases, e.g. MNIST:0.5:10 (a rerun of some "
-                             "cases; written to l1_mnist_subset.md, no plot)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="SET:RATIO:MULTIPLE",
+        help="run only these cases, e.g. MNIST:0.5:10 (a rerun of some "
+        "cases; written to l1_mnist_subset.md, no plot)",
+    )
     add_output_options(parser)
     args = parser.parse_args()
     multiples = (10, 1000) if args.quick else (10, 100, 1000)
-    only = None if args.only is None else {
-        (a, float(b), int(c)) for a, b, c in (o.split(":") for o in args.only)}
+    only = (
+        None
+        if args.only is None
+        else {(a, float(b), int(c)) for a, b, c in (o.split(":") for o in args.only)}
+    )
 
-    lines = ["# L1 / elastic-net: SoftmaxClassifier vs LogisticRegression(saga)\n",
-             f"Machine: {machine_description()}\n",
-             "Defaults for both (tol=1e-4, max_iter=100); objective: "
-             "`benchmarks/l1_mnist.py:objective` (float64) for both; zeros: fraction of "
-             "weights exactly 0; 'to saga's obj.': seconds until our solver (run on with "
-             "tol=1e-10, max_iter=1000) first evaluated a point at least as good as "
-             "saga's final one (nan: not within that run); ratio = that / saga's time "
-             "(target <= 0.2).  (!) marks a ConvergenceWarning.\n"]
+    lines = [
+        "# L1 / elastic-net: SoftmaxClassifier vs LogisticRegression(saga)\n",
+        f"Machine: {machine_description()}\n",
+        "Defaults for both (tol=1e-4, max_iter=100); objective: "
+        "`benchmarks/l1_mnist.py:objective` (float64) for both; zeros: fraction of "
+        "weights exactly 0; 'to saga's obj.': seconds until our solver (run on with "
+        "tol=1e-10, max_iter=1000) first evaluated a point at least as good as "
+        "saga's final one (nan: not within that run); ratio = that / saga's time "
+        "(target <= 0.2).  (!) marks a ConvergenceWarning.\n",
+    ]
     records = []
     for name, X, y, Xt, yt, desc in data_sets(args):
         classes = np.unique(y)
@@ -187,24 +203,44 @@ def main():
                 records.append(row)
                 print(f"  {row}", file=sys.stderr, flush=True)
                 ratio = row["to_saga"] / row["saga_time"]
-                rows.append([
-                    r, f"{C:.3g} ({m}x)",
-                    f"{row['saga_time']:.1f}" + (" (!)" if row["saga_warned"] else ""),
-                    f"{row['saga_obj']:.6f}", f"{row['saga_zeros']:.3f}",
-                    f"{row['saga_acc']:.4f}",
-                    f"{row['ours_time']:.1f}" + (" (!)" if row["ours_warned"] else ""),
-                    f"{row['ours_obj']:.6f}", f"{row['ours_zeros']:.3f}",
-                    f"{row['ours_acc']:.4f}",
-                    f"{row['to_saga']:.2f}", f"**{ratio:.3f}x**",
-                ])
-        lines.append(markdown_table(
-            ["l1_ratio", "C (x C_crit)", "saga s", "saga obj.", "saga zeros", "saga acc.",
-             "ours s", "ours obj.", "ours zeros", "ours acc.", "ours to saga's obj. s",
-             "ratio"], rows))
+                rows.append(
+                    [
+                        r,
+                        f"{C:.3g} ({m}x)",
+                        f"{row['saga_time']:.1f}" + (" (!)" if row["saga_warned"] else ""),
+                        f"{row['saga_obj']:.6f}",
+                        f"{row['saga_zeros']:.3f}",
+                        f"{row['saga_acc']:.4f}",
+                        f"{row['ours_time']:.1f}" + (" (!)" if row["ours_warned"] else ""),
+                        f"{row['ours_obj']:.6f}",
+                        f"{row['ours_zeros']:.3f}",
+                        f"{row['ours_acc']:.4f}",
+                        f"{row['to_saga']:.2f}",
+                        f"**{ratio:.3f}x**",
+                    ]
+                )
+        lines.append(
+            markdown_table(
+                [
+                    "l1_ratio",
+                    "C (x C_crit)",
+                    "saga s",
+                    "saga obj.",
+                    "saga zeros",
+                    "saga acc.",
+                    "ours s",
+                    "ours obj.",
+                    "ours zeros",
+                    "ours acc.",
+                    "ours to saga's obj. s",
+                    "ratio",
+                ],
+                rows,
+            )
+        )
         lines.append("")
     if only is not None:
-        finish("l1_mnist_subset_quick" if args.quick else "l1_mnist_subset",
-               "\n".join(lines), args)
+        finish("l1_mnist_subset_quick" if args.quick else "l1_mnist_subset", "\n".join(lines), args)
         return
     name = "l1_mnist_quick" if args.quick else "l1_mnist"
     png = _plot(records, output_dir(args) / f"{name}.png")
@@ -230,14 +266,18 @@ def _plot(records, path):
             Cs = [rec["C"] for rec in recs]
             for who, marker in (("saga", "s"), ("ours", "o")):
                 label = f"{'saga' if who == 'saga' else 'sk_softmax'}, l1_ratio={r}"
-                row_axes[0].semilogx(Cs, [rec[f"{who}_zeros"] for rec in recs],
-                                     style, marker=marker, label=label)
-                row_axes[1].plot([rec[f"{who}_zeros"] for rec in recs],
-                                 [rec[f"{who}_acc"] for rec in recs], style, marker=marker,
-                                 label=label)
+                row_axes[0].semilogx(
+                    Cs, [rec[f"{who}_zeros"] for rec in recs], style, marker=marker, label=label
+                )
+                row_axes[1].plot(
+                    [rec[f"{who}_zeros"] for rec in recs],
+                    [rec[f"{who}_acc"] for rec in recs],
+                    style,
+                    marker=marker,
+                    label=label,
+                )
         row_axes[0].set(xlabel="C", ylabel="fraction of zero weights", title=name)
-        row_axes[1].set(xlabel="fraction of zero weights", ylabel="test accuracy",
-                        title=name)
+        row_axes[1].set(xlabel="fraction of zero weights", ylabel="test accuracy", title=name)
         row_axes[0].legend(fontsize=7)
     return save_figure(fig, path)
 

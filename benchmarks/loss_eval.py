@@ -75,8 +75,10 @@ def main(argv=None):
         sk = {}
         for nt in (1, 2):
             with threadpool_limits(nt):
-                sk[nt] = best_time(partial(sk_loss.loss_gradient, sk_coef, X, y_sk, None, l2,
-                                           n_threads=nt), repeats)
+                sk[nt] = best_time(
+                    partial(sk_loss.loss_gradient, sk_coef, X, y_sk, None, l2, n_threads=nt),
+                    repeats,
+                )
         ours, before = {}, {}
         flat = coef.ravel()
         for nt in (1, 2):
@@ -87,28 +89,50 @@ def main(argv=None):
                 old._block_size = 128
                 before[nt] = best_time(partial(old.loss_gradient, flat), repeats)
         floor = best_time(X.sum, repeats)
-        rows.append([
-            np.dtype(dt).name, f"{sk[1] * 1e3:.1f}", f"{ours[1] * 1e3:.1f}",
-            f"{before[1] * 1e3:.1f}", f"**{ours[1] / sk[1]:.2f}**", f"{before[1] / sk[1]:.2f}",
-            f"{sk[2] * 1e3:.1f}", f"{ours[2] * 1e3:.1f}", f"{before[2] * 1e3:.1f}",
-            f"**{ours[2] / sk[2]:.2f}**", f"{before[2] / sk[2]:.2f}", f"{floor * 1e3:.1f}",
-        ])
-    header = ["dtype", "1 thr: sklearn (ms)", "ours (ms)", "ours, 128-row blocks (ms)",
-              "ours / sklearn", "128-row / sklearn", "2 thr: sklearn (ms)", "ours (ms)",
-              "ours, 128-row blocks (ms)", "ours / sklearn", "128-row / sklearn",
-              "X.sum() (ms)"]
-    text = "\n".join([
-        "# loss_eval: one loss+gradient evaluation",
-        "",
-        f"- data: {desc}: {X64.shape[0]} x {d}, {K} classes; best of {repeats} calls",
-        "- 1 thr: scikit-learn's `n_threads=1` inside `threadpool_limits(1)`, ours with one "
-        "numba thread; 2 thr: scikit-learn's `n_threads=2` with BLAS on two threads, ours "
-        "with two numba threads",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(header, rows),
-    ])
+        rows.append(
+            [
+                np.dtype(dt).name,
+                f"{sk[1] * 1e3:.1f}",
+                f"{ours[1] * 1e3:.1f}",
+                f"{before[1] * 1e3:.1f}",
+                f"**{ours[1] / sk[1]:.2f}**",
+                f"{before[1] / sk[1]:.2f}",
+                f"{sk[2] * 1e3:.1f}",
+                f"{ours[2] * 1e3:.1f}",
+                f"{before[2] * 1e3:.1f}",
+                f"**{ours[2] / sk[2]:.2f}**",
+                f"{before[2] / sk[2]:.2f}",
+                f"{floor * 1e3:.1f}",
+            ]
+        )
+    header = [
+        "dtype",
+        "1 thr: sklearn (ms)",
+        "ours (ms)",
+        "ours, 128-row blocks (ms)",
+        "ours / sklearn",
+        "128-row / sklearn",
+        "2 thr: sklearn (ms)",
+        "ours (ms)",
+        "ours, 128-row blocks (ms)",
+        "ours / sklearn",
+        "128-row / sklearn",
+        "X.sum() (ms)",
+    ]
+    text = "\n".join(
+        [
+            "# loss_eval: one loss+gradient evaluation",
+            "",
+            f"- data: {desc}: {X64.shape[0]} x {d}, {K} classes; best of {repeats} calls",
+            "- 1 thr: scikit-learn's `n_threads=1` inside `threadpool_limits(1)`, ours with one "
+            "numba thread; 2 thr: scikit-learn's `n_threads=2` with BLAS on two threads, ours "
+            "with two numba threads",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(header, rows),
+        ]
+    )
     finish("loss_eval_quick" if args.quick else "loss_eval", text, args)
 
 

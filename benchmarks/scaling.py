@@ -69,8 +69,7 @@ def main(argv=None):
     add_output_options(parser)
     args = parser.parse_args(argv)
     max_rows = args.max_rows or (100_000 if args.quick else 2_000_000)
-    sizes = [n for n in (10_000, 30_000, 100_000, 300_000, 1_000_000, 2_000_000)
-             if n <= max_rows]
+    sizes = [n for n in (10_000, 30_000, 100_000, 300_000, 1_000_000, 2_000_000) if n <= max_rows]
 
     from sklearn._loss.loss import HalfMultinomialLoss
     from sklearn.linear_model import LogisticRegression
@@ -89,8 +88,12 @@ def main(argv=None):
         X, y = X_all[:n], y_all[:n]
         sk_loss = LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=K), fit_intercept=True)
         sk_coef = coef.astype(np.float32).ravel(order="F")
-        t_sk = best_time(partial(sk_loss.loss_gradient, sk_coef, X, y.astype(np.float32),
-                                 None, 1.0 / n, n_threads=1), 3)
+        t_sk = best_time(
+            partial(
+                sk_loss.loss_gradient, sk_coef, X, y.astype(np.float32), None, 1.0 / n, n_threads=1
+            ),
+            3,
+        )
         t_ours = {}
         for nt in (1, 2):
             loss = SoftmaxLoss(X, y, K, None)
@@ -99,30 +102,49 @@ def main(argv=None):
         m_ours = peak_fit_memory(partial(SoftmaxClassifier, max_iter=3), X, y)
         m_sk = peak_fit_memory(partial(LogisticRegression, max_iter=3), X, y)
         data.append((n, t_ours[2], t_ours[1], t_sk, m_ours, m_sk))
-        rows.append([
-            f"{n:,}", f"{X.nbytes / 2**20:.0f}", f"{t_ours[2] * 1e3:.1f}",
-            f"{t_ours[2] / n * 1e9:.0f}", f"{t_sk * 1e3:.1f}", f"{t_ours[2] / t_sk:.2f}",
-            f"{t_ours[1] / t_ours[2]:.2f}", f"{m_ours / 2**20:.1f}",
-            f"{m_ours / X.nbytes:.3f}", f"{m_sk / 2**20:.1f}",
-        ])
-    header = ["rows", "X (MiB)", "ours eval (ms)", "ours ns/row", "sklearn eval (ms)",
-              "ours / sklearn", "speed-up 1->2 thr", "ours fit peak extra (MiB)",
-              "ours extra / X", "sklearn fit peak extra (MiB)"]
+        rows.append(
+            [
+                f"{n:,}",
+                f"{X.nbytes / 2**20:.0f}",
+                f"{t_ours[2] * 1e3:.1f}",
+                f"{t_ours[2] / n * 1e9:.0f}",
+                f"{t_sk * 1e3:.1f}",
+                f"{t_ours[2] / t_sk:.2f}",
+                f"{t_ours[1] / t_ours[2]:.2f}",
+                f"{m_ours / 2**20:.1f}",
+                f"{m_ours / X.nbytes:.3f}",
+                f"{m_sk / 2**20:.1f}",
+            ]
+        )
+    header = [
+        "rows",
+        "X (MiB)",
+        "ours eval (ms)",
+        "ours ns/row",
+        "sklearn eval (ms)",
+        "ours / sklearn",
+        "speed-up 1->2 thr",
+        "ours fit peak extra (MiB)",
+        "ours extra / X",
+        "sklearn fit peak extra (MiB)",
+    ]
     name = "scaling_quick" if args.quick else "scaling"
     png = plot(data, output_dir(args) / f"{name}.png")
-    text = "\n".join([
-        "# scaling: time per evaluation and fit memory vs n_samples (float32, 784 x 10)",
-        "",
-        "- synthetic MNIST-like data; evaluation times best of 3; 'peak extra' = peak of "
-        "tracemalloc-tracked allocations during `fit(max_iter=3)`, X excluded; an "
-        "(n_samples, n_classes) float32 array is n * 40 bytes",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(header, rows),
-        "",
-        f"![time and memory vs rows]({png.name})",
-    ])
+    text = "\n".join(
+        [
+            "# scaling: time per evaluation and fit memory vs n_samples (float32, 784 x 10)",
+            "",
+            "- synthetic MNIST-like data; evaluation times best of 3; 'peak extra' = peak of "
+            "tracemalloc-tracked allocations during `fit(max_iter=3)`, X excluded; an "
+            "(n_samples, n_classes) float32 array is n * 40 bytes",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(header, rows),
+            "",
+            f"![time and memory vs rows]({png.name})",
+        ]
+    )
     finish(name, text, args, figures=[png])
 
 

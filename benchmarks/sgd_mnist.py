@@ -93,34 +93,59 @@ def main(argv=None):
         acc_ours = ours(max_iter=5, tol=None).fit(X, y).score(Xt, yt)
         acc_sk = theirs(max_iter=5, tol=None).fit(X, y).score(Xt, yt)
     curves = {}
-    for name, make in progress([("SoftmaxClassifier(sgd)", ours),
-                                ("SGDClassifier(log_loss)", theirs)], desc="curves"):
+    for name, make in progress(
+        [("SoftmaxClassifier(sgd)", ours), ("SGDClassifier(log_loss)", theirs)], desc="curves"
+    ):
         curves[name] = curve(make, X, y, Xt, yt, epochs)
     rows = [
-        ["SoftmaxClassifier(solver='sgd')", f"{t_ours:.3f}", f"{t_ours / t_sk:.3f}",
-         f"{m_ours:.3f}", f"{m_ours / m_sk:.3f}",
-         f"{acc_ours:.4f}", f"{curves['SoftmaxClassifier(sgd)'][1][-1]:.4f}"],
-        ["SGDClassifier(loss='log_loss')", f"{t_sk:.3f}", "1.000", f"{m_sk:.3f}", "1.000",
-         f"{acc_sk:.4f}", f"{curves['SGDClassifier(log_loss)'][1][-1]:.4f}"],
+        [
+            "SoftmaxClassifier(solver='sgd')",
+            f"{t_ours:.3f}",
+            f"{t_ours / t_sk:.3f}",
+            f"{m_ours:.3f}",
+            f"{m_ours / m_sk:.3f}",
+            f"{acc_ours:.4f}",
+            f"{curves['SoftmaxClassifier(sgd)'][1][-1]:.4f}",
+        ],
+        [
+            "SGDClassifier(loss='log_loss')",
+            f"{t_sk:.3f}",
+            "1.000",
+            f"{m_sk:.3f}",
+            "1.000",
+            f"{acc_sk:.4f}",
+            f"{curves['SGDClassifier(log_loss)'][1][-1]:.4f}",
+        ],
     ]
     name = "sgd_mnist_quick" if args.quick else "sgd_mnist"
     png = plot(curves, output_dir(args) / f"{name}.png")
-    text = "\n".join([
-        "# sgd_mnist: multinomial SGD vs SGDClassifier (one-vs-rest)",
-        "",
-        f"- data: {desc}: {X.shape[0]} x {X.shape[1]} train, {Xt.shape[0]} test; float64",
-        f"- one epoch = fit(max_iter=1, tol=None), best of {repeats}; accuracy after 5 "
-        f"epochs = fit(max_iter=5, tol=None), defaults otherwise; curves: {epochs} "
-        "partial_fit calls",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        markdown_table(["estimator", "fit, 1 epoch (s)", "ratio", "each further epoch (s)",
-                        "ratio", "test acc after 5 epochs",
-                        f"test acc after {epochs} partial_fit"], rows),
-        "",
-        f"![accuracy vs epoch and time]({png.name})",
-    ])
+    text = "\n".join(
+        [
+            "# sgd_mnist: multinomial SGD vs SGDClassifier (one-vs-rest)",
+            "",
+            f"- data: {desc}: {X.shape[0]} x {X.shape[1]} train, {Xt.shape[0]} test; float64",
+            f"- one epoch = fit(max_iter=1, tol=None), best of {repeats}; accuracy after 5 "
+            f"epochs = fit(max_iter=5, tol=None), defaults otherwise; curves: {epochs} "
+            "partial_fit calls",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            markdown_table(
+                [
+                    "estimator",
+                    "fit, 1 epoch (s)",
+                    "ratio",
+                    "each further epoch (s)",
+                    "ratio",
+                    "test acc after 5 epochs",
+                    f"test acc after {epochs} partial_fit",
+                ],
+                rows,
+            ),
+            "",
+            f"![accuracy vs epoch and time]({png.name})",
+        ]
+    )
     finish(name, text, args, figures=[png])
 
 

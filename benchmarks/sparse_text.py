@@ -99,10 +99,15 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--cols", type=int, default=None)
     parser.add_argument("--C", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="L-BFGS fits per estimator (default 3, 1 with --quick)")
-    parser.add_argument("--sgd-only", action="store_true",
-                        help="only the SGD epoch table (no L-BFGS fits)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="L-BFGS fits per estimator (default 3, 1 with --quick)",
+    )
+    parser.add_argument(
+        "--sgd-only", action="store_true", help="only the SGD epoch table (no L-BFGS fits)"
+    )
     add_output_options(parser)
     args = parser.parse_args(argv)
     n = args.rows or (20_000 if args.quick else 100_000)
@@ -137,14 +142,28 @@ def main(argv=None):
     if not args.sgd_only:
         rows = lbfgs_rows(makers, fits, times, loss, X, y, Xt, yt)
     epoch = {}
-    for name, make in (("SGDClassifier(log_loss)", lambda: SGDClassifier(
-            loss="log_loss", max_iter=1, tol=None, random_state=0)),
-                       ("SoftmaxClassifier(sgd)", lambda: SoftmaxClassifier(
-            solver="sgd", max_iter=1, tol=None, random_state=0)),
-                       ("SGDClassifier(log_loss, average=True)", lambda: SGDClassifier(
-            loss="log_loss", max_iter=1, tol=None, random_state=0, average=True)),
-                       ("SoftmaxClassifier(sgd, average=True)", lambda: SoftmaxClassifier(
-            solver="sgd", max_iter=1, tol=None, random_state=0, average=True))):
+    for name, make in (
+        (
+            "SGDClassifier(log_loss)",
+            lambda: SGDClassifier(loss="log_loss", max_iter=1, tol=None, random_state=0),
+        ),
+        (
+            "SoftmaxClassifier(sgd)",
+            lambda: SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, random_state=0),
+        ),
+        (
+            "SGDClassifier(log_loss, average=True)",
+            lambda: SGDClassifier(
+                loss="log_loss", max_iter=1, tol=None, random_state=0, average=True
+            ),
+        ),
+        (
+            "SoftmaxClassifier(sgd, average=True)",
+            lambda: SoftmaxClassifier(
+                solver="sgd", max_iter=1, tol=None, random_state=0, average=True
+            ),
+        ),
+    ):
         best, est = best_fit_time(make, X, y, 3)
         epoch[name] = (best, est.score(Xt, yt))
     note = ""
@@ -158,35 +177,56 @@ def main(argv=None):
     name = "sparse_text_quick" if args.quick else "sparse_text"
     if args.sgd_only:
         name += "_sgd"
-    lbfgs = [] if args.sgd_only else [
-        "## L-BFGS to tol=1e-4",
-        "",
-        f"Fit time: best of {repeats} interleaved fits. 'ms per evaluation' and 'outside the "
-        "loss' come from one more fit each: the time inside the loss object's "
-        "`loss_gradient` per call, and the rest of the fit (scipy's L-BFGS-B, validation).",
-        "",
-        markdown_table(["estimator", "fit time (s)", "iterations", "loss+grad evals",
-                        "ms per evaluation", "outside the loss (s)", "final objective",
-                        "vs sklearn", "held-out acc", "time ratio"], rows),
-        "",
-    ]
-    text = "\n".join([
-        "# sparse_text: CSR text-like data",
-        "",
-        f"- data: synthetic TF-IDF-like CSR {n} x {d} (+{n // 5} held-out rows), "
-        f"{X.nnz / n:.0f} non-zeros per row, {len(classes)} classes, float64; C={args.C}",
-        f"- {note}",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        "",
-        *lbfgs,
-        "## One SGD epoch (best of 3)",
-        "",
-        markdown_table(["estimator", "one epoch (s)", "held-out acc after 1 epoch", "ratio"],
-                       [[k, f"{t:.2f}", f"{a:.4f}",
-                         f"{t / epoch['SGDClassifier(log_loss)'][0]:.2f}"]
-                        for k, (t, a) in epoch.items()]),
-    ])
+    lbfgs = (
+        []
+        if args.sgd_only
+        else [
+            "## L-BFGS to tol=1e-4",
+            "",
+            f"Fit time: best of {repeats} interleaved fits. 'ms per evaluation' and 'outside the "
+            "loss' come from one more fit each: the time inside the loss object's "
+            "`loss_gradient` per call, and the rest of the fit (scipy's L-BFGS-B, validation).",
+            "",
+            markdown_table(
+                [
+                    "estimator",
+                    "fit time (s)",
+                    "iterations",
+                    "loss+grad evals",
+                    "ms per evaluation",
+                    "outside the loss (s)",
+                    "final objective",
+                    "vs sklearn",
+                    "held-out acc",
+                    "time ratio",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    )
+    text = "\n".join(
+        [
+            "# sparse_text: CSR text-like data",
+            "",
+            f"- data: synthetic TF-IDF-like CSR {n} x {d} (+{n // 5} held-out rows), "
+            f"{X.nnz / n:.0f} non-zeros per row, {len(classes)} classes, float64; C={args.C}",
+            f"- {note}",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            "",
+            *lbfgs,
+            "## One SGD epoch (best of 3)",
+            "",
+            markdown_table(
+                ["estimator", "one epoch (s)", "held-out acc after 1 epoch", "ratio"],
+                [
+                    [k, f"{t:.2f}", f"{a:.4f}", f"{t / epoch['SGDClassifier(log_loss)'][0]:.2f}"]
+                    for k, (t, a) in epoch.items()
+                ],
+            ),
+        ]
+    )
     finish(name, text, args)
 
 
@@ -200,24 +240,33 @@ def lbfgs_rows(makers, fits, times, loss, X, y, Xt, yt):
     best = {name: min(ts) for name, ts in times.items()}
     # One more fit each, not in the table's times: where the time goes.
     split = {}
-    for name, cls in (("LogisticRegression", LinearModelLoss),
-                      ("SoftmaxClassifier", SoftmaxLoss)):
+    for name, cls in (("LogisticRegression", LinearModelLoss), ("SoftmaxClassifier", SoftmaxLoss)):
         with timed_calls(cls, "loss_gradient") as spent:
             t, _ = best_fit_time(makers[name], X, y, 1)
         split[name] = (t, len(spent), sum(spent))
     with kernel_threads(effective_n_threads(None)):
-        f_sk = loss.loss(loss.pack(fits["LogisticRegression"].coef_,
-                                   fits["LogisticRegression"].intercept_))
-        fs = {name: loss.loss(loss.pack(est.coef_, est.intercept_))
-              for name, est in fits.items()}
+        f_sk = loss.loss(
+            loss.pack(fits["LogisticRegression"].coef_, fits["LogisticRegression"].intercept_)
+        )
+        fs = {name: loss.loss(loss.pack(est.coef_, est.intercept_)) for name, est in fits.items()}
     rows = []
     for name, est in fits.items():
         f = fs[name]
         t, n_evals, in_loss = split[name]
-        rows.append([name, f"{best[name]:.2f}", int(est.n_iter_[0]), n_evals,
-                     f"{1e3 * in_loss / n_evals:.0f}", f"{t - in_loss:.2f}", f"{f:.8f}",
-                     f"{(f - f_sk) / f_sk:+.1e}", f"{est.score(Xt, yt):.4f}",
-                     f"{best[name] / best['LogisticRegression']:.2f}"])
+        rows.append(
+            [
+                name,
+                f"{best[name]:.2f}",
+                int(est.n_iter_[0]),
+                n_evals,
+                f"{1e3 * in_loss / n_evals:.0f}",
+                f"{t - in_loss:.2f}",
+                f"{f:.8f}",
+                f"{(f - f_sk) / f_sk:+.1e}",
+                f"{est.score(Xt, yt):.4f}",
+                f"{best[name] / best['LogisticRegression']:.2f}",
+            ]
+        )
     return rows
 
 

@@ -88,29 +88,33 @@ def main(argv=None):
                 t2 = time.perf_counter() - t0
                 if tol == 1e-4:
                     totals[floor] = totals.get(floor, 0.0) + t2
-                row.append(f"{r2.float32_nit} + {it2 - r2.float32_nit} it, {t2:.2f} s "
-                           f"({t2 / t64:.2f}x); rel. objective {(r2.fun - r.fun) / r.fun:+.1e}")
+                row.append(
+                    f"{r2.float32_nit} + {it2 - r2.float32_nit} it, {t2:.2f} s "
+                    f"({t2 / t64:.2f}x); rel. objective {(r2.fun - r.fun) / r.fun:+.1e}"
+                )
             rows.append(row)
-    header = ["tol", "C", "float64 only"] + [f"two precisions, float32 stage to max(tol, {f:g})"
-                                             for f in floors]
+    header = ["tol", "C", "float64 only"] + [
+        f"two precisions, float32 stage to max(tol, {f:g})" for f in floors
+    ]
     total_line = ", ".join(
-        f"floor {f:g}: {totals[f]:.2f} s ({totals[f] / totals['float64']:.2f}x)"
-        for f in floors)
-    text = "\n".join([
-        "# two_precisions: L-BFGS float64-only vs float32 stage then float64 (one thread)",
-        "",
-        f"- data: {desc}, first {args.rows} rows, float64; 10 classes; one thread (numba "
-        "and BLAS)",
-        f"- machine: {machine_description()}",
-        f"- date: {time.strftime('%Y-%m-%d')}",
-        f"- one evaluation (best of 30): float64 {evals['float64']:.2f} ms, float32 copy "
-        f"{evals['float32 copy']:.2f} ms ({evals['float32 copy'] / evals['float64']:.2f}x)",
-        f"- the six fits at tol=1e-4: float64 only {totals['float64']:.2f} s; {total_line}",
-        "- 'rel. objective': (two precisions - float64 only) / float64 only, final "
-        "objectives",
-        "",
-        markdown_table(header, rows),
-    ])
+        f"floor {f:g}: {totals[f]:.2f} s ({totals[f] / totals['float64']:.2f}x)" for f in floors
+    )
+    text = "\n".join(
+        [
+            "# two_precisions: L-BFGS float64-only vs float32 stage then float64 (one thread)",
+            "",
+            f"- data: {desc}, first {args.rows} rows, float64; 10 classes; one thread (numba "
+            "and BLAS)",
+            f"- machine: {machine_description()}",
+            f"- date: {time.strftime('%Y-%m-%d')}",
+            f"- one evaluation (best of 30): float64 {evals['float64']:.2f} ms, float32 copy "
+            f"{evals['float32 copy']:.2f} ms ({evals['float32 copy'] / evals['float64']:.2f}x)",
+            f"- the six fits at tol=1e-4: float64 only {totals['float64']:.2f} s; {total_line}",
+            "- 'rel. objective': (two precisions - float64 only) / float64 only, final objectives",
+            "",
+            markdown_table(header, rows),
+        ]
+    )
     finish("two_precisions", text, args)
 
 

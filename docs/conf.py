@@ -30,9 +30,17 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_templates", "Thumbs.db", ".DS_Store",
-                    "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
-                    "auto_examples/*.json", "auto_examples/*.md5"]
+exclude_patterns = [
+    "_build",
+    "_templates",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.json",
+    "auto_examples/*.md5",
+]
 templates_path = ["_templates"]
 # design.md and deploying.md were written for GitHub, where headings start at "#"
 myst_heading_anchors = 3
@@ -88,8 +96,10 @@ html_show_sourcelink = False
 # <metadata_routing>`, :term:`meta-estimator`). Without intersphinx (no network here)
 # those would be undefined-reference warnings, i.e. errors under -W; in docstrings that
 # are not ours, such roles are rendered as plain text instead.
-_ROLE = re.compile(r":(?:ref|term|func|class|meth|attr|mod|obj):"
-                   r"`(?:~?([^`<]*?)\s*<[^`>]*>|~?([^`]*))`")
+_ROLE = re.compile(
+    r":(?:ref|term|func|class|meth|attr|mod|obj):"
+    r"`(?:~?([^`<]*?)\s*<[^`>]*>|~?([^`]*))`"
+)
 
 
 def _plain_foreign_roles(app, what, name, obj, options, lines):
@@ -111,15 +121,18 @@ for _old in STUBS.glob("*.md"):
 for _result in sorted(RESULTS.glob("*.md")):
     if not _result.stem.endswith("_quick"):
         (STUBS / _result.name).write_text(
-            f"```{{include}} ../../../benchmarks/results/{_result.name}\n"
-            ":relative-images:\n```\n")
+            f"```{{include}} ../../../benchmarks/results/{_result.name}\n:relative-images:\n```\n"
+        )
 
 # docs/design.md, docs/dask.md and docs/user_guide/performance.md link the result files as
 # ../benchmarks/results/NAME.md (../../benchmarks/... from user_guide/), which works on
 # GitHub; in the site each result is the page user_guide/results/NAME (an include of it).
 _RESULT_LINK = re.compile(r"\]\((?:\.\./)+benchmarks/results/([a-z0-9_]+)\.md\)")
-_RESULT_PAGE = {"design": "user_guide/results/", "dask": "user_guide/results/",
-                "user_guide/performance": "results/"}
+_RESULT_PAGE = {
+    "design": "user_guide/results/",
+    "dask": "user_guide/results/",
+    "user_guide/performance": "results/",
+}
 
 
 def _result_links(app, docname, source):

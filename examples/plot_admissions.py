@@ -37,8 +37,9 @@ X = np.vstack([rng.normal(c, spread, size=(120, 2)) for c in centres.values()])
 X[:, 0] = X[:, 0].clip(1.5, 5.0)
 X[:, 1] = X[:, 1].clip(0.0, 100.0)
 y = np.repeat(list(centres), 120)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
-                                                    random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=0.25, stratify=y, random_state=0
+)
 
 # %%
 # The model: standardise, then softmax regression
@@ -82,13 +83,27 @@ def plot_regions(ax, est, title):
     for k, label in enumerate(classes):
         mask = (best == k).reshape(gpa.shape)
         shade = np.where(mask, proba[:, k].reshape(gpa.shape), np.nan)
-        ax.contourf(gpa, exam, shade, levels=[0.3, 0.5, 0.7, 0.9, 1.0],
-                    colors=[colours[label]], alpha=0.12, antialiased=True)
+        ax.contourf(
+            gpa,
+            exam,
+            shade,
+            levels=[0.3, 0.5, 0.7, 0.9, 1.0],
+            colors=[colours[label]],
+            alpha=0.12,
+            antialiased=True,
+        )
         ax.contourf(gpa, exam, shade, levels=[0.7, 1.0], colors=[colours[label]], alpha=0.15)
     for label in centres:
         rows = y_train == label
-        ax.scatter(X_train[rows, 0], X_train[rows, 1], s=12, c=colours[label], label=label,
-                   edgecolors="k", linewidths=0.3)
+        ax.scatter(
+            X_train[rows, 0],
+            X_train[rows, 1],
+            s=12,
+            c=colours[label],
+            label=label,
+            edgecolors="k",
+            linewidths=0.3,
+        )
     ax.plot(*student[0], marker="*", ms=16, c="k", label="GPA 4.3, exam 79")
     ax.set_xlabel("GPA")
     ax.set_ylabel("exam score")
@@ -107,8 +122,9 @@ fig.tight_layout()
 # (rejected/waitlisted, waitlisted/admitted): the groups overlap there.
 
 order = list(centres)
-ConfusionMatrixDisplay.from_estimator(model, X_test, y_test, labels=order, cmap="Blues",
-                                      colorbar=False)
+ConfusionMatrixDisplay.from_estimator(
+    model, X_test, y_test, labels=order, cmap="Blues", colorbar=False
+)
 plt.title("Test applicants")
 plt.tight_layout()
 
@@ -139,8 +155,9 @@ def fit(est):
 variants = {
     "L-BFGS, standardised": make_pipeline(StandardScaler(), SoftmaxClassifier()),
     "L-BFGS, raw features": SoftmaxClassifier(),
-    "SGD, standardised": make_pipeline(StandardScaler(),
-                                       SoftmaxClassifier(solver="sgd", random_state=0)),
+    "SGD, standardised": make_pipeline(
+        StandardScaler(), SoftmaxClassifier(solver="sgd", random_state=0)
+    ),
     "SGD, raw features": SoftmaxClassifier(solver="sgd", random_state=0),
 }
 fitted = {}
@@ -149,9 +166,11 @@ for name, est in variants.items():
     fitted[name] = est
     inner = est[-1] if hasattr(est, "steps") else est
     unit = "epochs" if inner.solver == "sgd" else "iterations"
-    print(f"{name:22s}: {inner.n_iter_[0]:3d} {unit}, test accuracy "
-          f"{est.score(X_test, y_test):.3f}, {elapsed * 1e3:.0f} ms"
-          + (f"; warning: {warns[0]}" if warns else ""))
+    print(
+        f"{name:22s}: {inner.n_iter_[0]:3d} {unit}, test accuracy "
+        f"{est.score(X_test, y_test):.3f}, {elapsed * 1e3:.0f} ms"
+        + (f"; warning: {warns[0]}" if warns else "")
+    )
 
 fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharex=True, sharey=True)
 for ax, (name, est) in zip(axes.ravel(), fitted.items()):

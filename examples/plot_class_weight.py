@@ -20,11 +20,19 @@ from sklearn.model_selection import train_test_split
 
 from sk_softmax import SoftmaxClassifier
 
-X, y = make_classification(n_samples=6000, n_features=20, n_informative=6, n_redundant=2,
-                           n_classes=3, n_clusters_per_class=1, weights=[0.85, 0.12, 0.03],
-                           class_sep=0.8, flip_y=0.01, random_state=0)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y,
-                                                    random_state=0)
+X, y = make_classification(
+    n_samples=6000,
+    n_features=20,
+    n_informative=6,
+    n_redundant=2,
+    n_classes=3,
+    n_clusters_per_class=1,
+    weights=[0.85, 0.12, 0.03],
+    class_sep=0.8,
+    flip_y=0.01,
+    random_state=0,
+)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
 print("training samples per class:", np.bincount(y_train).tolist())
 
 # %%
@@ -38,9 +46,11 @@ for name, class_weight in weightings.items():
     clf = SoftmaxClassifier(class_weight=class_weight).fit(X_train, y_train)
     pred = clf.predict(X_test)
     recalls[name] = recall_score(y_test, pred, average=None)
-    print(f"class_weight={name:20s} accuracy {np.mean(pred == y_test):.3f}, balanced "
-          f"accuracy {balanced_accuracy_score(y_test, pred):.3f}, per-class recall "
-          + ", ".join(f"{r:.2f}" for r in recalls[name]))
+    print(
+        f"class_weight={name:20s} accuracy {np.mean(pred == y_test):.3f}, balanced "
+        f"accuracy {balanced_accuracy_score(y_test, pred):.3f}, per-class recall "
+        + ", ".join(f"{r:.2f}" for r in recalls[name])
+    )
 
 # %%
 # Per-class recall

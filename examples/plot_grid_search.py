@@ -38,14 +38,19 @@ folds = StratifiedKFold(5, shuffle=True, random_state=0)
 # fold.
 
 pipe = make_pipeline(StandardScaler(), SoftmaxClassifier(max_iter=1000))
-search = GridSearchCV(pipe, {"softmaxclassifier__C": Cs}, cv=folds, n_jobs=2,
-                      return_train_score=True)
+search = GridSearchCV(
+    pipe, {"softmaxclassifier__C": Cs}, cv=folds, n_jobs=2, return_train_score=True
+)
 t0 = time.perf_counter()
 search.fit(X, y)
-print(f"GridSearchCV: {len(Cs)} values of C x 5 folds in {time.perf_counter() - t0:.1f} s "
-      "(2 worker processes)")
-print(f"best C: {search.best_params_['softmaxclassifier__C']:.3g}, "
-      f"CV accuracy {search.best_score_:.4f}")
+print(
+    f"GridSearchCV: {len(Cs)} values of C x 5 folds in {time.perf_counter() - t0:.1f} s "
+    "(2 worker processes)"
+)
+print(
+    f"best C: {search.best_params_['softmaxclassifier__C']:.3g}, "
+    f"CV accuracy {search.best_score_:.4f}"
+)
 
 # %%
 # CV score against C
@@ -61,8 +66,7 @@ for kind, colour in [("train", "tab:blue"), ("test", "tab:orange")]:
     label = "training folds" if kind == "train" else "held-out folds (CV score)"
     ax.semilogx(Cs, mean, "o-", color=colour, label=label)
     ax.fill_between(Cs, mean - std, mean + std, color=colour, alpha=0.2)
-ax.axvline(search.best_params_["softmaxclassifier__C"], color="k", ls=":", lw=1,
-           label="best C")
+ax.axvline(search.best_params_["softmaxclassifier__C"], color="k", ls=":", lw=1, label="best C")
 ax.set_xlabel("C")
 ax.set_ylabel("accuracy (mean ± std over 5 folds)")
 ax.set_title("StandardScaler + SoftmaxClassifier on digits")
@@ -81,6 +85,8 @@ fig.tight_layout()
 Xs = StandardScaler().fit_transform(X)
 t0 = time.perf_counter()
 cv = SoftmaxClassifierCV(Cs=Cs, cv=folds, max_iter=1000, n_jobs=2).fit(Xs, y)
-print(f"SoftmaxClassifierCV: {time.perf_counter() - t0:.1f} s, best C {cv.C_:.3g}, "
-      f"CV accuracy {cv.scores_.mean(axis=0).max():.4f}")
+print(
+    f"SoftmaxClassifierCV: {time.perf_counter() - t0:.1f} s, best C {cv.C_:.3g}, "
+    f"CV accuracy {cv.scores_.mean(axis=0).max():.4f}"
+)
 plt.show()

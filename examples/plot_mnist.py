@@ -47,8 +47,9 @@ if folder is not None:
     X_test, y_test = load_mnist(folder, "test", dtype=np.float32)
     X_train, y_train = X_train[:N_TRAIN], y_train[:N_TRAIN]
     side = 28
-    print(f"MNIST from {folder}: {len(y_train)} training images (of 60000), "
-          f"{len(y_test)} test images")
+    print(
+        f"MNIST from {folder}: {len(y_train)} training images (of 60000), {len(y_test)} test images"
+    )
 else:
     from sklearn.datasets import load_digits
 
@@ -94,8 +95,7 @@ fig.tight_layout()
 # -----------------------------------
 
 fig, ax = plt.subplots(figsize=(6, 5.5))
-ConfusionMatrixDisplay.from_estimator(clf, X_test, y_test, ax=ax, colorbar=False,
-                                      cmap="Blues")
+ConfusionMatrixDisplay.from_estimator(clf, X_test, y_test, ax=ax, colorbar=False, cmap="Blues")
 ax.set_title(f"test accuracy {clf.score(X_test, y_test):.3f}")
 fig.tight_layout()
 

@@ -48,10 +48,14 @@ def objective(est):
 tight = dict(C=C, tol=1e-8, max_iter=10000)
 ours = SoftmaxClassifier(**tight).fit(X, y)
 theirs = LogisticRegression(**tight).fit(X, y)
-print(f"objective: SoftmaxClassifier {objective(ours):.10f}, "
-      f"LogisticRegression {objective(theirs):.10f}")
-print(f"largest coefficient difference: {np.abs(ours.coef_ - theirs.coef_).max():.1e} "
-      f"(largest coefficient: {np.abs(theirs.coef_).max():.2f})")
+print(
+    f"objective: SoftmaxClassifier {objective(ours):.10f}, "
+    f"LogisticRegression {objective(theirs):.10f}"
+)
+print(
+    f"largest coefficient difference: {np.abs(ours.coef_ - theirs.coef_).max():.1e} "
+    f"(largest coefficient: {np.abs(theirs.coef_).max():.2f})"
+)
 p_ours, p_theirs = ours.predict_proba(X), theirs.predict_proba(X)
 print(f"largest probability difference: {np.abs(p_ours - p_theirs).max():.1e}")
 
@@ -89,8 +93,10 @@ with warnings.catch_warnings():
 optimum = min(objective(ours), objective(theirs))
 curves = {"SoftmaxClassifier": [], "LogisticRegression": []}
 for max_iter in [1, 2, 4, 8, 16, 32, 64, 128, 256]:
-    for name, cls in [("SoftmaxClassifier", SoftmaxClassifier),
-                      ("LogisticRegression", LogisticRegression)]:
+    for name, cls in [
+        ("SoftmaxClassifier", SoftmaxClassifier),
+        ("LogisticRegression", LogisticRegression),
+    ]:
         best = np.inf
         for _ in range(3):  # best of 3: small fits are noisy
             est = cls(C=C, max_iter=max_iter)

@@ -62,7 +62,7 @@ else:
 
     def chunks():
         for start in range(0, n_train, CHUNK):
-            yield X_all[start:start + CHUNK], y_all[start:start + CHUNK]
+            yield X_all[start : start + CHUNK], y_all[start : start + CHUNK]
 
     print("NOTE: MNIST not found (set SK_SOFTMAX_MNIST); streaming scikit-learn's digits.")
 
@@ -89,14 +89,17 @@ for p in range(PASSES):
         seen.append(n_seen)
         accuracy.append(clf.score(X_test, y_test))
         held.append(tracemalloc.get_traced_memory()[0])
-    print(f"pass {p + 1}: test accuracy {accuracy[-1]:.4f} "
-          f"({time.perf_counter() - t0:.1f} s so far)")
+    print(
+        f"pass {p + 1}: test accuracy {accuracy[-1]:.4f} ({time.perf_counter() - t0:.1f} s so far)"
+    )
 peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 whole = n_train * n_features * 4  # the training set in float32
-print(f"peak memory allocated while streaming: {peak / 2**20:.1f} MiB; one chunk: "
-      f"{CHUNK * n_features * 4 / 2**20:.1f} MiB; the whole training set: "
-      f"{whole / 2**20:.1f} MiB")
+print(
+    f"peak memory allocated while streaming: {peak / 2**20:.1f} MiB; one chunk: "
+    f"{CHUNK * n_features * 4 / 2**20:.1f} MiB; the whole training set: "
+    f"{whole / 2**20:.1f} MiB"
+)
 
 # %%
 # Learning curve and memory

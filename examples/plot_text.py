@@ -28,17 +28,19 @@ from sk_softmax import SoftmaxClassifier
 rng = np.random.default_rng(0)
 subjects = {
     "sport": "match goal team season coach league player score win referee stadium cup "
-             "transfer injury striker defence final title fans training",
+    "transfer injury striker defence final title fans training",
     "finance": "market shares bank rates inflation investor profit bond stock trading "
-               "earnings fund dividend currency debt growth quarter revenue price loan",
+    "earnings fund dividend currency debt growth quarter revenue price loan",
     "science": "research study cells energy physics climate data experiment theory lab "
-               "species genome particle telescope results model journal protein carbon orbit",
+    "species genome particle telescope results model journal protein carbon orbit",
     "cooking": "recipe flour oven butter sauce garlic salt dough bake onion pepper roast "
-               "dinner taste pan cheese sugar lemon soup herbs",
+    "dinner taste pan cheese sugar lemon soup herbs",
 }
-common = ("the a of to and in is that for on with as was it by this be are from at his "
-          "have new said one more after their about year people over time also first last "
-          "two could would most than").split()
+common = (
+    "the a of to and in is that for on with as was it by this be are from at his "
+    "have new said one more after their about year people over time also first last "
+    "two could would most than"
+).split()
 subject_words = {s: words.split() for s, words in subjects.items()}
 filler = [f"w{i:05d}" for i in range(20000)]  # rare words: a large, sparse vocabulary
 
@@ -47,21 +49,24 @@ def article(subject):
     """A bag of words: mostly common words, some of its subject, a few of others."""
     n = rng.integers(30, 90)
     others = [w for s, ws in subject_words.items() if s != subject for w in ws]
-    parts = [rng.choice(common, int(n * 0.6)),
-             rng.choice(subject_words[subject], int(n * 0.05)),
-             rng.choice(others, int(n * 0.05)),
-             rng.choice(filler, int(n * 0.2))]
+    parts = [
+        rng.choice(common, int(n * 0.6)),
+        rng.choice(subject_words[subject], int(n * 0.05)),
+        rng.choice(others, int(n * 0.05)),
+        rng.choice(filler, int(n * 0.2)),
+    ]
     return " ".join(np.concatenate(parts))
 
 
 labels = rng.choice(list(subjects), size=8000)
 texts = [article(s) for s in labels]
-X_train, X_test, y_train, y_test = train_test_split(texts, labels, test_size=0.25,
-                                                    random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(texts, labels, test_size=0.25, random_state=0)
 vectorizer = TfidfVectorizer().fit(X_train)
 n_stored = vectorizer.transform(X_train[:200]).nnz / 200
-print(f"{len(X_train)} training articles, vocabulary of {len(vectorizer.vocabulary_)} words, "
-      f"about {n_stored:.0f} non-zeros per row")
+print(
+    f"{len(X_train)} training articles, vocabulary of {len(vectorizer.vocabulary_)} words, "
+    f"about {n_stored:.0f} non-zeros per row"
+)
 
 # %%
 # L-BFGS and SGD on the same pipeline
@@ -74,8 +79,7 @@ print(f"{len(X_train)} training articles, vocabulary of {len(vectorizer.vocabula
 solvers = {"lbfgs": dict(solver="lbfgs"), "sgd": dict(solver="sgd", max_iter=10, tol=None)}
 results = {}
 for solver, params in solvers.items():
-    model = make_pipeline(TfidfVectorizer(), SoftmaxClassifier(C=10.0, random_state=0,
-                                                                **params))
+    model = make_pipeline(TfidfVectorizer(), SoftmaxClassifier(C=10.0, random_state=0, **params))
     with warnings.catch_warnings():
         # a first fit compiles the CSR kernels (seconds, once); the second one is timed
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -86,8 +90,10 @@ for solver, params in solvers.items():
     clf = model[-1]
     results[solver] = (elapsed, model.score(X_test, y_test), model)
     unit = "iterations" if solver == "lbfgs" else "epochs"
-    print(f"{solver:5s}: fit {elapsed:.2f} s (vectorizer included), {clf.n_iter_[0]} {unit}, "
-          f"test accuracy {results[solver][1]:.4f}")
+    print(
+        f"{solver:5s}: fit {elapsed:.2f} s (vectorizer included), {clf.n_iter_[0]} {unit}, "
+        f"test accuracy {results[solver][1]:.4f}"
+    )
 
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
 names = list(results)

@@ -49,8 +49,7 @@ def main(argv=None):
     # compile the kernels before measuring
     SoftmaxClassifier(solver="sgd", max_iter=1, tol=None).fit(X_test[:300], y_test[:300])
 
-    clf = SoftmaxClassifier(solver="sgd", C=args.C, random_state=0,
-                            total_sample_weight=n_train)
+    clf = SoftmaxClassifier(solver="sgd", C=args.C, random_state=0, total_sample_weight=n_train)
     tracemalloc.start()
     t0 = time.perf_counter()
     n_rows = 0
@@ -63,25 +62,33 @@ def main(argv=None):
         # the mean of the chunks' epoch losses: the pass's running training objective
         n_chunks = -(-n_train // args.chunk_size)
         epoch_losses.append(float(np.mean(clf.loss_curve_[-n_chunks:])))
-        print(f"pass {p + 1}: test accuracy {clf.score(X_test, y_test):.4f}, running "
-              f"training objective {epoch_losses[-1]:.5f} ({elapsed:.1f} s)", flush=True)
+        print(
+            f"pass {p + 1}: test accuracy {clf.score(X_test, y_test):.4f}, running "
+            f"training objective {epoch_losses[-1]:.5f} ({elapsed:.1f} s)",
+            flush=True,
+        )
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     chunk_bytes = args.chunk_size * 784 * 4
-    print(f"peak memory allocated while streaming: {peak / 2**20:.1f} MiB "
-          f"(one float32 chunk: {chunk_bytes / 2**20:.1f} MiB, whole training set: "
-          f"{n_rows * 784 * 4 / 2**20:.1f} MiB)")
+    print(
+        f"peak memory allocated while streaming: {peak / 2**20:.1f} MiB "
+        f"(one float32 chunk: {chunk_bytes / 2**20:.1f} MiB, whole training set: "
+        f"{n_rows * 784 * 4 / 2**20:.1f} MiB)"
+    )
 
     X, y = load_mnist(data_dir, "train", dtype=np.float32)
-    full = SoftmaxClassifier(solver="sgd", C=args.C, random_state=0, max_iter=args.passes,
-                             tol=None)
+    full = SoftmaxClassifier(solver="sgd", C=args.C, random_state=0, max_iter=args.passes, tol=None)
     full.fit(X, y)
-    print(f"in-memory fit, {args.passes} epochs: test accuracy "
-          f"{full.score(X_test, y_test):.4f}, last epoch's objective "
-          f"{full.loss_curve_[-1]:.5f}")
+    print(
+        f"in-memory fit, {args.passes} epochs: test accuracy "
+        f"{full.score(X_test, y_test):.4f}, last epoch's objective "
+        f"{full.loss_curve_[-1]:.5f}"
+    )
     objective = _objective(X, y, args.C)
-    print(f"training objective (float64, all rows) after streaming: "
-          f"{objective(clf):.5f}; after the in-memory fit: {objective(full):.5f}")
+    print(
+        f"training objective (float64, all rows) after streaming: "
+        f"{objective(clf):.5f}; after the in-memory fit: {objective(full):.5f}"
+    )
 
 
 def _objective(X, y, C):

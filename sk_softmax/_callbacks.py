@@ -35,8 +35,19 @@ class FitTasks:
     fit_intercept : bool
     """
 
-    def __init__(self, estimator, task_name, subtask_name, max_subtasks, X, y, sample_weight,
-                 classes, dtype, fit_intercept):
+    def __init__(
+        self,
+        estimator,
+        task_name,
+        subtask_name,
+        max_subtasks,
+        X,
+        y,
+        sample_weight,
+        classes,
+        dtype,
+        fit_intercept,
+    ):
         self.estimator = estimator
         self.task_name, self.subtask_name = task_name, subtask_name
         self.max_subtasks = max_subtasks
@@ -57,8 +68,9 @@ class FitTasks:
 
     def __enter__(self):
         self.ctx = init_callback_context(self.estimator, self.task_name, self.max_subtasks)
-        self.ctx.call_on_fit_task_begin(estimator=self.estimator, X=self.X, y=self.y,
-                                        metadata=self.metadata)
+        self.ctx.call_on_fit_task_begin(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata
+        )
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -66,20 +78,28 @@ class FitTasks:
             self.end_empty()
         finally:
             if exc_type is None:
-                self.ctx.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
-                                              metadata=self.metadata,
-                                              reconstruction_attributes={})
+                self.ctx.call_on_fit_task_end(
+                    estimator=self.estimator,
+                    X=self.X,
+                    y=self.y,
+                    metadata=self.metadata,
+                    reconstruction_attributes={},
+                )
             else:
                 # a failed call: the task ends, with no model to show
-                self.ctx.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
-                                              metadata=self.metadata)
+                self.ctx.call_on_fit_task_end(
+                    estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata
+                )
         return False
 
     def begin(self, W, b):
         """Begin the next subtask with the model ``(W, b)`` (copied only when asked for)."""
         self.current = self.ctx.subcontext(task_name=self.subtask_name)
         self.current.call_on_fit_task_begin(
-            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            estimator=self.estimator,
+            X=self.X,
+            y=self.y,
+            metadata=self.metadata,
             reconstruction_attributes=lambda: self._attributes(W, b),
         )
 
@@ -88,7 +108,10 @@ class FitTasks:
         stop."""
         current, self.current = self.current, None
         stop = current.call_on_fit_task_end(
-            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            estimator=self.estimator,
+            X=self.X,
+            y=self.y,
+            metadata=self.metadata,
             reconstruction_attributes=lambda: self._attributes(W, b),
         )
         return bool(stop)

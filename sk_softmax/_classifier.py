@@ -51,8 +51,14 @@ _OTHER_SOLVERS = ("liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 _CONTINUE_STEP_SCALE = 0.2
 # Attributes that a fit (re)computes: removed when a new fit starts, so that no state of
 # an earlier fit (of either solver) survives it.
-_FIT_STATE = ("_sgd_state", "_fit_weight_sum", "loss_curve_", "t_", "validation_scores_",
-              "best_validation_score_")
+_FIT_STATE = (
+    "_sgd_state",
+    "_fit_weight_sum",
+    "loss_curve_",
+    "t_",
+    "validation_scores_",
+    "best_validation_score_",
+)
 
 
 def is_dask_collection(obj):
@@ -81,8 +87,11 @@ def check_solver(solver, owner, allowed=("lbfgs", "sgd")):
     """
     if isinstance(solver, str) and solver in _OTHER_SOLVERS:
         names = " or ".join(repr(a) for a in allowed)
-        sgd = (", and solver='sgd' minimises it stochastically (with partial_fit for "
-               "streaming data)" if "sgd" in allowed else "")
+        sgd = (
+            ", and solver='sgd' minimises it stochastically (with partial_fit for streaming data)"
+            if "sgd" in allowed
+            else ""
+        )
         raise InvalidParameterError(
             f"The 'solver' parameter of {owner} must be {names}. Got {solver!r}, a "
             "solver of LogisticRegression: here solver='lbfgs' minimises the same "
@@ -99,8 +108,9 @@ def _solver_is_sgd(estimator):
     return True
 
 
-class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
-                        BaseEstimator):
+class SoftmaxClassifier(
+    CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin, BaseEstimator
+):
     """Softmax regression (multinomial logistic regression) with an L2, L1 or elastic-net
     penalty.
 
@@ -375,15 +385,21 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         init = warm_start_coef(self, classes.shape[0], X.shape[1])
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
-        loss = SoftmaxLoss(X, y_enc, classes.shape[0], sw, C=self.C,
-                           fit_intercept=self.fit_intercept, l1_ratio=self.l1_ratio)
+        loss = SoftmaxLoss(
+            X,
+            y_enc,
+            classes.shape[0],
+            sw,
+            C=self.C,
+            fit_intercept=self.fit_intercept,
+            l1_ratio=self.l1_ratio,
+        )
         if self.solver == "lbfgs":
             # one subtask per iteration (at least one), plus the empty last one
             max_subtasks, name = max(self.max_iter, 1) + 1, "lbfgs-iter"
         else:
             max_subtasks, name = self.max_iter, "sgd-epoch"
-        tasks = FitTasks(self, "fit", name, max_subtasks, X, y, sample_weight, classes,
-                         X.dtype, self.fit_intercept)
+        tasks = self._tasks("fit", name, max_subtasks, X, y, sample_weight, classes)
         # the one owner of threads (numba's and BLAS's) for the whole call; a small
         # problem fitted with lbfgs runs no numba kernel at all
         numba_needed = self.solver == "sgd" or not loss.small
@@ -408,8 +424,9 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         result = _dask_backend().fit(self, X, y, sample_weight)
         for attr in _FIT_STATE:
             self.__dict__.pop(attr, None)
-        self._set_fitted(result.classes, result.W, result.b, result.dtype, result.n_iter,
-                         result.weight_sum)
+        self._set_fitted(
+            result.classes, result.W, result.b, result.dtype, result.n_iter, result.weight_sum
+        )
         self._dask_stats = result.stats
         if result.sgd_state is not None:
             self._keep_sgd_state(result.sgd_state)
@@ -433,8 +450,12 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
         coef, n_iter, _ = minimize_full_batch(
-            precision_stages(loss), coef0, max_iter=self.max_iter, tol=self.tol,
-            verbose=self.verbose, callback=on_iteration if tasks.active else None,
+            precision_stages(loss),
+            coef0,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            callback=on_iteration if tasks.active else None,
         )
         tasks.end_empty()
         W, b = layout.weight_intercept(coef)
@@ -442,11 +463,18 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
 
     def _fit_sgd(self, loss, init, tasks):
         state, split_seed, _ = start_sgd(self, init, loss.layout.K, loss.layout.n_features)
-        result = sgd_fit(loss, state, sgd_options(self), max_iter=self.max_iter,
-                         tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-                         early_stopping=self.early_stopping,
-                         validation_fraction=self.validation_fraction, seed=split_seed,
-                         tasks=tasks)
+        result = sgd_fit(
+            loss,
+            state,
+            sgd_options(self),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            seed=split_seed,
+            tasks=tasks,
+        )
         if result.validation_scores is not None:
             self.validation_scores_ = result.validation_scores
             if result.best_validation_score is not None:
@@ -504,12 +532,59 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
             On a changed set of classes or number of features, labels outside
             ``classes``, or ``class_weight="balanced"``.
         """
+        first = not hasattr(self, "classes_")
+        all_classes = self._stream_classes(first, X, y, classes, sample_weight)
+        X, y = validate_data(
+            self, X, y, reset=first, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
+        )
+        y_enc = encode_known_labels(y, all_classes)
+        sw = fit_sample_weight(
+            X, y, all_classes, sample_weight, self.class_weight, allow_zero_sum=True
+        )
+        loss = self._stream_loss(X, y_enc, all_classes.shape[0], sw)
+        tasks = self._tasks("partial_fit", "sgd-epoch", 1, X, y, sample_weight, all_classes)
+        with tasks, kernel_threads(effective_n_threads(self.n_jobs)):
+            state = self._stream_state(first, loss.layout.K, loss.layout.n_features)
+            tasks.begin(*state.model())
+            sgd_partial_fit(
+                loss,
+                state,
+                sgd_options(self),
+                total_weight=self.total_sample_weight,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+            )
+            tasks.end(*state.model())
+            self.classes_ = all_classes
+            self.coef_, self.intercept_ = fitted_attributes(
+                *state.model(), X.dtype, self.fit_intercept
+            )
+            self.n_iter_ = np.array([state.epochs], dtype=np.int32)
+            self._keep_sgd_state(state)
+        return self
+
+    def _tasks(self, name, subtask_name, max_subtasks, X, y, sample_weight, classes):
+        return FitTasks(
+            self,
+            name,
+            subtask_name,
+            max_subtasks,
+            X,
+            y,
+            sample_weight,
+            classes,
+            X.dtype,
+            self.fit_intercept,
+        )
+
+    def _stream_classes(self, first, X, y, classes, sample_weight):
+        """The classes of a ``partial_fit`` call, after the checks of its arguments that
+        come before the data's validation."""
         if any(is_dask_collection(a) for a in (X, y, sample_weight)):
             raise TypeError(
                 "partial_fit does not take dask collections; fit(X, y) with "
                 "solver='sgd' runs SGD over the blocks of a dask array."
             )
-        first = not hasattr(self, "classes_")
         all_classes = partial_fit_classes(classes, None if first else self.classes_)
         if self.class_weight == "balanced":
             raise ValueError(
@@ -517,27 +592,7 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
                 "frequencies of the whole stream are unknown. Pass a dict of class weights, "
                 "or compute them with sklearn.utils.class_weight.compute_class_weight."
             )
-        X, y = validate_data(self, X, y, reset=first, accept_sparse="csr",
-                             dtype=[np.float64, np.float32], order="C")
-        y_enc = encode_known_labels(y, all_classes)
-        sw = fit_sample_weight(X, y, all_classes, sample_weight, self.class_weight,
-                               allow_zero_sum=True)
-        loss = self._stream_loss(X, y_enc, all_classes.shape[0], sw)
-        tasks = FitTasks(self, "partial_fit", "sgd-epoch", 1, X, y, sample_weight,
-                         all_classes, X.dtype, self.fit_intercept)
-        with tasks, kernel_threads(effective_n_threads(self.n_jobs)):
-            state = self._stream_state(first, loss.layout.K, loss.layout.n_features)
-            tasks.begin(*state.model())
-            sgd_partial_fit(loss, state, sgd_options(self),
-                            total_weight=self.total_sample_weight, tol=self.tol,
-                            n_iter_no_change=self.n_iter_no_change)
-            tasks.end(*state.model())
-            self.classes_ = all_classes
-            self.coef_, self.intercept_ = fitted_attributes(*state.model(), X.dtype,
-                                                            self.fit_intercept)
-            self.n_iter_ = np.array([state.epochs], dtype=np.int32)
-            self._keep_sgd_state(state)
-        return self
+        return all_classes
 
     def _stream_loss(self, X, y_enc, n_classes, sw):
         """The loss of a ``partial_fit`` chunk, with the stream's penalty: ``S`` is
@@ -549,11 +604,18 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         else:
             seen = getattr(self, "_fit_weight_sum", 0.0) + weight
         S = self.total_sample_weight if self.total_sample_weight is not None else seen
-        return SoftmaxLoss(X, y_enc, n_classes, sw, C=self.C,
-                           fit_intercept=self.fit_intercept, l1_ratio=self.l1_ratio,
-                           # no weight seen yet: no step is taken, and any finite
-                           # penalty scale keeps the (zero) penalty term finite
-                           penalty_weight_sum=S if S > 0 else 1.0)
+        return SoftmaxLoss(
+            X,
+            y_enc,
+            n_classes,
+            sw,
+            C=self.C,
+            fit_intercept=self.fit_intercept,
+            l1_ratio=self.l1_ratio,
+            # no weight seen yet: no step is taken, and any finite
+            # penalty scale keeps the (zero) penalty term finite
+            penalty_weight_sum=S if S > 0 else 1.0,
+        )
 
     def _stream_state(self, first, K, n_features):
         """The SGD state a ``partial_fit`` call continues: the stream's, or a new one
@@ -561,12 +623,13 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
         state = getattr(self, "_sgd_state", None)
         if state is None:
             rng = np.random.default_rng(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
             if first:
-                return SGDState.start(np.zeros((K, n_features)), np.zeros(K), rng,
-                                      self.fit_intercept)
-            state = SGDState.start(_dense(self.coef_), self.intercept_, rng,
-                                   self.fit_intercept)
+                return SGDState.start(
+                    np.zeros((K, n_features)), np.zeros(K), rng, self.fit_intercept
+                )
+            state = SGDState.start(_dense(self.coef_), self.intercept_, rng, self.fit_intercept)
             state.step_scale = _CONTINUE_STEP_SCALE
             state.weight_seen = getattr(self, "_fit_weight_sum", 0.0)
         elif state.n_avg == 0:
@@ -674,10 +737,15 @@ class SoftmaxClassifier(CallbackSupportMixin, LinearClassifierMixin, SparseCoefM
 
 def sgd_options(estimator):
     """The estimator's SGD parameters as :class:`~sk_softmax._solvers.SGDOptions`."""
-    return SGDOptions(batch_size=estimator.batch_size, learning_rate=estimator.learning_rate,
-                      eta0=estimator.eta0, power_t=estimator.power_t,
-                      shuffle=estimator.shuffle, average=estimator.average,
-                      verbose=estimator.verbose)
+    return SGDOptions(
+        batch_size=estimator.batch_size,
+        learning_rate=estimator.learning_rate,
+        eta0=estimator.eta0,
+        power_t=estimator.power_t,
+        shuffle=estimator.shuffle,
+        average=estimator.average,
+        verbose=estimator.verbose,
+    )
 
 
 def start_sgd(estimator, init, K, n_features):
@@ -704,8 +772,11 @@ def start_sgd(estimator, init, K, n_features):
     split_seed = rng.randint(np.iinfo(np.int32).max) if estimator.early_stopping else None
     if init is None:
         init = (np.zeros((K, n_features)), np.zeros(K))
-    state = SGDState.start(*init, np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
-                           fit_intercept=estimator.fit_intercept)
+    state = SGDState.start(
+        *init,
+        np.random.default_rng(rng.randint(np.iinfo(np.int32).max)),
+        fit_intercept=estimator.fit_intercept,
+    )
     return state, split_seed, rng
 
 

@@ -33,8 +33,21 @@ from ._validation import encode_labels, fit_sample_weight
 __all__ = ["SoftmaxClassifierCV"]
 
 
-def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, max_iter,
-          tol, verbose, n_threads, coef0=None):
+def _path(
+    X,
+    y_enc,
+    n_classes,
+    sample_weight,
+    Cs,
+    l1_ratio,
+    *,
+    fit_intercept,
+    max_iter,
+    tol,
+    verbose,
+    n_threads,
+    coef0=None,
+):
     """Fits at every C of ``Cs``, from the smallest C (the strongest penalty) up, each
     one started from the previous solution.
 
@@ -50,14 +63,22 @@ def _path(X, y_enc, n_classes, sample_weight, Cs, l1_ratio, *, fit_intercept, ma
     float32_X = None  # one float32 copy of the fold for the whole path
     with kernel_threads(n_threads):
         for i in order:
-            loss = SoftmaxLoss(X, y_enc, n_classes, sample_weight, C=float(Cs[i]),
-                               fit_intercept=fit_intercept, l1_ratio=l1_ratio)
+            loss = SoftmaxLoss(
+                X,
+                y_enc,
+                n_classes,
+                sample_weight,
+                C=float(Cs[i]),
+                fit_intercept=fit_intercept,
+                l1_ratio=l1_ratio,
+            )
             if coef is None:
                 coef = loss.layout.start()
             stages = precision_stages(loss, float32_X)
             float32_X = stages.float32_X if stages.float32 is not None else float32_X
-            coef, n_iters[i], _ = minimize_full_batch(stages, coef, max_iter=max_iter,
-                                                      tol=tol, verbose=verbose)
+            coef, n_iters[i], _ = minimize_full_batch(
+                stages, coef, max_iter=max_iter, tol=tol, verbose=verbose
+            )
             coefs[i] = coef.reshape(loss.layout.coef_shape)
     return np.stack(coefs), n_iters
 
@@ -164,9 +185,23 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, Cs=10, l1_ratios=(0.0,), cv=None, scoring=None, solver="lbfgs",
-                 tol=1e-4, max_iter=100, class_weight=None, n_jobs=None, verbose=0,
-                 refit=True, fit_intercept=True, random_state=None):
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios=(0.0,),
+        cv=None,
+        scoring=None,
+        solver="lbfgs",
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        fit_intercept=True,
+        random_state=None,
+    ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
         self.cv = cv
@@ -209,8 +244,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         """
         raise_for_params(params, self, "fit")
         Cs, l1_ratios = self._grid()
-        X, y = validate_data(self, X, y, accept_sparse="csr",
-                             dtype=[np.float64, np.float32], order="C")
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
+        )
         classes, y_enc = encode_labels(y, "SoftmaxClassifierCV")
         routed = self._route(sample_weight, params)
         # class weights ('balanced' included) from the whole y, as LogisticRegressionCV
@@ -224,14 +260,20 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self.classes_ = classes
         w = self._refit(data) if self.refit else self._fold_average()
         self.coef_, self.intercept_ = fitted_attributes(
-            w[:, : X.shape[1]], w[:, -1] if self.fit_intercept else None, X.dtype,
-            self.fit_intercept)
+            w[:, : X.shape[1]],
+            w[:, -1] if self.fit_intercept else None,
+            X.dtype,
+            self.fit_intercept,
+        )
         return self
 
     def _grid(self):
         """``Cs`` and ``l1_ratios`` as float64 arrays, checked."""
-        Cs = (np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral)
-              else np.asarray(self.Cs, dtype=np.float64).ravel())
+        Cs = (
+            np.logspace(-4, 4, self.Cs)
+            if isinstance(self.Cs, Integral)
+            else np.asarray(self.Cs, dtype=np.float64).ravel()
+        )
         if Cs.size == 0 or not np.all(Cs > 0) or np.any(np.isnan(Cs)):
             raise ValueError(f"Cs must be positive numbers (np.inf allowed); got {self.Cs!r}.")
         l1_ratios = np.asarray(self.l1_ratios, dtype=np.float64).ravel()
@@ -252,8 +294,13 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         return Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
 
     def _path_options(self, n_threads):
-        return dict(fit_intercept=self.fit_intercept, max_iter=self.max_iter, tol=self.tol,
-                    verbose=self.verbose, n_threads=n_threads)
+        return dict(
+            fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            n_threads=n_threads,
+        )
 
     def _cross_validate(self, data, folds, Cs, l1_ratios, score_params):
         """Every fold's path for every ``l1_ratio``, in parallel threads: sets
@@ -266,9 +313,15 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
 
         def run(f, j):
             train, test = folds[f]
-            coefs, n_iter = _path(X[train], data.y_enc[train], data.classes.shape[0],
-                                  None if data.sw is None else data.sw[train], Cs,
-                                  l1_ratios[j], **self._path_options(threads))
+            coefs, n_iter = _path(
+                X[train],
+                data.y_enc[train],
+                data.classes.shape[0],
+                None if data.sw is None else data.sw[train],
+                Cs,
+                l1_ratios[j],
+                **self._path_options(threads),
+            )
             params = {k: _subset(v, test, n_samples) for k, v in score_params.items()}
             scores = np.empty(Cs.size)
             for i in range(Cs.size):
@@ -276,12 +329,10 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
                 scores[i] = scorer(model, X[test], y[test], **params)
             return coefs, n_iter, scores
 
-        results = Parallel(n_jobs=n_workers, prefer="threads")(
-            delayed(run)(f, j) for f, j in tasks)
+        results = Parallel(n_jobs=n_workers, prefer="threads")(delayed(run)(f, j) for f, j in tasks)
         n_folds, n_l1 = len(folds), l1_ratios.size
         K = results[0][0].shape[1]
-        self.coefs_paths_ = np.stack([r[0] for r in results]).reshape(
-            n_folds, n_l1, Cs.size, K, -1)
+        self.coefs_paths_ = np.stack([r[0] for r in results]).reshape(n_folds, n_l1, Cs.size, K, -1)
         self.n_iter_ = np.stack([r[1] for r in results]).reshape(n_folds, n_l1, Cs.size)
         self.scores_ = np.stack([r[2] for r in results]).reshape(n_folds, n_l1, Cs.size)
 
@@ -293,9 +344,16 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         i, j = np.unravel_index(np.argmax(mean), mean.shape)
         self.C_, self.l1_ratio_ = float(self.Cs_[i]), float(self.l1_ratios_[j])
         init = self.coefs_paths_[:, j, i].mean(axis=0)
-        coefs, _ = _path(data.X, data.y_enc, data.classes.shape[0], data.sw,
-                         np.array([self.C_]), self.l1_ratio_,
-                         **self._path_options(effective_n_threads(None)), coef0=init.ravel())
+        coefs, _ = _path(
+            data.X,
+            data.y_enc,
+            data.classes.shape[0],
+            data.sw,
+            np.array([self.C_]),
+            self.l1_ratio_,
+            **self._path_options(effective_n_threads(None)),
+            coef0=init.ravel(),
+        )
         return coefs[0]
 
     def _fold_average(self):
@@ -316,8 +374,11 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         model = SoftmaxClassifier(fit_intercept=self.fit_intercept, n_jobs=n_threads)
         model.classes_ = classes
         model.coef_, model.intercept_ = fitted_attributes(
-            coef2[:, :n_features], coef2[:, n_features] if self.fit_intercept else None,
-            dtype, self.fit_intercept)
+            coef2[:, :n_features],
+            coef2[:, n_features] if self.fit_intercept else None,
+            dtype,
+            self.fit_intercept,
+        )
         model.n_features_in_ = n_features
         return model
 
@@ -342,7 +403,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         if routing_enabled():
             params = process_routing(self, "score", **score_params).scorer.score
         else:
-            params = ({"sample_weight": sample_weight} if sample_weight is not None else {})
+            params = {"sample_weight": sample_weight} if sample_weight is not None else {}
         return self._get_scorer()(self, X, y, **params)
 
     def predict_proba(self, X):
@@ -357,8 +418,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
 
     def _as_classifier(self):
         model = SoftmaxClassifier(fit_intercept=self.fit_intercept)
-        for attr in ("classes_", "coef_", "intercept_", "n_features_in_",
-                     "feature_names_in_"):
+        for attr in ("classes_", "coef_", "intercept_", "n_features_in_", "feature_names_in_"):
             if hasattr(self, attr):
                 setattr(model, attr, getattr(self, attr))
         return model
@@ -374,11 +434,16 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         return (
             MetadataRouter(owner=self)
             .add_self_request(self)
-            .add(splitter=check_cv(self.cv),
-                 method_mapping=MethodMapping().add(caller="fit", callee="split"))
-            .add(scorer=self._get_scorer(),
-                 method_mapping=MethodMapping().add(caller="score", callee="score")
-                 .add(caller="fit", callee="score"))
+            .add(
+                splitter=check_cv(self.cv),
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+            .add(
+                scorer=self._get_scorer(),
+                method_mapping=MethodMapping()
+                .add(caller="score", callee="score")
+                .add(caller="fit", callee="score"),
+            )
         )
 
     def __sklearn_tags__(self):

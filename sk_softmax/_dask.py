@@ -107,8 +107,9 @@ def _as_dask_array(obj, name, lengths=True):
         return obj
     if hasattr(obj, "to_dask_array"):
         return obj.to_dask_array(lengths=True if lengths else None)
-    raise TypeError(f"{name} must be a dask Array, DataFrame or Series here, got "
-                    f"{type(obj).__name__}.")
+    raise TypeError(
+        f"{name} must be a dask Array, DataFrame or Series here, got {type(obj).__name__}."
+    )
 
 
 def _known_chunks(arr, name):
@@ -170,8 +171,9 @@ def prepare_X(estimator, X, reset, row_chunks=None, lengths=True):
         X = _as_dask_array(X, "X", lengths=lengths)
     else:
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
-        X = da.from_array(X, chunks=(row_chunks or max(1, X.shape[0] // 4), -1),
-                          asarray=not sp.issparse(X))
+        X = da.from_array(
+            X, chunks=(row_chunks or max(1, X.shape[0] // 4), -1), asarray=not sp.issparse(X)
+        )
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D X, got shape {X.shape}.")
     validate_data(estimator, names_from, reset=reset, skip_check_array=True)
@@ -209,8 +211,11 @@ def _labels_and_finite(Xb, yb):
     """Pass 1 on one block: its labels, whether X is finite, its bytes."""
     if sp.issparse(Xb):
         finite = bool(np.isfinite(Xb.data).all())
-        nbytes = Xb.data.nbytes + Xb.indices.nbytes + Xb.indptr.nbytes if Xb.format == "csr" \
+        nbytes = (
+            Xb.data.nbytes + Xb.indices.nbytes + Xb.indptr.nbytes
+            if Xb.format == "csr"
             else Xb.data.nbytes * 3
+        )
     else:
         Xb = np.asarray(Xb)
         finite = bool(np.isfinite(Xb).all()) if Xb.dtype.kind in "fc" else True
@@ -284,8 +289,7 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
         persisted = True
 
     # pass 1: labels, finiteness (and, for sparse X, its size)
-    parts = [dask.delayed(_labels_and_finite)(xb, yb)
-             for xb, yb in zip(_blocks(X), _blocks(y))]
+    parts = [dask.delayed(_labels_and_finite)(xb, yb) for xb, yb in zip(_blocks(X), _blocks(y))]
     stats = dask.compute(*parts)
     for i, (_, finite, _) in enumerate(stats):
         if not finite:
@@ -294,15 +298,18 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
                 f"Input X contains NaN or infinity in block {i} (rows {start} to "
                 f"{start + X.chunks[0][i] - 1}); remove or impute those values first."
             )
-    classes = check_n_classes(np.unique(np.concatenate([labels for labels, _, _ in stats])),
-                              "SoftmaxClassifier")
+    classes = check_n_classes(
+        np.unique(np.concatenate([labels for labels, _, _ in stats])), "SoftmaxClassifier"
+    )
     if sparse and sum(nb for _, _, nb in stats) <= PERSIST_FRACTION * memory:
         X = X.persist()
         persisted = True
 
     # pass 2: class weights, hence the weight sum; y and sw only
-    parts = [dask.delayed(_class_weights)(yb, swb, classes)
-             for yb, swb in zip(_blocks(y), _blocks(sw) or [None] * len(_blocks(y)))]
+    parts = [
+        dask.delayed(_class_weights)(yb, swb, classes)
+        for yb, swb in zip(_blocks(y), _blocks(sw) or [None] * len(_blocks(y)))
+    ]
     totals = np.sum(dask.compute(*parts), axis=0)
     cw = None
     if class_weight is not None:
@@ -310,8 +317,7 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
             check_class_totals(classes, totals)
         # the classes with their weights stand for y: the same class weights as
         # compute_class_weight gives on all of y
-        cw = compute_class_weight(class_weight, classes=classes, y=classes,
-                                  sample_weight=totals)
+        cw = compute_class_weight(class_weight, classes=classes, y=classes, sample_weight=totals)
     weight_sum = float(totals @ cw) if cw is not None else float(totals.sum())
     check_weight_sum(weight_sum)
     y_enc = y.map_blocks(_encode_block, classes, dtype=np.intp)
@@ -327,8 +333,9 @@ def prepare_fit_data(estimator, X, y, sample_weight, class_weight):
 def _block_loss_grad(coef, Xb, yb, swb, n_classes, fit_intercept, dtype, n_jobs):
     """Unscaled ``[sum_i s_i CE_i, gradient sums]`` of one block, shape (n_params + 1,)."""
     Xb = _block_X(Xb, dtype)
-    loss = SoftmaxLoss(Xb, np.asarray(yb, dtype=np.intp), n_classes, swb, C=np.inf,
-                       fit_intercept=fit_intercept)
+    loss = SoftmaxLoss(
+        Xb, np.asarray(yb, dtype=np.intp), n_classes, swb, C=np.inf, fit_intercept=fit_intercept
+    )
     out = np.zeros(loss.n_params + 1)
     if Xb.shape[0] == 0 or loss.sw_sum == 0.0:
         return out
@@ -347,8 +354,10 @@ def _add(*parts):
 def tree_sum(parts, split_every=SPLIT_EVERY):
     """Delayed sum of delayed arrays, added ``split_every`` at a time in a tree."""
     while len(parts) > 1:
-        parts = [dask.delayed(_add)(*parts[i:i + split_every])
-                 for i in range(0, len(parts), split_every)]
+        parts = [
+            dask.delayed(_add)(*parts[i : i + split_every])
+            for i in range(0, len(parts), split_every)
+        ]
     return parts[0]
 
 
@@ -401,9 +410,12 @@ class DaskLoss:
         d, lay = self.data, self.layout
         # one key for the coefficients: each worker fetches them once per evaluation
         coef_d = dask.delayed(np.array(coef, dtype=np.float64))
-        parts = [dask.delayed(_block_loss_grad)(coef_d, xb, yb, swb, lay.n_classes,
-                                                lay.fit_intercept, d.dtype, self.n_jobs)
-                 for xb, yb, swb in zip(d.X_blocks, d.y_blocks, d.sw_blocks)]
+        parts = [
+            dask.delayed(_block_loss_grad)(
+                coef_d, xb, yb, swb, lay.n_classes, lay.fit_intercept, d.dtype, self.n_jobs
+            )
+            for xb, yb, swb in zip(d.X_blocks, d.y_blocks, d.sw_blocks)
+        ]
         (sums,) = dask.compute(tree_sum(parts))
         inv = 1.0 / d.weight_sum
         W, _ = lay.weight_intercept(coef)
@@ -443,11 +455,17 @@ class DaskLoss:
         if self._hessian_rows is None or self._hessian_rows[0] != max_rows:
             d, lay = self.data, self.layout
             rows, _ = hessian_rows(d.X.shape[0], max_rows)
-            Xs, ys, sws = dask.compute(d.X[rows], d.y_enc[rows],
-                                       d.sw[rows] if d.sw is not None else None)
-            sub = SoftmaxLoss(_block_X(Xs, d.dtype), np.asarray(ys, dtype=np.intp),
-                              lay.n_classes, sws, fit_intercept=lay.fit_intercept,
-                              penalty=self.penalty)
+            Xs, ys, sws = dask.compute(
+                d.X[rows], d.y_enc[rows], d.sw[rows] if d.sw is not None else None
+            )
+            sub = SoftmaxLoss(
+                _block_X(Xs, d.dtype),
+                np.asarray(ys, dtype=np.intp),
+                lay.n_classes,
+                sws,
+                fit_intercept=lay.fit_intercept,
+                penalty=self.penalty,
+            )
             self._hessian_rows = (max_rows, sub)
         # all of the gathered rows: they are the subsample already
         return self._hessian_rows[1].hessian_product(coef, free, max_rows=None)
@@ -458,8 +476,14 @@ def _sgd_block(state, Xb, yb, swb, layout, dtype, penalty, options, n_jobs):
     """One block's SGD epoch, on the worker holding it; returns the new state."""
     state = copy.deepcopy(state)  # a retried task must start from the same state
     Xb = _block_X(Xb, dtype)
-    loss = SoftmaxLoss(Xb, np.asarray(yb, dtype=np.intp), layout.n_classes, swb,
-                       fit_intercept=layout.fit_intercept, penalty=penalty)
+    loss = SoftmaxLoss(
+        Xb,
+        np.asarray(yb, dtype=np.intp),
+        layout.n_classes,
+        swb,
+        fit_intercept=layout.fit_intercept,
+        penalty=penalty,
+    )
     if Xb.shape[0] == 0:
         return state
     # the block's rows in batches of (nearly) equal size, at most batch_size: a block of
@@ -483,14 +507,23 @@ def _fit_sgd(estimator, data, layout, penalty, state, order_rng):
     options = sgd_options(estimator)
     converged = False
     for _ in range(estimator.max_iter):
-        order = (order_rng.permutation(data.n_blocks) if options.shuffle
-                 else np.arange(data.n_blocks))
+        order = (
+            order_rng.permutation(data.n_blocks) if options.shuffle else np.arange(data.n_blocks)
+        )
         epochs, n_curve = state.epochs, len(state.loss_curve)
         node = dask.delayed(state)
         for i in order:
             node = dask.delayed(_sgd_block)(
-                node, data.X_blocks[i], data.y_blocks[i], data.sw_blocks[i], layout,
-                data.dtype, penalty, options, estimator.n_jobs)
+                node,
+                data.X_blocks[i],
+                data.y_blocks[i],
+                data.sw_blocks[i],
+                layout,
+                data.dtype,
+                penalty,
+                options,
+                estimator.n_jobs,
+            )
         (state,) = dask.compute(node)
         # the blocks' epochs make one epoch: its loss is the mean over all minibatches
         epoch_loss = end_pass(state, penalty)
@@ -498,8 +531,11 @@ def _fit_sgd(estimator, data, layout, penalty, state, order_rng):
         state.loss_curve.append(epoch_loss)
         state.epochs = epochs + 1
         if options.verbose:
-            print(f"SGD epoch {state.epochs:4d} over {data.n_blocks} blocks  loss "
-                  f"{epoch_loss:.8f}  eta {state.eta:.3e}", flush=True)
+            print(
+                f"SGD epoch {state.epochs:4d} over {data.n_blocks} blocks  loss "
+                f"{epoch_loss:.8f}  eta {state.eta:.3e}",
+                flush=True,
+            )
         if judge_pass(state, options, epoch_loss, estimator.tol, estimator.n_iter_no_change):
             converged = True
             break
@@ -558,8 +594,7 @@ def fit(estimator, X, y, sample_weight):
             "early_stopping is not implemented for dask input; set early_stopping=False "
             "(the stopping rule on the training loss still applies)."
         )
-    data, persisted = prepare_fit_data(estimator, X, y, sample_weight,
-                                       estimator.class_weight)
+    data, persisted = prepare_fit_data(estimator, X, y, sample_weight, estimator.class_weight)
     n_classes, n_features = data.classes.shape[0], data.X.shape[1]
     layout = CoefLayout(n_features, n_classes, estimator.fit_intercept)
     penalty = ElasticNet(estimator.C, estimator.l1_ratio, data.weight_sum)
@@ -568,9 +603,13 @@ def fit(estimator, X, y, sample_weight):
     sgd_state = None
     if estimator.solver == "lbfgs":
         loss = DaskLoss(data, layout, penalty, estimator.n_jobs)
-        coef, n_iter, _ = minimize_full_batch(PrecisionStages(loss), layout.start(init),
-                                              max_iter=estimator.max_iter,
-                                              tol=estimator.tol, verbose=estimator.verbose)
+        coef, n_iter, _ = minimize_full_batch(
+            PrecisionStages(loss),
+            layout.start(init),
+            max_iter=estimator.max_iter,
+            tol=estimator.tol,
+            verbose=estimator.verbose,
+        )
         W, b = layout.weight_intercept(coef)
         stats.update(n_evaluations=loss.n_evaluations, evaluation_seconds=loss.seconds)
     else:
@@ -581,8 +620,16 @@ def fit(estimator, X, y, sample_weight):
         sgd_state.weight_seen = data.weight_sum
         W, b = sgd_state.model()
         n_iter = sgd_state.epochs
-    return DaskFitResult(classes=data.classes, W=W, b=b, n_iter=n_iter, dtype=data.dtype,
-                         weight_sum=data.weight_sum, sgd_state=sgd_state, stats=stats)
+    return DaskFitResult(
+        classes=data.classes,
+        W=W,
+        b=b,
+        n_iter=n_iter,
+        dtype=data.dtype,
+        weight_sum=data.weight_sum,
+        sgd_state=sgd_state,
+        stats=stats,
+    )
 
 
 # -- predictions -----------------------------------------------------------------------
@@ -613,12 +660,32 @@ def predict(estimator, X, method):
     rows = X.chunks[0]
     if method == "predict":
         dtype = estimator.classes_.dtype
-        return X.map_blocks(_predict_block, estimator, method, dtype=dtype, drop_axis=1,
-                            chunks=(rows,), meta=np.empty(0, dtype=dtype))
+        return X.map_blocks(
+            _predict_block,
+            estimator,
+            method,
+            dtype=dtype,
+            drop_axis=1,
+            chunks=(rows,),
+            meta=np.empty(0, dtype=dtype),
+        )
     dtype = estimator.coef_.dtype
     if method == "decision_function" and n_classes == 2:
-        return X.map_blocks(_predict_block, estimator, method, dtype=dtype, drop_axis=1,
-                            chunks=(rows,), meta=np.empty(0, dtype=dtype))
+        return X.map_blocks(
+            _predict_block,
+            estimator,
+            method,
+            dtype=dtype,
+            drop_axis=1,
+            chunks=(rows,),
+            meta=np.empty(0, dtype=dtype),
+        )
     n_out = n_classes if method != "decision_function" else estimator.coef_.shape[0]
-    return X.map_blocks(_predict_block, estimator, method, dtype=dtype,
-                        chunks=(rows, (n_out,)), meta=np.empty((0, 0), dtype=dtype))
+    return X.map_blocks(
+        _predict_block,
+        estimator,
+        method,
+        dtype=dtype,
+        chunks=(rows, (n_out,)),
+        meta=np.empty((0, 0), dtype=dtype),
+    )

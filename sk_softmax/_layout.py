@@ -114,6 +114,5 @@ def fitted_attributes(W, b, dtype, fit_intercept):
     intercept : ndarray of shape (K,)
     """
     coef = np.array(W, dtype=dtype, order="C")
-    intercept = (np.array(b, dtype=dtype) if fit_intercept
-                 else np.zeros(coef.shape[0], dtype=dtype))
+    intercept = np.array(b, dtype=dtype) if fit_intercept else np.zeros(coef.shape[0], dtype=dtype)
     return coef, intercept

@@ -113,8 +113,19 @@ class SoftmaxLoss:
 
     supports_hessian_product = True
 
-    def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 l1_ratio=0.0, penalty_weight_sum=None, penalty=None):
+    def __init__(
+        self,
+        X,
+        y,
+        n_classes,
+        sample_weight=None,
+        *,
+        C=1.0,
+        fit_intercept=True,
+        l1_ratio=0.0,
+        penalty_weight_sum=None,
+        penalty=None,
+    ):
         n_samples, n_features = X.shape
         self.layout = CoefLayout(n_features, n_classes, fit_intercept)
         self.X = X
@@ -167,9 +178,14 @@ class SoftmaxLoss:
         """
         if sample_weight is not None and sample_weight.shape[0] == 0:
             sample_weight = None
-        return SoftmaxLoss(X, y, self.layout.n_classes, sample_weight,
-                           fit_intercept=self.layout.fit_intercept,
-                           penalty=self.penalty if penalty is None else penalty)
+        return SoftmaxLoss(
+            X,
+            y,
+            self.layout.n_classes,
+            sample_weight,
+            fit_intercept=self.layout.fit_intercept,
+            penalty=self.penalty if penalty is None else penalty,
+        )
 
     def with_penalty(self, penalty):
         """The same loss (same data, no copy) with another penalty.
@@ -187,8 +203,9 @@ class SoftmaxLoss:
 
     def minibatch_data(self):
         """The data SGD steps on, as one bundle (:class:`MinibatchData`)."""
-        return MinibatchData(X=self.X, y=self.y, sample_weight=self.sample_weight,
-                             sparse=self.sparse)
+        return MinibatchData(
+            X=self.X, y=self.y, sample_weight=self.sample_weight, sparse=self.sparse
+        )
 
     def _full_buffers(self):
         if self._full is None:
@@ -354,9 +371,16 @@ class SoftmaxLoss:
         grad = np.empty(self.coef_shape, dtype=np.float64)
         Wf = np.asarray(W, dtype=np.float64)
         if self.small:
-            loss_sum = _small.small_loss_grad(self.X, self.y, self.sample_weight, Wf,
-                                              np.asarray(b, dtype=np.float64),
-                                              self.layout.binary, self._gW, self._gb)
+            loss_sum = _small.small_loss_grad(
+                self.X,
+                self.y,
+                self.sample_weight,
+                Wf,
+                np.asarray(b, dtype=np.float64),
+                self.layout.binary,
+                self._gW,
+                self._gb,
+            )
             self._finish(grad, Wf, inv)
         elif self.sparse:
             loss_sum = self._csr_full(W, b, Wf, inv, grad)
@@ -370,9 +394,17 @@ class SoftmaxLoss:
         self._b[...] = b
         self._W[...] = W
         lay = self.layout
-        _kernels.dense_loss_grad(self.X, self.y, self.sample_weight, self._W, self._b,
-                                 lay.binary, self._block_size, self._full_buffers(),
-                                 use_parallel(self.X.shape[0] * lay.n_features * lay.K))
+        _kernels.dense_loss_grad(
+            self.X,
+            self.y,
+            self.sample_weight,
+            self._W,
+            self._b,
+            lay.binary,
+            self._block_size,
+            self._full_buffers(),
+            use_parallel(self.X.shape[0] * lay.n_features * lay.K),
+        )
         buf = self._full
         return _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
 
@@ -384,11 +416,29 @@ class SoftmaxLoss:
         X, lay = self.X, self.layout
         buf = self._full_buffers()
         parallel = use_parallel(X.nnz * lay.K)
-        _kernels.csr_loss_grad(X.data, X.indices, X.indptr, self.y, self.sample_weight,
-                               self._W, self._b, lay.binary, buf, parallel)
-        loss_sum = _kernels.csr_grad_finish(buf.acc_WT, buf.acc_b, buf.acc_loss, Wf,
-                                            self.penalty.l2, inv,
-                                            grad[:, : lay.n_features], self._gb, parallel)
+        _kernels.csr_loss_grad(
+            X.data,
+            X.indices,
+            X.indptr,
+            self.y,
+            self.sample_weight,
+            self._W,
+            self._b,
+            lay.binary,
+            buf,
+            parallel,
+        )
+        loss_sum = _kernels.csr_grad_finish(
+            buf.acc_WT,
+            buf.acc_b,
+            buf.acc_loss,
+            Wf,
+            self.penalty.l2,
+            inv,
+            grad[:, : lay.n_features],
+            self._gb,
+            parallel,
+        )
         if lay.fit_intercept:
             grad[:, -1] = self._gb
         return loss_sum
@@ -402,8 +452,11 @@ class SoftmaxLoss:
 
     def _batch_loss_gradient(self, W, b, rows):
         Wf = np.asarray(W, dtype=np.float64)
-        S_B = (float(rows.shape[0]) if self.sample_weight.shape[0] == 0
-               else float(self.sample_weight[rows].sum()))
+        S_B = (
+            float(rows.shape[0])
+            if self.sample_weight.shape[0] == 0
+            else float(self.sample_weight[rows].sum())
+        )
         inv = 1.0 / S_B if S_B > 0 else 0.0
         grad = np.empty(self.coef_shape, dtype=np.float64)
         if rows.shape[0] == 0:
@@ -421,18 +474,33 @@ class SoftmaxLoss:
         # a minibatch of CSR rows is small: evaluate the sub-matrix with its own buffers
         lay = self.layout
         Xb = self.X[rows]
-        sub = SoftmaxLoss(Xb, self.y[rows], lay.n_classes,
-                          None if self.sample_weight.shape[0] == 0
-                          else self.sample_weight[rows],
-                          C=np.inf, fit_intercept=lay.fit_intercept)
+        sub = SoftmaxLoss(
+            Xb,
+            self.y[rows],
+            lay.n_classes,
+            None if self.sample_weight.shape[0] == 0 else self.sample_weight[rows],
+            C=np.inf,
+            fit_intercept=lay.fit_intercept,
+        )
         buf = sub._full_buffers()
         sub._W[...] = W.T
         sub._b[...] = b
         parallel = use_parallel(Xb.nnz * lay.K)
-        _kernels.csr_loss_grad(Xb.data, Xb.indices, Xb.indptr, sub.y, sub.sample_weight,
-                               sub._W, sub._b, lay.binary, buf, parallel)
+        _kernels.csr_loss_grad(
+            Xb.data,
+            Xb.indices,
+            Xb.indptr,
+            sub.y,
+            sub.sample_weight,
+            sub._W,
+            sub._b,
+            lay.binary,
+            buf,
+            parallel,
+        )
         return _kernels.csr_grad_finish(
-            buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0, self._gW, self._gb, parallel)
+            buf.acc_WT, buf.acc_b, buf.acc_loss, Wf, 0.0, 1.0, self._gW, self._gb, parallel
+        )
 
     def _dense_batch(self, W, b, rows):
         lay = self.layout
@@ -444,9 +512,18 @@ class SoftmaxLoss:
         self._W[...] = W
         self._b[...] = b
         buf = self._batch
-        _kernels.dense_batch_grad(self.X, self.y, self.sample_weight, rows, self._W, self._b,
-                                  lay.binary, BATCH_BLOCK_SIZE, buf,
-                                  use_parallel(m * lay.n_features * lay.K))
+        _kernels.dense_batch_grad(
+            self.X,
+            self.y,
+            self.sample_weight,
+            rows,
+            self._W,
+            self._b,
+            lay.binary,
+            BATCH_BLOCK_SIZE,
+            buf,
+            use_parallel(m * lay.n_features * lay.K),
+        )
         return _kernels.reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, self._gW, self._gb)
 
     def loss(self, coef):

@@ -70,8 +70,9 @@ class ElasticNet:
             self.l1 = r / (C * S)
 
     def __repr__(self):
-        return (f"ElasticNet(C={self.C!r}, l1_ratio={self.l1_ratio!r}, "
-                f"weight_sum={self.weight_sum!r})")
+        return (
+            f"ElasticNet(C={self.C!r}, l1_ratio={self.l1_ratio!r}, weight_sum={self.weight_sum!r})"
+        )
 
     def with_weight_sum(self, weight_sum):
         """The same penalty for another ``S``."""

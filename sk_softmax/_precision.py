@@ -78,8 +78,13 @@ def precision_stages(loss, float32_X=None):
     stages : PrecisionStages
     """
     X = loss.X
-    if (loss.sparse or X.dtype != np.float64 or loss.small
-            or loss.penalty.has_l1 or X.size * 4 > FLOAT32_STAGE_MAX_COPY_BYTES):
+    if (
+        loss.sparse
+        or X.dtype != np.float64
+        or loss.small
+        or loss.penalty.has_l1
+        or X.size * 4 > FLOAT32_STAGE_MAX_COPY_BYTES
+    ):
         return PrecisionStages(loss)
     if float32_X is None:
         with np.errstate(over="ignore"):

@@ -43,8 +43,13 @@ import threading
 from threadpoolctl import LibController
 from threadpoolctl import register as register_threadpool_controller
 
-__all__ = ["NumbaThreadpoolController", "check_n_jobs", "effective_n_threads",
-           "kernel_threads", "use_parallel"]
+__all__ = [
+    "NumbaThreadpoolController",
+    "check_n_jobs",
+    "effective_n_threads",
+    "kernel_threads",
+    "use_parallel",
+]
 
 #: Below this much work (multiply-adds of one kernel call) threads cannot pay off, and a
 #: call runs the serial variant of a kernel, which gives the same bits and compiles in a
@@ -173,8 +178,9 @@ def _preload_tbb():
     import sys
 
     names = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
-    candidates = [os.path.join(sys.prefix, sub, name) for sub in ("lib", "Library/bin")
-                  for name in names]
+    candidates = [
+        os.path.join(sys.prefix, sub, name) for sub in ("lib", "Library/bin") for name in names
+    ]
     try:
         from importlib.metadata import PackageNotFoundError, files
 
@@ -219,7 +225,8 @@ def _choose_threading_layer():
             # numba imports tbbpool only when it starts its pool; the wheel's runtime
             # must be loadable by then, whoever chose the layer
             tbb_ok = _loadable("numba.np.ufunc.tbbpool") or (
-                _preload_tbb() and _loadable("numba.np.ufunc.tbbpool"))
+                _preload_tbb() and _loadable("numba.np.ufunc.tbbpool")
+            )
         if not user_choice and layer == "default":
             if tbb_ok:
                 numba.config.THREADING_LAYER = "tbb"
@@ -227,8 +234,9 @@ def _choose_threading_layer():
                 numba.config.THREADING_LAYER = "omp"
         layer = numba.config.THREADING_LAYER
         safe = layer in ("tbb", "omp", "safe", "threadsafe", "forksafe") or (
-            layer == "default" and (_loadable("numba.np.ufunc.tbbpool")
-                                    or _loadable("numba.np.ufunc.omppool")))
+            layer == "default"
+            and (_loadable("numba.np.ufunc.tbbpool") or _loadable("numba.np.ufunc.omppool"))
+        )
         # workqueue cannot run launches from two Python threads at once: serialise them
         _serialise_launches = not safe
         _layer_checked = True

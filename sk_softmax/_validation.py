@@ -101,8 +101,7 @@ def encode_known_labels(y, classes):
     unseen = np.setdiff1d(np.unique(y), classes)
     if unseen.size:
         raise ValueError(
-            f"y contains labels not in classes: {list(unseen)!r} (classes: "
-            f"{list(classes)!r})."
+            f"y contains labels not in classes: {list(unseen)!r} (classes: {list(classes)!r})."
         )
     return np.searchsorted(classes, y).astype(np.intp, copy=False)
 
@@ -142,17 +141,12 @@ def fit_sample_weight(X, y, classes, sample_weight, class_weight, allow_zero_sum
     (used by SoftmaxClassifier and SoftmaxClassifierCV)."""
     if sample_weight is None and class_weight is None:
         return None
-    sw = check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True
-    )
+    sw = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if isinstance(class_weight, str):  # "balanced"
-        totals = np.bincount(np.searchsorted(classes, y), weights=sw,
-                             minlength=classes.shape[0])
+        totals = np.bincount(np.searchsorted(classes, y), weights=sw, minlength=classes.shape[0])
         check_class_totals(classes, totals)
     if class_weight is not None:
-        cw = compute_class_weight(
-            class_weight, classes=classes, y=y, sample_weight=sample_weight
-        )
+        cw = compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
         sw = sw * cw[np.searchsorted(classes, y)]
     if not allow_zero_sum:
         check_weight_sum(sw.sum())

@@ -16,8 +16,7 @@ import numpy as np
 
 __all__ = ["iter_mnist_chunks", "load_mnist", "read_idx"]
 
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
-              0x0E: ">f8"}
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -59,8 +58,9 @@ def read_idx(path):
         data = f.read()
     count = int(np.prod(dims))
     if len(data) != count * dtype.itemsize:
-        raise ValueError(f"{path}: expected {count} values of {dtype}, file holds "
-                         f"{len(data)} bytes.")
+        raise ValueError(
+            f"{path}: expected {count} values of {dtype}, file holds {len(data)} bytes."
+        )
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -94,8 +94,7 @@ def load_mnist(data_dir, subset="train", *, dtype=np.float64, scale=True):
     return X, y
 
 
-def iter_mnist_chunks(data_dir, subset="train", *, chunk_size=5000, dtype=np.float32,
-                      scale=True):
+def iter_mnist_chunks(data_dir, subset="train", *, chunk_size=5000, dtype=np.float32, scale=True):
     """Stream MNIST from its IDX files in chunks, never holding more than one chunk.
 
     Parameters

@@ -104,36 +104,61 @@ def convert_softmax_classifier(scope, operator, container):
     intercept_name = scope.get_unique_variable_name("intercept")
     container.add_initializer(intercept_name, proto, list(b.shape), b.tolist())
     product = scope.get_unique_variable_name("product")
-    container.add_node("MatMul", [operator.inputs[0].full_name, coef_name], product,
-                       name=scope.get_unique_operator_name("MatMul"))
+    container.add_node(
+        "MatMul",
+        [operator.inputs[0].full_name, coef_name],
+        product,
+        name=scope.get_unique_operator_name("MatMul"),
+    )
     scores = scope.get_unique_variable_name("scores")
-    container.add_node("Add", [product, intercept_name], scores,
-                       name=scope.get_unique_operator_name("Add"))
+    container.add_node(
+        "Add", [product, intercept_name], scores, name=scope.get_unique_operator_name("Add")
+    )
     if double and isinstance(operator.outputs[1].type, FloatTensorType):
         # for ZipMap, which takes float32 only (see the parser)
         proba = scope.get_unique_variable_name("proba64")
-        container.add_node("Softmax", scores, proba, axis=1,
-                           name=scope.get_unique_operator_name("Softmax"))
-        container.add_node("Cast", proba, operator.outputs[1].full_name,
-                           to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
+        container.add_node(
+            "Softmax", scores, proba, axis=1, name=scope.get_unique_operator_name("Softmax")
+        )
+        container.add_node(
+            "Cast",
+            proba,
+            operator.outputs[1].full_name,
+            to=TensorProto.FLOAT,
+            name=scope.get_unique_operator_name("Cast"),
+        )
     else:
-        container.add_node("Softmax", scores, operator.outputs[1].full_name, axis=1,
-                           name=scope.get_unique_operator_name("Softmax"))
+        container.add_node(
+            "Softmax",
+            scores,
+            operator.outputs[1].full_name,
+            axis=1,
+            name=scope.get_unique_operator_name("Softmax"),
+        )
 
     index = scope.get_unique_variable_name("index")
-    container.add_node("ArgMax", scores, index, axis=1, keepdims=0,
-                       name=scope.get_unique_operator_name("ArgMax"))
+    container.add_node(
+        "ArgMax", scores, index, axis=1, keepdims=0, name=scope.get_unique_operator_name("ArgMax")
+    )
     labels, label_proto = _labels(get_label_classes(scope, model))
     classes_name = scope.get_unique_variable_name("classes")
     container.add_initializer(classes_name, label_proto, list(labels.shape), labels.tolist())
     picked = scope.get_unique_variable_name("picked")
-    container.add_node("ArrayFeatureExtractor", [classes_name, index], picked,
-                       op_domain="ai.onnx.ml",
-                       name=scope.get_unique_operator_name("ArrayFeatureExtractor"))
+    container.add_node(
+        "ArrayFeatureExtractor",
+        [classes_name, index],
+        picked,
+        op_domain="ai.onnx.ml",
+        name=scope.get_unique_operator_name("ArrayFeatureExtractor"),
+    )
     shape_name = scope.get_unique_variable_name("shape")
     container.add_initializer(shape_name, TensorProto.INT64, [1], [-1])
-    container.add_node("Reshape", [picked, shape_name], operator.outputs[0].full_name,
-                       name=scope.get_unique_operator_name("Reshape"))
+    container.add_node(
+        "Reshape",
+        [picked, shape_name],
+        operator.outputs[0].full_name,
+        name=scope.get_unique_operator_name("Reshape"),
+    )
 
 
 def calculate_softmax_classifier_output_shapes(operator):
@@ -142,7 +167,8 @@ def calculate_softmax_classifier_output_shapes(operator):
     The element types are set by :func:`parse_softmax_classifier`.
     """
     if len(operator.inputs) != 1 or not isinstance(
-            operator.inputs[0].type, (FloatTensorType, DoubleTensorType)):
+        operator.inputs[0].type, (FloatTensorType, DoubleTensorType)
+    ):
         raise TypeError(
             "SoftmaxClassifier converts for one float32 or float64 tensor input, got "
             f"{[type(i.type).__name__ for i in operator.inputs]}."
@@ -169,7 +195,8 @@ def parse_softmax_classifier(scope, model, inputs, custom_parsers=None):
     if zipmap is False:
         return operator.outputs
     zip_op = scope.declare_local_operator(
-        "SklearnZipMapColumns" if zipmap == "columns" else "SklearnZipMap")
+        "SklearnZipMapColumns" if zipmap == "columns" else "SklearnZipMap"
+    )
     zip_op.inputs = operator.outputs
     if label_proto == TensorProto.STRING:
         zip_op.classlabels_strings = labels
@@ -180,9 +207,12 @@ def parse_softmax_classifier(scope, model, inputs, custom_parsers=None):
         for name in get_label_classes(scope, model, node_names=True):
             zip_op.outputs.append(scope.declare_local_variable(str(name), proba_type()))
     else:
-        zip_op.outputs.append(scope.declare_local_variable(
-            "output_probability",
-            SequenceType(DictionaryType(label_type([]), FloatTensorType([])))))
+        zip_op.outputs.append(
+            scope.declare_local_variable(
+                "output_probability",
+                SequenceType(DictionaryType(label_type([]), FloatTensorType([]))),
+            )
+        )
     return zip_op.outputs
 
 

@@ -70,8 +70,11 @@ def warmup(verbose=False):
                 t1 = time.perf_counter()
                 _fit_everything(SoftmaxClassifier, Xv, y, n_jobs)
                 if verbose:
-                    print(f"{variant:8s} {np.dtype(dtype).name:7s} {name:9s} "
-                          f"{time.perf_counter() - t1:6.2f} s", flush=True)
+                    print(
+                        f"{variant:8s} {np.dtype(dtype).name:7s} {name:9s} "
+                        f"{time.perf_counter() - t1:6.2f} s",
+                        flush=True,
+                    )
     return time.perf_counter() - t0
 
 
@@ -83,22 +86,32 @@ def _fit_everything(cls, X, y, n_jobs):
         model = cls(max_iter=3, n_jobs=n_jobs).fit(X, y)
         model.predict_proba(X)
         for average in (False, True):
-            sgd = cls(solver="sgd", max_iter=1, tol=None, average=average, n_jobs=n_jobs,
-                      batch_size=X.shape[0], random_state=0)
+            sgd = cls(
+                solver="sgd",
+                max_iter=1,
+                tol=None,
+                average=average,
+                n_jobs=n_jobs,
+                batch_size=X.shape[0],
+                random_state=0,
+            )
             sgd.fit(X, y).partial_fit(X, y)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sk_softmax.warmup",
-        description="Compile every sk_softmax kernel into numba's cache.")
+        description="Compile every sk_softmax kernel into numba's cache.",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
     import numba
 
     if not args.quiet:
-        print(f"numba cache: {numba.config.CACHE_DIR or 'next to the package (__pycache__)'}",
-              flush=True)
+        print(
+            f"numba cache: {numba.config.CACHE_DIR or 'next to the package (__pycache__)'}",
+            flush=True,
+        )
     seconds = warmup(verbose=not args.quiet)
     if not args.quiet:
         print(f"sk_softmax kernels compiled and cached in {seconds:.1f} s")

@@ -26,8 +26,7 @@ def evaluation(request, monkeypatch):
     data covers both."""
     from sk_softmax._kernels import _small
 
-    monkeypatch.setattr(_small, "SMALL_MAX_WORK",
-                        0 if request.param == "kernels" else np.inf)
+    monkeypatch.setattr(_small, "SMALL_MAX_WORK", 0 if request.param == "kernels" else np.inf)
     return request.param
 
 
@@ -44,10 +43,11 @@ _CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
 _SIMPLE = (bool, int, float, str, bytes, tuple, frozenset, type(None))
 # environment variables whose appearance is a leak (thread counts and the like); others
 # appear on import (scikit-learn and joblib set KMP_INIT_AT_FORK, polars _RJEM_MALLOC_CONF)
-_THREAD_ENV = re.compile(r"NUMBA_.*|SK_SOFTMAX.*|SCIPY_.*|OMP_.*|DASK_.*|.*_NUM_THREADS"
-                         r"|.*_MAX_THREADS|VECLIB_MAXIMUM_THREADS")
-_NUMBA_CONFIG = ("NUMBA_NUM_THREADS", "THREADING_LAYER", "CACHE_DIR", "BOUNDSCHECK",
-                 "DISABLE_JIT")
+_THREAD_ENV = re.compile(
+    r"NUMBA_.*|SK_SOFTMAX.*|SCIPY_.*|OMP_.*|DASK_.*|.*_NUM_THREADS"
+    r"|.*_MAX_THREADS|VECLIB_MAXIMUM_THREADS"
+)
+_NUMBA_CONFIG = ("NUMBA_NUM_THREADS", "THREADING_LAYER", "CACHE_DIR", "BOUNDSCHECK", "DISABLE_JIT")
 
 
 def _package_constants():
@@ -84,9 +84,12 @@ def _thread_limits():
 
 
 def _global_state():
-    state = {"constants": _package_constants(), "threads": _thread_limits(),
-             "environ": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
-             "numpy errstate": np.geterr()}
+    state = {
+        "constants": _package_constants(),
+        "threads": _thread_limits(),
+        "environ": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "numpy errstate": np.geterr(),
+    }
     if "numba" in sys.modules:
         import numba
 
@@ -98,8 +101,10 @@ def _global_state():
     threading_module = sys.modules.get("sk_softmax._threading")
     if threading_module is not None:
         # no estimator call may be left active (it would hold BLAS at one thread)
-        state["active kernel calls"] = (getattr(threading_module, "_active_calls", 0),
-                                        getattr(threading_module._local, "depth", 0))
+        state["active kernel calls"] = (
+            getattr(threading_module, "_active_calls", 0),
+            getattr(threading_module._local, "depth", 0),
+        )
     return state
 
 
@@ -113,16 +118,21 @@ def _leaks(before, after):
         if isinstance(old, dict) and isinstance(new, dict):
             for key, value in old.items():
                 if key in new and new[key] != value:
-                    if group == "numba config" and (key, value) in (("THREADING_LAYER", "default"),
-                                                                    ("CACHE_DIR", "")):
+                    if group == "numba config" and (key, value) in (
+                        ("THREADING_LAYER", "default"),
+                        ("CACHE_DIR", ""),
+                    ):
                         # chosen once per process by sk_softmax (_threading's choice of the
                         # layer, _kernels._config's fallback cache of a read-only install)
                         continue
                     leaks.append(f"{group}: {key} was {value!r}, now {new[key]!r}")
             if group == "environ":
                 # (libraries' own variables, set on import, are not a test's doing)
-                leaks += [f"environ: {key} added ({new[key]!r})" for key in new.keys() - old
-                          if _THREAD_ENV.fullmatch(key)]
+                leaks += [
+                    f"environ: {key} added ({new[key]!r})"
+                    for key in new.keys() - old
+                    if _THREAD_ENV.fullmatch(key)
+                ]
                 leaks += [f"environ: {key} removed" for key in old.keys() - new]
         elif old != new:
             leaks.append(f"{group} was {old!r}, now {new!r}")
@@ -153,4 +163,5 @@ def pytest_terminal_summary(terminalreporter, config):
         seed = config.getoption("randomly_seed", None)
         terminalreporter.write_line(
             f"random order (pytest-randomly): reproduce it with --randomly-seed={seed}; "
-            f"file order with -p no:randomly")
+            f"file order with -p no:randomly"
+        )

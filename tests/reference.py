@@ -79,7 +79,7 @@ def elastic_net_objective(X, y, W, b, C, l1_ratio, sw=None, binary=False):
     S = X.shape[0] if sw is None else float(np.sum(sw))
     total = loss_sum_terms(X, y, W, b, sw, binary)[0]
     W = np.asarray(W, np.float64)
-    pen = ((1 - l1_ratio) / 2 * float(np.sum(W * W)) + l1_ratio * float(np.abs(W).sum()))
+    pen = (1 - l1_ratio) / 2 * float(np.sum(W * W)) + l1_ratio * float(np.abs(W).sum())
     return total / S + pen / (C * S)
 
 
@@ -104,8 +104,9 @@ def elastic_net_kkt(X, y, W, b, C, l1_ratio, sw=None, binary=False):
     return zero_excess, nonzero, float(np.max(np.abs(gb / S)))
 
 
-def sgd_epochs(X, y, W, b, *, C, eta, batch_size, n_epochs, binary, fit_intercept=True,
-               sw=None, l1_ratio=0.0):
+def sgd_epochs(
+    X, y, W, b, *, C, eta, batch_size, n_epochs, binary, fit_intercept=True, sw=None, l1_ratio=0.0
+):
     """Plain minibatch SGD in row order (no shuffling), constant step, with the running
     average of the iterates.  Returns ``(W, b, W_avg, b_avg)``.
 
@@ -136,8 +137,11 @@ def sgd_epochs(X, y, W, b, *, C, eta, batch_size, n_epochs, binary, fit_intercep
             if l1 > 0:
                 u += eta * l1
                 before = W.copy()
-                W = np.where(W > 0, np.maximum(0.0, W - (u + q)),
-                             np.where(W < 0, np.minimum(0.0, W + (u - q)), W))
+                W = np.where(
+                    W > 0,
+                    np.maximum(0.0, W - (u + q)),
+                    np.where(W < 0, np.minimum(0.0, W + (u - q)), W),
+                )
                 q = q + (W - before)
             if k == 0:
                 W_avg, b_avg = W.copy(), b.copy()
@@ -158,8 +162,7 @@ def critical_C(X, y, l1_ratio, sw=None, fit_intercept=True):
     sw = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
     n_classes = int(y.max()) + 1
     Y = np.eye(n_classes)[y]
-    P = np.tile(sw @ Y / sw.sum() if fit_intercept else np.full(n_classes, 1 / n_classes),
-                (n, 1))
+    P = np.tile(sw @ Y / sw.sum() if fit_intercept else np.full(n_classes, 1 / n_classes), (n, 1))
     G = (X.T @ ((P - Y) * sw[:, None])).T / sw.sum()
     if n_classes == 2:
         G = G[1:]

@@ -30,16 +30,20 @@ def main(argv):
     for path in files:
         t0 = time.perf_counter()
         print(f"== {path.name}", flush=True)
-        code = subprocess.call([sys.executable, "-m", "pytest", str(path), "-q", *argv],
-                               cwd=tests.parent)
+        code = subprocess.call(
+            [sys.executable, "-m", "pytest", str(path), "-q", *argv], cwd=tests.parent
+        )
         results.append((path.name, code, time.perf_counter() - t0))
     print("\n== each file alone", flush=True)
     for name, code, seconds in results:
         status = "passed" if code in (0, NO_TESTS_COLLECTED) else f"FAILED (exit {code})"
         print(f"{name:32s} {status:18s} {seconds:6.1f} s")
     failed = [name for name, code, _ in results if code not in (0, NO_TESTS_COLLECTED)]
-    print(f"{len(files) - len(failed)} of {len(files)} files passed alone in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+    print(
+        f"{len(files) - len(failed)} of {len(files)} files passed alone in "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     return 1 if failed else 0
 
 

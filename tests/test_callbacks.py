@@ -14,8 +14,9 @@ from sk_softmax import SoftmaxClassifier
 
 
 def data(n_classes=3):
-    return make_classification(n_features=4, n_informative=4, n_redundant=0,
-                               n_classes=n_classes, random_state=0)
+    return make_classification(
+        n_features=4, n_informative=4, n_redundant=0, n_classes=n_classes, random_state=0
+    )
 
 
 def records(cb, hook, task):
@@ -56,8 +57,7 @@ def test_lbfgs_fitted_estimator_equals_fit_stopped_there(n_classes, fit_intercep
                 assert_allclose(est.intercept_, expected.intercept_)
                 np.testing.assert_array_equal(est.predict(X), expected.predict(X))
             if i < n_iter:
-                expected = SoftmaxClassifier(fit_intercept=fit_intercept,
-                                             max_iter=i + 1).fit(X, y)
+                expected = SoftmaxClassifier(fit_intercept=fit_intercept, max_iter=i + 1).fit(X, y)
                 est = end["kwargs"]["fitted_estimator"]
                 assert_allclose(est.coef_, expected.coef_)
                 assert_allclose(est.predict_proba(X), expected.predict_proba(X))
@@ -116,8 +116,11 @@ def test_callback_can_stop_the_fit(solver):
     X, y = data()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is no failure
-        clf = SoftmaxClassifier(solver=solver, max_iter=100, tol=None if solver == "sgd"
-                                else 1e-12).set_callbacks(StopAfter(2)).fit(X, y)
+        clf = (
+            SoftmaxClassifier(solver=solver, max_iter=100, tol=None if solver == "sgd" else 1e-12)
+            .set_callbacks(StopAfter(2))
+            .fit(X, y)
+        )
     assert clf.n_iter_[0] == 3
 
 
@@ -125,8 +128,9 @@ def test_progress_bar_runs_on_both_solvers(capsys):
     pytest.importorskip("rich")
     X, y = data()
     for solver in ("lbfgs", "sgd"):
-        clf = SoftmaxClassifier(solver=solver, max_iter=20, tol=None if solver == "sgd"
-                                else 1e-4, random_state=0)
+        clf = SoftmaxClassifier(
+            solver=solver, max_iter=20, tol=None if solver == "sgd" else 1e-4, random_state=0
+        )
         clf.set_callbacks(ProgressBar()).fit(X, y)
         assert clf.n_iter_[0] >= 1
     out = capsys.readouterr()
@@ -164,8 +168,7 @@ def test_failed_fits_close_every_task(monkeypatch):
     assert cb.count_hooks("on_fit_task_begin") == cb.count_hooks("on_fit_task_end")
     assert cb.count_hooks("setup") == cb.count_hooks("teardown") == 1
 
-    huge = dict(solver="sgd", eta0=1e200, learning_rate="constant", tol=None, max_iter=3,
-                C=np.inf)
+    huge = dict(solver="sgd", eta0=1e200, learning_rate="constant", tol=None, max_iter=3, C=np.inf)
     for method in ("fit", "partial_fit"):
         cb = RecordingCallback()
         est = SoftmaxClassifier(**huge).set_callbacks(cb)
@@ -176,6 +179,9 @@ def test_failed_fits_close_every_task(monkeypatch):
             else:
                 est.partial_fit(X * 1e150, y, classes=np.unique(y))
         assert cb.count_hooks("on_fit_task_begin") == cb.count_hooks("on_fit_task_end") == 2
-        root_end = [r for r in cb.record if r["name"] == "on_fit_task_end"
-                    and r["context"].task_name == method]
+        root_end = [
+            r
+            for r in cb.record
+            if r["name"] == "on_fit_task_end" and r["context"].task_name == method
+        ]
         assert len(root_end) == 1 and root_end[0]["kwargs"]["fitted_estimator"] is None

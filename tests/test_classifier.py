@@ -16,8 +16,12 @@ from sk_softmax import SoftmaxClassifier
 
 from . import reference as ref
 
-LOADERS = {"iris": load_iris, "wine": load_wine, "digits": load_digits,
-           "breast_cancer": load_breast_cancer}
+LOADERS = {
+    "iris": load_iris,
+    "wine": load_wine,
+    "digits": load_digits,
+    "breast_cancer": load_breast_cancer,
+}
 TIGHT = dict(tol=1e-12, max_iter=20_000)
 
 
@@ -84,14 +88,16 @@ def test_binary_follows_logistic_regression_conventions():
     assert ours.intercept_.shape == (1,)
     assert ours.decision_function(X).shape == (X.shape[0],)
     np.testing.assert_allclose(ours.coef_, sk.coef_, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours.decision_function(X), sk.decision_function(X),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ours.decision_function(X), sk.decision_function(X), rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
     proba = ours.predict_proba(X)
     assert proba.shape == (X.shape[0], 2)
     # positive class is classes_[1]
-    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-ours.decision_function(X))),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        proba[:, 1], 1 / (1 + np.exp(-ours.decision_function(X))), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,10 +213,15 @@ def test_pipeline_grid_search_parallel():
     ).fit(X, y)
     assert grid.best_score_ > 0.9
     # two processes give what one does (the fit is deterministic)
-    serial = GridSearchCV(make_pipeline(StandardScaler(), SoftmaxClassifier(max_iter=500)),
-                          {"softmaxclassifier__C": [0.1, 1, 10]}, n_jobs=1, cv=3).fit(X, y)
-    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
-                                  serial.cv_results_["mean_test_score"])
+    serial = GridSearchCV(
+        make_pipeline(StandardScaler(), SoftmaxClassifier(max_iter=500)),
+        {"softmaxclassifier__C": [0.1, 1, 10]},
+        n_jobs=1,
+        cv=3,
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        grid.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
 
 
 def test_convergence_warning_names_max_iter():
@@ -268,8 +279,9 @@ def test_float64_fit_runs_a_float32_stage_and_meets_tol_in_float64(capsys):
     out = capsys.readouterr().out
     assert "L-BFGS float32 iter" in out  # the first stage ran on the float32 copy
     # the float64 gradient of the reference at the fitted coefficients meets tol
-    gW, gb = ref.objective_gradient(X, np.searchsorted(clf.classes_, y), clf.coef_,
-                                    clf.intercept_, 1.0)
+    gW, gb = ref.objective_gradient(
+        X, np.searchsorted(clf.classes_, y), clf.coef_, clf.intercept_, 1.0
+    )
     assert max(np.max(np.abs(gW)), np.max(np.abs(gb))) <= 1e-5
     assert clf.coef_.dtype == np.float64
 
@@ -296,7 +308,8 @@ def test_weights_that_overflow_float32_fall_back_to_float64(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         huge = SoftmaxClassifier(C=1e-39, verbose=1, **TIGHT).fit(
-            X, y, sample_weight=np.full(len(y), 1e39))
+            X, y, sample_weight=np.full(len(y), 1e39)
+        )
     assert "L-BFGS float32 iter" not in capsys.readouterr().out
     assert np.all(np.isfinite(huge.coef_))
     f_unit, f_huge = objective_of(unit, X, y, 1.0), objective_of(huge, X, y, 1.0)

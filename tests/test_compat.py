@@ -23,12 +23,18 @@ def _private_sklearn_imports(path):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sklearn":
             private_module = any(part.startswith("_") for part in node.module.split("."))
-            found += [(node.module, alias.name, alias.asname or alias.name)
-                      for alias in node.names if private_module or alias.name.startswith("_")]
+            found += [
+                (node.module, alias.name, alias.asname or alias.name)
+                for alias in node.names
+                if private_module or alias.name.startswith("_")
+            ]
         elif isinstance(node, ast.Import):
-            found += [(alias.name, "", "") for alias in node.names
-                      if alias.name.split(".")[0] == "sklearn"
-                      and any(part.startswith("_") for part in alias.name.split("."))]
+            found += [
+                (alias.name, "", "")
+                for alias in node.names
+                if alias.name.split(".")[0] == "sklearn"
+                and any(part.startswith("_") for part in alias.name.split("."))
+            ]
     return found
 
 
@@ -36,8 +42,11 @@ def test_private_names_come_from_compat_only():
     """_compat.py is the one place that imports scikit-learn's private names, and it
     exports each of them: a module importing one directly would escape these tests."""
     package = Path(_compat.__file__).parent
-    elsewhere = {str(path.relative_to(package)): found for path in package.rglob("*.py")
-                 if path.name != "_compat.py" and (found := _private_sklearn_imports(path))}
+    elsewhere = {
+        str(path.relative_to(package)): found
+        for path in package.rglob("*.py")
+        if path.name != "_compat.py" and (found := _private_sklearn_imports(path))
+    }
     assert not elsewhere, f"import these through sk_softmax._compat: {elsewhere}"
     imported = _private_sklearn_imports(Path(_compat.__file__))
     assert imported, "_compat.py imports no private scikit-learn name: update this test"
@@ -67,11 +76,11 @@ def test_interval_and_str_options_mean_what_the_constraints_say():
 
 def test_check_sample_weight():
     X = np.zeros((4, 2))
-    np.testing.assert_array_equal(_compat.check_sample_weight(None, X, dtype=np.float64),
-                                  np.ones(4))
+    np.testing.assert_array_equal(
+        _compat.check_sample_weight(None, X, dtype=np.float64), np.ones(4)
+    )
     with pytest.raises(ValueError, match="Negative values"):
-        _compat.check_sample_weight(np.array([1.0, -1.0, 1.0, 1.0]), X,
-                                     ensure_non_negative=True)
+        _compat.check_sample_weight(np.array([1.0, -1.0, 1.0, 1.0]), X, ensure_non_negative=True)
     with pytest.raises(ValueError):
         _compat.check_sample_weight(np.ones(3), X)
 
@@ -80,8 +89,9 @@ def test_linear_classifier_mixins_give_logistic_regression_methods():
     X, y = load_iris(return_X_y=True)
     clf = SoftmaxClassifier(max_iter=1000).fit(X, y)
     np.testing.assert_allclose(clf.decision_function(X), X @ clf.coef_.T + clf.intercept_)
-    np.testing.assert_array_equal(clf.predict(X),
-                                  clf.classes_[np.argmax(clf.decision_function(X), 1)])
+    np.testing.assert_array_equal(
+        clf.predict(X), clf.classes_[np.argmax(clf.decision_function(X), 1)]
+    )
     assert hasattr(clf.sparsify().coef_, "toarray")
     assert isinstance(clf.densify().coef_, np.ndarray)
 

@@ -35,15 +35,20 @@ def test_same_search_as_logistic_regression_cv(load):
     ours = SoftmaxClassifierCV(Cs=8, cv=cv, max_iter=2000, tol=1e-6).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs = LogisticRegressionCV(Cs=8, cv=cv, max_iter=2000, tol=1e-6,
-                                      l1_ratios=(0.0,), scoring="accuracy",
-                                      use_legacy_attributes=False).fit(X, y)
+        theirs = LogisticRegressionCV(
+            Cs=8,
+            cv=cv,
+            max_iter=2000,
+            tol=1e-6,
+            l1_ratios=(0.0,),
+            scoring="accuracy",
+            use_legacy_attributes=False,
+        ).fit(X, y)
     np.testing.assert_allclose(ours.Cs_, theirs.Cs_)
     assert ours.scores_.shape == theirs.scores_.shape == (5, 1, 8)
     assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape
     assert ours.n_iter_.shape == theirs.n_iter_.shape
-    np.testing.assert_allclose(ours.scores_.mean(axis=0), theirs.scores_.mean(axis=0),
-                               atol=0.01)
+    np.testing.assert_allclose(ours.scores_.mean(axis=0), theirs.scores_.mean(axis=0), atol=0.01)
     mean = theirs.scores_.mean(axis=0)[0]
     top = np.sort(mean)[-2:]
     if top[1] - top[0] > 0.005:  # not tied: the same choice
@@ -62,10 +67,20 @@ def test_same_search_as_logistic_regression_cv(load):
 def test_warm_started_path_needs_fewer_iterations_than_independent_fits():
     X, y = digits()
     Cs = np.logspace(-2, 2, 8)
-    _, n_iter = _path(X, y.astype(np.intp), 10, None, Cs, 0.0, fit_intercept=True,
-                      max_iter=1000, tol=1e-5, verbose=0, n_threads=1)
-    cold = [SoftmaxClassifier(C=C, max_iter=1000, tol=1e-5).fit(X, y).n_iter_[0]
-            for C in Cs]
+    _, n_iter = _path(
+        X,
+        y.astype(np.intp),
+        10,
+        None,
+        Cs,
+        0.0,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-5,
+        verbose=0,
+        n_threads=1,
+    )
+    cold = [SoftmaxClassifier(C=C, max_iter=1000, tol=1e-5).fit(X, y).n_iter_[0] for C in Cs]
     assert n_iter[0] == cold[0]  # the first fit starts from zero either way
     assert n_iter.sum() < 0.8 * sum(cold)
 
@@ -82,8 +97,9 @@ def test_path_order_does_not_depend_on_the_order_of_cs():
 
 def test_elastic_net_grid():
     X, y = digits()
-    clf = SoftmaxClassifierCV(Cs=[0.01, 0.1, 1.0], l1_ratios=[0.0, 0.5, 1.0], cv=3,
-                              max_iter=500).fit(X, y)
+    clf = SoftmaxClassifierCV(
+        Cs=[0.01, 0.1, 1.0], l1_ratios=[0.0, 0.5, 1.0], cv=3, max_iter=500
+    ).fit(X, y)
     assert clf.scores_.shape == (3, 3, 3)
     assert clf.coefs_paths_.shape == (3, 3, 3, 10, 65)
     assert clf.l1_ratio_ in (0.0, 0.5, 1.0)
@@ -138,8 +154,9 @@ def test_sample_weight_is_used_by_fits_and_scorer():
     # the fold fits are SoftmaxClassifier fits with the fold's weights
     folds = list(StratifiedKFold(3).split(X, y))
     train, test = folds[0]
-    single = SoftmaxClassifier(C=a.Cs_[0], max_iter=1000).fit(X[train], y[train],
-                                                               sample_weight=sw[train])
+    single = SoftmaxClassifier(C=a.Cs_[0], max_iter=1000).fit(
+        X[train], y[train], sample_weight=sw[train]
+    )
     np.testing.assert_allclose(a.coefs_paths_[0, 0, 0, :, :4], single.coef_, atol=1e-6)
     # and the scorer saw the weights
     model = SoftmaxClassifier(max_iter=1000)
@@ -176,12 +193,13 @@ def test_metadata_routing_groups_and_scorer_weights():
         train, test = folds[1]
         assert len(np.intersect1d(groups[train], groups[test])) == 0
         # the first C of a path starts from zero, as a single fit does
-        single = SoftmaxClassifier(C=clf.Cs_[0]).fit(X[train], y[train],
-                                                     sample_weight=sw[train])
-        np.testing.assert_allclose(clf.coefs_paths_[1, 0, 0, :, :64], single.coef_,
-                                   rtol=1e-10, atol=1e-14)
+        single = SoftmaxClassifier(C=clf.Cs_[0]).fit(X[train], y[train], sample_weight=sw[train])
+        np.testing.assert_allclose(
+            clf.coefs_paths_[1, 0, 0, :, :64], single.coef_, rtol=1e-10, atol=1e-14
+        )
         assert clf.score(X, y, sample_weight=sw) == pytest.approx(
-            np.average(clf.predict(X) == y, weights=sw))
+            np.average(clf.predict(X) == y, weights=sw)
+        )
     # without routing, groups is an error naming it
     with pytest.raises(ValueError, match="groups"):
         SoftmaxClassifierCV(Cs=2).fit(X, y, groups=groups)
@@ -189,6 +207,7 @@ def test_metadata_routing_groups_and_scorer_weights():
 
 def test_sparse_float32_and_pandas_input():
     import pandas as pd
+
     X, y = digits()
     dense = SoftmaxClassifierCV(Cs=[0.01, 0.1], cv=3, tol=1e-10, max_iter=2000).fit(X, y)
     csr = SoftmaxClassifierCV(Cs=[0.01, 0.1], cv=3, tol=1e-10, max_iter=2000)

@@ -48,9 +48,16 @@ def client():
     # process of the tests that follow would run with one BLAS/OpenMP thread
     environ = dict(os.environ)
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as c:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            distributed.Client(cluster) as c,
+        ):
             yield c
     finally:
         for key in set(os.environ) - set(environ):
@@ -95,8 +102,9 @@ def _objective(clf, X, y):
 def test_lbfgs_matches_in_memory(client, da, k):
     X, y = _data(k=k)
     ref = SoftmaxClassifier(C=0.5, **TIGHT).fit(X, y)
-    clf = SoftmaxClassifier(C=0.5, **TIGHT).fit(da.from_array(X, chunks=(250, 4)),
-                                                da.from_array(y, chunks=300))
+    clf = SoftmaxClassifier(C=0.5, **TIGHT).fit(
+        da.from_array(X, chunks=(250, 4)), da.from_array(y, chunks=300)
+    )
     _assert_same_fit(clf, ref)
     assert clf._dask_stats["n_blocks"] == 5 and clf._dask_stats["persisted"]
     assert clf.n_features_in_ == X.shape[1]
@@ -110,7 +118,8 @@ def test_weights_match_in_memory(client, da, class_weight):
     sw[:50] = 0.0
     ref = SoftmaxClassifier(class_weight=class_weight, **TIGHT).fit(X, y, sample_weight=sw)
     clf = SoftmaxClassifier(class_weight=class_weight, **TIGHT).fit(
-        da.from_array(X, chunks=(400, -1)), y, sample_weight=da.from_array(sw, chunks=256))
+        da.from_array(X, chunks=(400, -1)), y, sample_weight=da.from_array(sw, chunks=256)
+    )
     _assert_same_fit(clf, ref)
     np.testing.assert_allclose(clf._fit_weight_sum, ref._fit_weight_sum, rtol=1e-12)
 
@@ -122,7 +131,8 @@ def test_string_labels_binary_float32_no_intercept(client, da):
     X32 = X.astype(np.float32)
     ref = SoftmaxClassifier(fit_intercept=False, **TIGHT).fit(X32, labels)
     clf = SoftmaxClassifier(fit_intercept=False, **TIGHT).fit(
-        da.from_array(X32, chunks=(300, -1)), da.from_array(labels, chunks=300))
+        da.from_array(X32, chunks=(300, -1)), da.from_array(labels, chunks=300)
+    )
     assert clf.coef_.dtype == np.float32
     # float32 kernels: both solves end where float32 rounding of the gradient stops them
     _assert_same_fit(clf, ref, rtol=1e-4)
@@ -140,8 +150,9 @@ def test_csr_blocks(client, da):
     assert sp.issparse(Xd._meta)
     clf = SoftmaxClassifier(**TIGHT).fit(Xd, da.from_array(y, chunks=300))
     _assert_same_fit(clf, ref)
-    np.testing.assert_allclose(clf.predict_proba(Xd).compute(), ref.predict_proba(Xs),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        clf.predict_proba(Xd).compute(), ref.predict_proba(Xs), rtol=1e-6, atol=1e-9
+    )
     # SGD on CSR blocks: the sparse steps of the in-memory code, block by block; the
     # adaptive schedule ends as near the optimum as in memory (measured: 0.999 of the
     # predictions the same, objective 1.4e-5 above the optimum)
@@ -177,8 +188,7 @@ def test_dataframe_and_lazy_predictions(client, da):
             np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     # a DataFrame in, feature names checked, dask out
     proba = clf.predict_proba(ddf)
-    np.testing.assert_allclose(proba.compute(), ref.predict_proba(frame), rtol=1e-6,
-                               atol=1e-9)
+    np.testing.assert_allclose(proba.compute(), ref.predict_proba(frame), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -251,8 +261,10 @@ def test_l1_newton_steps_as_in_memory(client, da, monkeypatch):
     params = {"C": 0.02, "l1_ratio": 1.0, **TIGHT}
     ref = SoftmaxClassifier(**params).fit(X, y, sample_weight=sw)
     clf = SoftmaxClassifier(**params).fit(
-        da.from_array(X, chunks=(700, -1)), da.from_array(y, chunks=700),
-        sample_weight=da.from_array(sw, chunks=700))
+        da.from_array(X, chunks=(700, -1)),
+        da.from_array(y, chunks=700),
+        sample_weight=da.from_array(sw, chunks=700),
+    )
     assert products and products[0] == 700  # Newton steps, on a subsample
     assert np.mean(ref.coef_ == 0) > 0.9
     assert clf.n_iter_[0] == ref.n_iter_[0]
@@ -373,8 +385,9 @@ def test_worker_lost_mid_fit(client, da, monkeypatch):
         return original(self, coef)
 
     monkeypatch.setattr(_dask.DaskLoss, "loss_gradient", loss_gradient)
-    clf = SoftmaxClassifier(**TIGHT).fit(da.from_array(X, chunks=(250, -1)),
-                                         da.from_array(y, chunks=250))
+    clf = SoftmaxClassifier(**TIGHT).fit(
+        da.from_array(X, chunks=(250, -1)), da.from_array(y, chunks=250)
+    )
     assert killed
     _assert_same_fit(clf, ref)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it

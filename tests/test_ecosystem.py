@@ -39,15 +39,15 @@ def thread_spy(monkeypatch):
 
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_threadpool_limits_reach_the_kernels(thread_spy, solver):
-    SoftmaxClassifier(solver=solver, max_iter=5, tol=None if solver == "sgd" else 1e-4).fit(
-        XD, YD)
+    SoftmaxClassifier(solver=solver, max_iter=5, tol=None if solver == "sgd" else 1e-4).fit(XD, YD)
     assert "numba" in {lib["user_api"] for lib in threadpool_info()}
     before = numba.get_num_threads()
     thread_spy.clear()
     with threadpool_limits(limits=1):
         assert effective_n_threads(None) == 1
-        SoftmaxClassifier(solver=solver, max_iter=5,
-                          tol=None if solver == "sgd" else 1e-4).fit(XD, YD)
+        SoftmaxClassifier(solver=solver, max_iter=5, tol=None if solver == "sgd" else 1e-4).fit(
+            XD, YD
+        )
     assert thread_spy and set(thread_spy) == {1}
     assert numba.get_num_threads() == before  # restored by threadpoolctl and by us
     thread_spy.clear()
@@ -78,10 +78,14 @@ def test_metadata_routing():
         assert not np.allclose(pipe[-1].coef_, unweighted.coef_)
         grid = GridSearchCV(pipe, {"softmaxclassifier__C": [0.5, 1.0]}, cv=3)
         grid.fit(X, Y, sample_weight=SW)
-        np.testing.assert_allclose(grid.best_estimator_[-1].coef_,
-                                   SoftmaxClassifier(C=grid.best_params_[
-                                       "softmaxclassifier__C"], max_iter=500).fit(
-                                       X, Y, sample_weight=SW).coef_, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(
+            grid.best_estimator_[-1].coef_,
+            SoftmaxClassifier(C=grid.best_params_["softmaxclassifier__C"], max_iter=500)
+            .fit(X, Y, sample_weight=SW)
+            .coef_,
+            rtol=1e-6,
+            atol=1e-8,
+        )
         cv = cross_validate(clf, X, Y, params={"sample_weight": SW}, cv=3)
         assert len(cv["test_score"]) == 3
         # the request is what routes: without it the weights are refused

@@ -22,14 +22,22 @@ def _functions(path):
 
 
 def test_no_function_longer_than_90_lines():
-    long = [f"{p.relative_to(PACKAGE)}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1})"
-            for p in SOURCES for f in _functions(p) if f.end_lineno - f.lineno + 1 > 90]
+    long = [
+        f"{p.relative_to(PACKAGE)}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1})"
+        for p in SOURCES
+        for f in _functions(p)
+        if f.end_lineno - f.lineno + 1 > 90
+    ]
     assert not long
 
 
 def test_kernels_take_at_most_14_parameters():
-    many = [f"{p.name}:{f.name}" for p in sorted((PACKAGE / "_kernels").glob("*.py"))
-            for f in _functions(p) if len(f.args.args) + len(f.args.kwonlyargs) > 14]
+    many = [
+        f"{p.name}:{f.name}"
+        for p in sorted((PACKAGE / "_kernels").glob("*.py"))
+        for f in _functions(p)
+        if len(f.args.args) + len(f.args.kwonlyargs) > 14
+    ]
     assert not many
 
 
@@ -101,8 +109,10 @@ def test_serial_callers_of_variant_kernels_are_not_compiled_parallel():
     was possible") on first use; each variant calls the callee's variant of its kind."""
     from sk_softmax._kernels import _dense, _sparse
 
-    for callers, name, callee in ((_dense._sgd_steps, "_batch_grad_call", _dense._dense_batch_grad),
-                                  (_sparse._csr_step, "_batch_rows_impl", _sparse._csr_batch_rows)):
+    for callers, name, callee in (
+        (_dense._sgd_steps, "_batch_grad_call", _dense._dense_batch_grad),
+        (_sparse._csr_step, "_batch_rows_impl", _sparse._csr_batch_rows),
+    ):
         for variant in callers:
             assert not variant.targetoptions.get("parallel")
         assert callers.parallel.py_func.__globals__[name] is callee.parallel

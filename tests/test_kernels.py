@@ -28,10 +28,12 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
     K = W.shape[0]
     sw = np.empty(0) if sw is None else np.asarray(sw, dtype=np.float64)
     m = n if rows is None else rows.shape[0]
-    common = dict(Z=np.full((m, K), np.nan, dtype=dtype),
-                  acc_W=np.full((n_chunks, K, d), np.nan),
-                  acc_b=np.full((n_chunks, K), np.nan),
-                  acc_loss=np.full(n_chunks, np.nan))
+    common = dict(
+        Z=np.full((m, K), np.nan, dtype=dtype),
+        acc_W=np.full((n_chunks, K, d), np.nan),
+        acc_b=np.full((n_chunks, K), np.nan),
+        acc_loss=np.full(n_chunks, np.nan),
+    )
     gW = np.empty((K, d))
     gb = np.empty(K)
     Wd, bd = W.astype(dtype), b.astype(dtype)
@@ -42,8 +44,12 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
         else:
             buf = DenseBatchBuffers(
                 Xg=np.full((n_chunks, block_size, d), np.nan, dtype=dtype),
-                Wk=np.empty((K, d), dtype=dtype), bk=np.empty(K, dtype=dtype),
-                gW=np.empty((K, d)), gb=np.empty(K), **common)
+                Wk=np.empty((K, d), dtype=dtype),
+                bk=np.empty(K, dtype=dtype),
+                gW=np.empty((K, d)),
+                gb=np.empty(K),
+                **common,
+            )
             dense_batch_grad(X, y, sw, rows, Wd, bd, binary, block_size, buf)
     loss = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
     return loss, gW, gb, buf.Z
@@ -97,16 +103,16 @@ def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_c
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_classes", [2, 6])
 @pytest.mark.parametrize("m, block_size, n_chunks", [(1, 4, 1), (13, 4, 2), (40, 8, 3)])
-def test_dense_kernel_gathered_rows_match_reference(rng, dtype, n_classes, m, block_size,
-                                                     n_chunks):
+def test_dense_kernel_gathered_rows_match_reference(rng, dtype, n_classes, m, block_size, n_chunks):
     """A minibatch given as a row list (repeats allowed) equals the reference on X[rows]."""
     X, y, W, b = make_problem(rng, 50, 7, n_classes, dtype)
     binary = n_classes == 2
     sw = rng.uniform(0, 2, size=50)
     rows = rng.integers(0, 50, size=m).astype(np.intp)
     loss, gW, gb, Z = run_dense(X, y, W, b, binary, sw, block_size, n_chunks, rows=rows)
-    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X[rows].astype(np.float64), y[rows], W, b,
-                                                 sw[rows], binary)
+    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(
+        X[rows].astype(np.float64), y[rows], W, b, sw[rows], binary
+    )
     assert_close(loss, r_loss, dtype)
     assert_close(gW, r_GW, dtype)
     assert_close(gb, r_gb, dtype)
@@ -144,8 +150,9 @@ def kernel_softmax(Z, ref_zero, log, out):
 
 
 # the numba kernel, and the NumPy function predictions of a few rows use
-SOFTMAXES = pytest.mark.parametrize("softmax", [kernel_softmax, small_softmax_rows],
-                                    ids=["kernel", "numpy"])
+SOFTMAXES = pytest.mark.parametrize(
+    "softmax", [kernel_softmax, small_softmax_rows], ids=["kernel", "numpy"]
+)
 
 
 @SOFTMAXES
@@ -168,8 +175,13 @@ def test_softmax_rows_matches_reference(rng, softmax, dtype, ref_zero, log):
 def test_softmax_rows_extreme_logits_stay_finite(softmax, dtype, ref_zero):
     big = np.finfo(dtype).max / 4
     Z = np.array(
-        [[1e4, -1e4, 0.0], [big, -big, big], [-big, -big, -big], [0.0, 0.0, 0.0],
-         [1e30, 1e30 * (1 - 1e-7), -1e30]],
+        [
+            [1e4, -1e4, 0.0],
+            [big, -big, big],
+            [-big, -big, -big],
+            [0.0, 0.0, 0.0],
+            [1e30, 1e30 * (1 - 1e-7), -1e30],
+        ],
         dtype=dtype,
     )
     p = np.empty((5, 3 + ref_zero), dtype=dtype)
@@ -198,5 +210,9 @@ def test_add_rt_x_matches_numpy(rng, dtype, m):
     G = G0.copy()
     add_rt_x(R, Xb, G)
     expected = G0 + R.astype(np.float64).T @ Xb.astype(np.float64)
-    np.testing.assert_allclose(G, expected, rtol=1e-12 if dtype == np.float64 else 1e-5,
-                               atol=1e-12 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(
+        G,
+        expected,
+        rtol=1e-12 if dtype == np.float64 else 1e-5,
+        atol=1e-12 if dtype == np.float64 else 1e-5,
+    )

@@ -47,8 +47,9 @@ def test_callback_once_per_iteration():
     y = rng.integers(0, 3, 100)
     loss = SoftmaxLoss(X, y, 3)
     seen = []
-    _, n_iter, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-8,
-                                  callback=lambda coef, f: seen.append(f))
+    _, n_iter, _ = minimize_lbfgs(
+        loss, np.zeros(loss.n_params), tol=1e-8, callback=lambda coef, f: seen.append(f)
+    )
     assert len(seen) == n_iter
     assert all(b <= a for a, b in zip(seen, seen[1:]))  # monotone objective
 
@@ -86,8 +87,9 @@ def _problem(seed=0, n=20):
 def test_two_stages_end_on_the_exact_loss():
     a, d = _problem()
     exact, coarse = Quadratic(a, d), Shifted(a, d, 1e-2)
-    x, n_iter, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-10,
-                                       float32_loss=coarse)
+    x, n_iter, result = minimize_lbfgs(
+        exact, np.zeros(20), max_iter=500, tol=1e-10, float32_loss=coarse
+    )
     # the coarse minimiser is 1e-2 away; scipy's ftol test ends both solves near 1e-8
     np.testing.assert_allclose(x, a, atol=1e-6)
     assert 0 < result.float32_nit < n_iter  # both stages iterated
@@ -107,8 +109,9 @@ def test_float32_stage_stops_at_the_floor():
             return value, grad
 
     exact = Quadratic(a, d)
-    _, _, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-12,
-                                  float32_loss=Recording(a, d, 0.0))
+    _, _, result = minimize_lbfgs(
+        exact, np.zeros(20), max_iter=500, tol=1e-12, float32_loss=Recording(a, d, 0.0)
+    )
     # the float32 stage ended on its first gradient below the floor, not at tol
     assert grads[-1] <= FLOAT32_STAGE_TOL_FLOOR < min(grads[:-1])
     assert exact.calls >= 1
@@ -117,8 +120,9 @@ def test_float32_stage_stops_at_the_floor():
 def test_a_float32_stage_that_meets_tol_costs_one_float64_evaluation():
     a, d = _problem()
     exact = Quadratic(a, d)
-    x, n_iter, result = minimize_lbfgs(exact, np.zeros(20), max_iter=500, tol=1e-4,
-                                       float32_loss=Shifted(a, d, 0.0))
+    x, n_iter, result = minimize_lbfgs(
+        exact, np.zeros(20), max_iter=500, tol=1e-4, float32_loss=Shifted(a, d, 0.0)
+    )
     assert exact.calls == 1
     assert n_iter == result.float32_nit > 0
     assert result.status == 0
@@ -139,8 +143,13 @@ def test_non_finite_float32_evaluation_hands_over_to_float64():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # neither scipy nor we warn about the NaN
         x, n_iter, result = minimize_lbfgs(
-            exact, np.zeros(20), max_iter=500, tol=1e-10, float32_loss=coarse,
-            callback=lambda coef, f: accepted.append(np.array(coef)))
+            exact,
+            np.zeros(20),
+            max_iter=500,
+            tol=1e-10,
+            float32_loss=coarse,
+            callback=lambda coef, f: accepted.append(np.array(coef)),
+        )
     # the float64 stage starts from the last iterate the float32 stage accepted, not
     # from the point whose evaluation overflowed
     assert 0 < result.float32_nit <= 4
@@ -155,8 +164,9 @@ def test_max_iter_spent_in_the_float32_stage_warns_once():
     exact = Quadratic(a + 1.0, d)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        x, n_iter, result = minimize_lbfgs(exact, np.zeros(50), max_iter=3, tol=1e-12,
-                                           float32_loss=Shifted(a + 1.0, d, 0.0))
+        x, n_iter, result = minimize_lbfgs(
+            exact, np.zeros(50), max_iter=3, tol=1e-12, float32_loss=Shifted(a + 1.0, d, 0.0)
+        )
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
     assert len(messages) == 1 and "max_iter=3" in messages[0]
     assert n_iter == 3 and exact.calls == 1  # only the float64 stopping test
@@ -173,8 +183,9 @@ def test_callback_stop_in_the_float32_stage_ends_the_solve():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        _, n_iter, _ = minimize_lbfgs(exact, np.zeros(20), tol=1e-12, callback=stop_at_two,
-                                      float32_loss=Shifted(a, d, 0.0))
+        _, n_iter, _ = minimize_lbfgs(
+            exact, np.zeros(20), tol=1e-12, callback=stop_at_two, float32_loss=Shifted(a, d, 0.0)
+        )
     assert n_iter == 2 and exact.calls == 0
 
 
@@ -187,8 +198,9 @@ def test_the_float32_stage_reaches_the_float64_objective(rng):
     twin = precision_stages(loss).float32
     assert twin is not None and twin.X.dtype == np.float32
     x64, _, r64 = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=2000, tol=1e-9)
-    xmp, _, rmp = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=2000, tol=1e-9,
-                                 float32_loss=twin)
+    xmp, _, rmp = minimize_lbfgs(
+        loss, np.zeros(loss.n_params), max_iter=2000, tol=1e-9, float32_loss=twin
+    )
     assert rmp.float32_nit > 0
     f64, fmp = loss.loss(x64), loss.loss(xmp)
     assert r64.status == rmp.status == 0

@@ -105,15 +105,20 @@ def test_scaling_matches_sklearn_linear_model_loss(rng):
     sk_val, sk_grad = sk.loss_gradient(sk_coef, X, y.astype(float), sw, 1.0 / (C * sw.sum()))
     val, grad = ours.loss_gradient(coef)
     np.testing.assert_allclose(val, sk_val, rtol=1e-12)
-    np.testing.assert_allclose(grad.reshape(ours.coef_shape), sk_grad.reshape(
-        ours.coef_shape, order="F"), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        grad.reshape(ours.coef_shape),
+        sk_grad.reshape(ours.coef_shape, order="F"),
+        rtol=1e-10,
+        atol=1e-14,
+    )
 
 
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("n_classes", [2, 4])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_minibatch_loss_gradient_is_the_batch_mean_plus_the_full_penalty(rng, sparse,
-                                                                          n_classes, weighted):
+def test_minibatch_loss_gradient_is_the_batch_mean_plus_the_full_penalty(
+    rng, sparse, n_classes, weighted
+):
     """loss_gradient(coef, rows) = the reference's weighted mean cross-entropy over the
     rows (repeats count twice) + the penalty with S of all the data."""
     import scipy.sparse as sps
@@ -136,8 +141,9 @@ def test_minibatch_loss_gradient_is_the_batch_mean_plus_the_full_penalty(rng, sp
     np.testing.assert_allclose(g[:, :-1], r_GW / S_B + l2 * W, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(g[:, -1], r_gb / S_B, rtol=1e-10, atol=1e-13)
     # all the rows, in order, as a minibatch: the full objective
-    np.testing.assert_allclose(loss.loss_gradient(coef, np.arange(90))[0], loss.loss(coef),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        loss.loss_gradient(coef, np.arange(90))[0], loss.loss(coef), rtol=1e-12
+    )
 
 
 def test_X_referenced_not_copied(rng):
@@ -151,8 +157,9 @@ def test_X_referenced_not_copied(rng):
 @pytest.mark.parametrize("n_classes", [2, 5])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_numpy_and_kernel_evaluations_agree(rng, monkeypatch, sparse, n_classes, weighted,
-                                            fit_intercept):
+def test_numpy_and_kernel_evaluations_agree(
+    rng, monkeypatch, sparse, n_classes, weighted, fit_intercept
+):
     """The NumPy path of small problems and the kernels sum in other orders: they agree
     to 1e-12 relative in float64 (the bound docs/design.md gives), not bit for bit."""
     import scipy.sparse as sp
@@ -215,8 +222,9 @@ def test_evaluation_allocates_nothing_per_sample():
         """
     )
     env = dict(os.environ, NUMBA_NRT_STATS="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     small_allocs, _, large_allocs, large_peak = (int(v) for v in out[1:3] + out[4:6])
     assert large_allocs == small_allocs  # per call, not per block
     assert large_peak < 40_000 * 10 * 8 / 10  # far below one (n_samples, n_classes) array

@@ -97,8 +97,7 @@ def test_zipmap_columns_and_no_intercept():
     onx = skl2onnx.to_onnx(model, X[:1], options={SoftmaxClassifier: {"zipmap": "columns"}})
     outputs = run_onnx(onx, X)
     np.testing.assert_array_equal(outputs[0], model.predict(X))
-    np.testing.assert_allclose(np.column_stack(outputs[1:]), model.predict_proba(X),
-                               atol=1e-5)
+    np.testing.assert_allclose(np.column_stack(outputs[1:]), model.predict_proba(X), atol=1e-5)
 
 
 def test_sparsified_coef_exports():
@@ -117,8 +116,9 @@ def test_sparse_input_is_refused_and_sparse_fits_convert_from_dense_rows():
     # fitted on CSR, converted from a dense row: the same graph
     Xs = sp.csr_matrix(X.astype(np.float32))
     sparse_fit = SoftmaxClassifier(max_iter=1000).fit(Xs, y)
-    onx = skl2onnx.to_onnx(sparse_fit, Xs[:1].toarray(),
-                           options={SoftmaxClassifier: {"zipmap": False}})
+    onx = skl2onnx.to_onnx(
+        sparse_fit, Xs[:1].toarray(), options={SoftmaxClassifier: {"zipmap": False}}
+    )
     label, proba = run_onnx(onx, Xs.toarray())
     np.testing.assert_array_equal(label, sparse_fit.predict(Xs))
     np.testing.assert_allclose(proba, sparse_fit.predict_proba(Xs), atol=1e-5)
@@ -136,9 +136,12 @@ def test_labels_that_onnx_cannot_hold():
 def test_skops_round_trip_trusts_only_our_types(tmp_path, solver):
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    model = make_pipeline(StandardScaler(), SoftmaxClassifier(solver=solver, random_state=0,
-                                                              max_iter=5, tol=None
-                                                              if solver == "sgd" else 1e-4))
+    model = make_pipeline(
+        StandardScaler(),
+        SoftmaxClassifier(
+            solver=solver, random_state=0, max_iter=5, tol=None if solver == "sgd" else 1e-4
+        ),
+    )
     import warnings
 
     with warnings.catch_warnings():
@@ -161,15 +164,20 @@ def test_skops_round_trip_trusts_only_our_types(tmp_path, solver):
 def test_deploying_page_runs():
     """The code of docs/deploying.md runs and prints what the page shows."""
     failures, tried = doctest.testfile(
-        str(REPO / "docs" / "deploying.md"), module_relative=False,
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        str(REPO / "docs" / "deploying.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
     assert tried > 5 and failures == 0
 
 
 def test_missing_extra_gives_a_clear_error():
     """Without skl2onnx, importing sk_softmax.onnx names the extra to install."""
-    code = ("import sys; sys.modules['skl2onnx'] = None\n"
-            "try:\n    import sk_softmax.onnx\nexcept ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
+    code = (
+        "import sys; sys.modules['skl2onnx'] = None\n"
+        "try:\n    import sk_softmax.onnx\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
     assert "pip install" in out and "onnx" in out

@@ -56,15 +56,17 @@ def binary_of(X, y):
 def kkt(clf, X, y, C, l1_ratio, sw=None):
     y_enc = np.searchsorted(clf.classes_, y)
     Xd = X.toarray() if sp.issparse(X) else X
-    return ref.elastic_net_kkt(Xd, y_enc, clf.coef_, clf.intercept_, C, l1_ratio, sw,
-                               binary=len(clf.classes_) == 2)
+    return ref.elastic_net_kkt(
+        Xd, y_enc, clf.coef_, clf.intercept_, C, l1_ratio, sw, binary=len(clf.classes_) == 2
+    )
 
 
 def enet_objective(clf, X, y, C, l1_ratio, sw=None):
     y_enc = np.searchsorted(clf.classes_, y)
     Xd = X.toarray() if sp.issparse(X) else X
-    return ref.elastic_net_objective(Xd, y_enc, clf.coef_, clf.intercept_, C, l1_ratio, sw,
-                                     binary=len(clf.classes_) == 2)
+    return ref.elastic_net_objective(
+        Xd, y_enc, clf.coef_, clf.intercept_, C, l1_ratio, sw, binary=len(clf.classes_) == 2
+    )
 
 
 CASES = {
@@ -121,8 +123,9 @@ def test_agrees_with_saga(case, l1_ratio):
     ours = SoftmaxClassifier(C=C, l1_ratio=l1_ratio, tol=1e-10, max_iter=20000).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        saga = LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", tol=1e-12,
-                                  max_iter=50000).fit(X, y)
+        saga = LogisticRegression(
+            C=C, l1_ratio=l1_ratio, solver="saga", tol=1e-12, max_iter=50000
+        ).fit(X, y)
     f_ours = enet_objective(ours, X, y, C, l1_ratio)
     f_saga = enet_objective(saga, X, y, C, l1_ratio)
     assert f_ours <= f_saga * (1 + 1e-6)
@@ -140,8 +143,9 @@ def test_path_reaches_zero_at_the_critical_C(l1_ratio):
     C_crit = critical_C(X, y, l1_ratio)
     nonzeros = []
     for factor in (100.0, 10.0, 3.0, 1.5, 1.01):
-        clf = SoftmaxClassifier(C=C_crit * factor, l1_ratio=l1_ratio, tol=1e-8,
-                                max_iter=5000).fit(X, y)
+        clf = SoftmaxClassifier(C=C_crit * factor, l1_ratio=l1_ratio, tol=1e-8, max_iter=5000).fit(
+            X, y
+        )
         nonzeros.append(np.count_nonzero(clf.coef_))
     assert nonzeros[-1] > 0  # just above the critical C something is still selected
     assert all(a >= b for a, b in zip(nonzeros, nonzeros[1:]))
@@ -224,8 +228,7 @@ def test_tol_is_the_subgradient_max_norm():
         pg = loss.min_norm_subgradient(coef, loss.loss_gradient(coef)[1])
         assert np.max(np.abs(pg)) <= tol
         # and one iteration earlier the test would not have stopped it
-        early = SoftmaxClassifier(C=0.05, l1_ratio=1.0, tol=tol,
-                                  max_iter=int(clf.n_iter_[0]) - 1)
+        early = SoftmaxClassifier(C=0.05, l1_ratio=1.0, tol=tol, max_iter=int(clf.n_iter_[0]) - 1)
         with pytest.warns(ConvergenceWarning, match="max_iter"):
             early.fit(X, y)
 
@@ -328,8 +331,9 @@ def test_hessian_product_is_the_gradients_derivative(rng, sparse, n_classes, wei
     hessp = loss.hessian_product(coef, free)
     v = np.where(free, rng.standard_normal(loss.n_params), 0.0)
     eps = 1e-6
-    numeric = (loss.loss_gradient(coef + eps * v)[1]
-               - loss.loss_gradient(coef - eps * v)[1]) / (2 * eps)
+    numeric = (loss.loss_gradient(coef + eps * v)[1] - loss.loss_gradient(coef - eps * v)[1]) / (
+        2 * eps
+    )
     np.testing.assert_allclose(hessp(v), np.where(free, numeric, 0.0), rtol=1e-6, atol=1e-8)
     # a subsample of the rows estimates the same mean Hessian (exactly, here: all rows
     # are used when there are fewer than max_rows)
@@ -406,8 +410,7 @@ def test_sparse_models_are_handed_over_to_owlqn_and_dense_ones_are_not():
     for factor, phases in ((2.0, "lbfgsb+owlqn"), (300.0, "lbfgsb")):
         C = factor * critical_C(X, y, 1.0)
         loss = SoftmaxLoss(X, y, 10, C=C, l1_ratio=1.0)
-        coef, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=5000,
-                                        tol=1e-7)
+        coef, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=5000, tol=1e-7)
         assert res.phases == phases, factor
         assert res.status == 0 and n_iter == res.nit
         # both end at the optimum: no worse than OWL-QN alone, and within 1e-7 of it
@@ -435,8 +438,9 @@ def test_l1_solver_max_iter_warns_and_callback_stops():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        _, n_iter, res = minimize_l1(loss, np.zeros(loss.n_params), max_iter=100,
-                                     callback=stop_at_3)
+        _, n_iter, res = minimize_l1(
+            loss, np.zeros(loss.n_params), max_iter=100, callback=stop_at_3
+        )
     assert n_iter == 3 and res.status == 99
     assert seen == sorted(seen, reverse=True)  # objective values, decreasing
 

@@ -92,8 +92,9 @@ def _dask(n_jobs, monkeypatch):
     monkeypatch.setattr(distributed, "get_worker", lambda: Worker())
     X, y = _digits()
     with dask.config.set(scheduler="synchronous"):
-        est = SoftmaxClassifier().fit(da.from_array(X, chunks=(2700, -1)),
-                                      da.from_array(y, chunks=2700))
+        est = SoftmaxClassifier().fit(
+            da.from_array(X, chunks=(2700, -1)), da.from_array(y, chunks=2700)
+        )
     return {"coef": est.coef_, "intercept": est.intercept_}
 
 
@@ -117,11 +118,13 @@ def _dense_kernel(n_jobs, dtype):
     y = rng.integers(0, K, n)
     W = rng.standard_normal((K, d)).astype(dtype)
     b = rng.standard_normal(K).astype(dtype)
-    buf = DenseFullBuffers(Z=np.full((n, K), np.nan, dtype=dtype),
-                           tmp=np.full((n_chunks, d, K), np.nan, dtype=dtype),
-                           acc_W=np.full((n_chunks, K, d), np.nan),
-                           acc_b=np.full((n_chunks, K), np.nan),
-                           acc_loss=np.full(n_chunks, np.nan))
+    buf = DenseFullBuffers(
+        Z=np.full((n, K), np.nan, dtype=dtype),
+        tmp=np.full((n_chunks, d, K), np.nan, dtype=dtype),
+        acc_W=np.full((n_chunks, K, d), np.nan),
+        acc_b=np.full((n_chunks, K), np.nan),
+        acc_loss=np.full(n_chunks, np.nan),
+    )
     gW, gb = np.empty((K, d)), np.empty(K)
     with kernel_threads(n_jobs):
         dense_loss_grad(X, y, np.empty(0), W, b, False, block, buf, True)
@@ -131,22 +134,40 @@ def _dense_kernel(n_jobs, dtype):
 
 THREAD_CASES = {
     "lbfgs dense": lambda n, mp: _fit(n, max_iter=300),
-    "lbfgs dense float32, weighted": lambda n, mp: _fit(n, np.float32, weighted=True,
-                                                        max_iter=300),
+    "lbfgs dense float32, weighted": lambda n, mp: _fit(n, np.float32, weighted=True, max_iter=300),
     "lbfgs csr": lambda n, mp: _fit(n, sparse=True, max_iter=300),
     "l1": lambda n, mp: _fit(n, C=0.05, l1_ratio=1.0, tol=1e-6, max_iter=500),
     "elastic-net": lambda n, mp: _fit(n, C=0.05, l1_ratio=0.5, tol=1e-6, max_iter=500),
     "elastic-net csr": lambda n, mp: _fit(n, sparse=True, C=0.05, l1_ratio=0.5, max_iter=100),
     # batches of 512 (dense) and 1024 (CSR) rows: above PARALLEL_MIN_WORK
-    "sgd dense": lambda n, mp: _fit(n, solver="sgd", batch_size=512, random_state=3,
-                                    max_iter=5, tol=None),
+    "sgd dense": lambda n, mp: _fit(
+        n, solver="sgd", batch_size=512, random_state=3, max_iter=5, tol=None
+    ),
     "sgd dense float32, averaged, weighted": lambda n, mp: _fit(
-        n, np.float32, weighted=True, solver="sgd", batch_size=512, average=True,
-        random_state=3, max_iter=3, tol=None),
-    "sgd csr": lambda n, mp: _fit(n, sparse=True, solver="sgd", batch_size=1024,
-                                  random_state=3, max_iter=5, tol=None),
-    "sgd csr l1": lambda n, mp: _fit(n, sparse=True, solver="sgd", batch_size=1024, C=0.1,
-                                     l1_ratio=1.0, random_state=3, max_iter=3, tol=None),
+        n,
+        np.float32,
+        weighted=True,
+        solver="sgd",
+        batch_size=512,
+        average=True,
+        random_state=3,
+        max_iter=3,
+        tol=None,
+    ),
+    "sgd csr": lambda n, mp: _fit(
+        n, sparse=True, solver="sgd", batch_size=1024, random_state=3, max_iter=5, tol=None
+    ),
+    "sgd csr l1": lambda n, mp: _fit(
+        n,
+        sparse=True,
+        solver="sgd",
+        batch_size=1024,
+        C=0.1,
+        l1_ratio=1.0,
+        random_state=3,
+        max_iter=3,
+        tol=None,
+    ),
     "partial_fit dense": lambda n, mp: _partial_fit(n),
     "partial_fit csr": lambda n, mp: _partial_fit(n, sparse=True),
     "SoftmaxClassifierCV": lambda n, mp: _cv(n),
@@ -194,8 +215,10 @@ def _awkward_csr(X, dtype):
         cols += c
         vals += v
     indptr = np.searchsorted(rows, np.arange(X.shape[0] + 1))
-    Xs = sp.csr_matrix((np.array(vals, dtype=dtype), np.array(cols, dtype=np.int32),
-                        indptr.astype(np.int32)), shape=X.shape)
+    Xs = sp.csr_matrix(
+        (np.array(vals, dtype=dtype), np.array(cols, dtype=np.int32), indptr.astype(np.int32)),
+        shape=X.shape,
+    )
     assert not Xs.has_sorted_indices and not Xs.has_canonical_format
     np.testing.assert_allclose(Xs.toarray(), X, rtol=1e-6)
     return Xs
@@ -228,8 +251,9 @@ def _snapshot(X, y, sw):
     arrays = (X.data, X.indices, X.indptr) if sp.issparse(X) else (X,)
     state = {f"X[{i}]": a.copy() for i, a in enumerate(arrays)}
     state.update(y=y.copy(), sw=sw.copy())
-    flags = [(a.flags.writeable, a.flags.c_contiguous, a.flags.f_contiguous)
-             for a in (*arrays, y, sw)]
+    flags = [
+        (a.flags.writeable, a.flags.c_contiguous, a.flags.f_contiguous) for a in (*arrays, y, sw)
+    ]
     if sp.issparse(X):
         flags.append((X.has_sorted_indices, X.has_canonical_format, X.nnz, X.format))
     return state, flags
@@ -249,8 +273,9 @@ def _use(case, X, y, sw):
             Xd = da.from_array(X, chunks=(50, -1), asarray=False)
         else:
             Xd = da.from_array(X, chunks=(50, -1))
-        est = SoftmaxClassifier(max_iter=50).fit(Xd, da.from_array(y, chunks=50),
-                                                 sample_weight=da.from_array(sw, chunks=50))
+        est = SoftmaxClassifier(max_iter=50).fit(
+            Xd, da.from_array(y, chunks=50), sample_weight=da.from_array(sw, chunks=50)
+        )
         est.predict_proba(Xd).compute()
         return
     common = dict(max_iter=50, class_weight="balanced")
@@ -259,10 +284,13 @@ def _use(case, X, y, sw):
     elif case == "partial_fit":
         est = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=50)
     else:
-        params = {"lbfgs": {}, "l1": dict(C=0.5, l1_ratio=1.0),
-                  "elastic-net": dict(C=0.5, l1_ratio=0.5),
-                  "sgd": dict(solver="sgd", random_state=0),
-                  "sgd averaged": dict(solver="sgd", average=True, random_state=0)}[case]
+        params = {
+            "lbfgs": {},
+            "l1": dict(C=0.5, l1_ratio=1.0),
+            "elastic-net": dict(C=0.5, l1_ratio=0.5),
+            "sgd": dict(solver="sgd", random_state=0),
+            "sgd averaged": dict(solver="sgd", average=True, random_state=0),
+        }[case]
         est = SoftmaxClassifier(**params, **common)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -276,14 +304,29 @@ def _use(case, X, y, sw):
     est.decision_function(X)
 
 
-INPUT_CASES = ["lbfgs", "l1", "elastic-net", "sgd", "sgd averaged", "partial_fit",
-               "SoftmaxClassifierCV", "dask", "loss object"]
+INPUT_CASES = [
+    "lbfgs",
+    "l1",
+    "elastic-net",
+    "sgd",
+    "sgd averaged",
+    "partial_fit",
+    "SoftmaxClassifierCV",
+    "dask",
+    "loss object",
+]
 
 
-@pytest.mark.parametrize("case, layout", [
-    (case, layout) for case in INPUT_CASES for layout in LAYOUTS
-    # the loss object takes dense X C-contiguous (the estimators make it so)
-    if not (case == "loss object" and layout == "F")])
+@pytest.mark.parametrize(
+    "case, layout",
+    [
+        (case, layout)
+        for case in INPUT_CASES
+        for layout in LAYOUTS
+        # the loss object takes dense X C-contiguous (the estimators make it so)
+        if not (case == "loss object" and layout == "F")
+    ],
+)
 def test_inputs_are_not_modified(case, layout, evaluation):
     """Along every path, on the NumPy evaluations of small problems and on the kernels
     (the ``evaluation`` fixture), ``X``, ``y`` and ``sample_weight`` are left as given."""

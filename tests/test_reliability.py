@@ -39,9 +39,11 @@ def fit_coef(params):
     return clf.coef_, clf.predict_proba(X_DIGITS[:50])
 
 
-JOBS = [(C, solver, sparse) for C in (0.01, 0.1, 1.0, 10.0)
-        for solver, sparse in (("lbfgs", False), ("sgd", False), ("lbfgs", True),
-                               ("sgd", True))][:8]
+JOBS = [
+    (C, solver, sparse)
+    for C in (0.01, 0.1, 1.0, 10.0)
+    for solver, sparse in (("lbfgs", False), ("sgd", False), ("lbfgs", True), ("sgd", True))
+][:8]
 
 
 def assert_same(results, expected):
@@ -87,7 +89,8 @@ def test_joblib_backends(backend):
     jobs = JOBS[:4]
     expected = [fit_coef(job) for job in jobs]
     results = joblib.Parallel(n_jobs=2, backend=backend)(
-        joblib.delayed(fit_coef)(job) for job in jobs)
+        joblib.delayed(fit_coef)(job) for job in jobs
+    )
     assert_same(results, expected)
 
 
@@ -95,8 +98,9 @@ def test_thread_settings_restored_after_fits_that_succeed_or_raise():
     before = numba.get_num_threads()
     SoftmaxClassifier(n_jobs=1).fit(X_DIGITS, Y_DIGITS).predict_proba(X_DIGITS)
     assert numba.get_num_threads() == before
-    clf = SoftmaxClassifier(n_jobs=1, solver="sgd", eta0=1e200, learning_rate="constant",
-                            tol=None, max_iter=3, C=np.inf)
+    clf = SoftmaxClassifier(
+        n_jobs=1, solver="sgd", eta0=1e200, learning_rate="constant", tol=None, max_iter=3, C=np.inf
+    )
     with pytest.raises(ValueError, match="diverged"):
         clf.fit(X_DIGITS * 1e150, Y_DIGITS)
     assert numba.get_num_threads() == before
@@ -151,12 +155,21 @@ BAD_FIT = [
     ("NaN in X", lambda: _with(X=_nan_X()), {}, ValueError, "NaN"),
     ("inf in X", lambda: _with(X=_inf_X()), {}, ValueError, "infinity"),
     ("NaN in y", lambda: _with(y=_nan_y()), {}, ValueError, "NaN"),
-    ("NaN in sample_weight", lambda: _with(sw=np.r_[np.nan, np.ones(149)]), {}, ValueError,
-     "NaN"),
-    ("inf in sample_weight", lambda: _with(sw=np.r_[np.inf, np.ones(149)]), {}, ValueError,
-     "infinity"),
-    ("negative sample_weight", lambda: _with(sw=np.r_[-1.0, np.ones(149)]), {}, ValueError,
-     "[Nn]egative"),
+    ("NaN in sample_weight", lambda: _with(sw=np.r_[np.nan, np.ones(149)]), {}, ValueError, "NaN"),
+    (
+        "inf in sample_weight",
+        lambda: _with(sw=np.r_[np.inf, np.ones(149)]),
+        {},
+        ValueError,
+        "infinity",
+    ),
+    (
+        "negative sample_weight",
+        lambda: _with(sw=np.r_[-1.0, np.ones(149)]),
+        {},
+        ValueError,
+        "[Nn]egative",
+    ),
     ("all-zero sample_weight", lambda: _with(sw=np.zeros(150)), {}, ValueError, "non-zero"),
     ("one class", lambda: _with(y=np.zeros(150)), {}, ValueError, "at least 2 classes"),
     ("empty X", lambda: (np.empty((0, 4)), np.empty(0), None), {}, ValueError, "0 sample"),
@@ -172,16 +185,36 @@ BAD_FIT = [
     ("max_iter = 0", lambda: _with(), {"max_iter": 0}, ValueError, "'max_iter'"),
     ("tol < 0", lambda: _with(), {"tol": -1e-3}, ValueError, "'tol'"),
     ("unknown solver", lambda: _with(), {"solver": "newton"}, ValueError, "'solver'"),
-    ("unknown class_weight", lambda: _with(), {"class_weight": "auto"}, ValueError,
-     "'class_weight'"),
+    (
+        "unknown class_weight",
+        lambda: _with(),
+        {"class_weight": "auto"},
+        ValueError,
+        "'class_weight'",
+    ),
     ("sample_weight too short", lambda: _with(sw=np.ones(149)), {}, ValueError, "149"),
-    ("total_sample_weight = 0", lambda: _with(), {"total_sample_weight": 0.0}, ValueError,
-     "'total_sample_weight'"),
-    ("class_weight key not a class", lambda: _with(), {"class_weight": {7: 2.0}},
-     ValueError, "not in class"),
+    (
+        "total_sample_weight = 0",
+        lambda: _with(),
+        {"total_sample_weight": 0.0},
+        ValueError,
+        "'total_sample_weight'",
+    ),
+    (
+        "class_weight key not a class",
+        lambda: _with(),
+        {"class_weight": {7: 2.0}},
+        ValueError,
+        "not in class",
+    ),
     ("n_jobs = 0", lambda: _with(), {"n_jobs": 0}, ValueError, "n_jobs"),
-    ("batch_size = 0", lambda: _with(), {"solver": "sgd", "batch_size": 0}, ValueError,
-     "'batch_size'"),
+    (
+        "batch_size = 0",
+        lambda: _with(),
+        {"solver": "sgd", "batch_size": 0},
+        ValueError,
+        "'batch_size'",
+    ),
 ]
 
 
@@ -234,15 +267,23 @@ def test_warm_start_after_failed_fit_starts_cleanly():
 # -- numerical extremes ------------------------------------------------------------
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_separable_data_huge_C_stays_finite(solver):
-    X, y = make_classification(n_samples=200, n_features=5, n_informative=5, n_redundant=0,
-                               n_classes=3, class_sep=10.0, random_state=0)
+    X, y = make_classification(
+        n_samples=200,
+        n_features=5,
+        n_informative=5,
+        n_redundant=0,
+        n_classes=3,
+        class_sep=10.0,
+        random_state=0,
+    )
     for max_iter in (15, 2000):
         # overflow RuntimeWarnings are errors in this suite; running out of iterations
         # while the coefficients grow must say so
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            clf = SoftmaxClassifier(C=np.inf, solver=solver, max_iter=max_iter, tol=1e-12,
-                                    random_state=0).fit(X, y)
+            clf = SoftmaxClassifier(
+                C=np.inf, solver=solver, max_iter=max_iter, tol=1e-12, random_state=0
+            ).fit(X, y)
         assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
         if clf.n_iter_[0] == max_iter:
             assert [w for w in caught if issubclass(w.category, ConvergenceWarning)]
@@ -278,8 +319,9 @@ def test_logits_of_1e4():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     log_proba = clf.predict_log_proba(X_OK)
     assert np.all(np.isfinite(log_proba))
-    np.testing.assert_allclose(log_proba, ref.log_softmax(clf.decision_function(X_OK)),
-                               rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        log_proba, ref.log_softmax(clf.decision_function(X_OK)), rtol=1e-12, atol=1e-9
+    )
 
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
@@ -293,8 +335,7 @@ def _softmax(Z, log, ref_zero=False):
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 8)), elements=finite),
-       finite)
+@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 8)), elements=finite), finite)
 def test_softmax_shift_invariance(Z, c):
     np.testing.assert_allclose(_softmax(Z + c, False), _softmax(Z, False), atol=1e-9)
 
@@ -336,8 +377,9 @@ def test_inputs_never_modified(layout, solver):
             a.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = SoftmaxClassifier(solver=solver, max_iter=50, class_weight="balanced",
-                                random_state=0).fit(X, y, sample_weight=sw)
+        clf = SoftmaxClassifier(
+            solver=solver, max_iter=50, class_weight="balanced", random_state=0
+        ).fit(X, y, sample_weight=sw)
     clf.predict_proba(X)
     now = (X.data, X.indices, X.indptr) if sp.issparse(X) else (X,)
     for a, b in zip(now, copies):
@@ -356,8 +398,9 @@ def test_persistence_and_clone(tmp_path, solver):
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X_DIGITS), expected)
     joblib.dump(clf, tmp_path / "model.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(
-        X_DIGITS), expected)
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "model.joblib").predict_proba(X_DIGITS), expected
+    )
     fresh = clone(clf)
     with pytest.raises(NotFittedError):
         fresh.predict(X_DIGITS)

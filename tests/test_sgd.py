@@ -35,13 +35,31 @@ def test_sgd_steps_match_numpy_reference(rng, n_classes, average, weighted):
     y[:n_classes] = np.arange(n_classes)
     sw = rng.uniform(0, 2, 70) if weighted else None
     eta = 0.05
-    clf = SoftmaxClassifier(solver="sgd", learning_rate="constant", eta0=eta, batch_size=16,
-                            shuffle=False, tol=None, max_iter=3, average=average, C=0.5)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        learning_rate="constant",
+        eta0=eta,
+        batch_size=16,
+        shuffle=False,
+        tol=None,
+        max_iter=3,
+        average=average,
+        C=0.5,
+    )
     clf.fit(X, y, sample_weight=sw)
     K = 1 if n_classes == 2 else n_classes
-    W, b, W_avg, b_avg = ref.sgd_epochs(X, y, np.zeros((K, 5)), np.zeros(K), C=0.5, eta=eta,
-                                        batch_size=16, n_epochs=3, binary=n_classes == 2,
-                                        sw=sw)
+    W, b, W_avg, b_avg = ref.sgd_epochs(
+        X,
+        y,
+        np.zeros((K, 5)),
+        np.zeros(K),
+        C=0.5,
+        eta=eta,
+        batch_size=16,
+        n_epochs=3,
+        binary=n_classes == 2,
+        sw=sw,
+    )
     expected_W, expected_b = (W_avg, b_avg) if average else (W, b)
     np.testing.assert_allclose(clf.coef_, expected_W, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(clf.intercept_, expected_b, rtol=1e-10, atol=1e-12)
@@ -61,8 +79,15 @@ def test_sgd_objective_close_to_lbfgs():
     X, y = digits()
     C = 0.01
     lbfgs = SoftmaxClassifier(C=C, tol=1e-10, max_iter=5000).fit(X, y)
-    sgd = SoftmaxClassifier(C=C, solver="sgd", batch_size=512, n_iter_no_change=10,
-                            tol=1e-8, max_iter=5000, random_state=0).fit(X, y)
+    sgd = SoftmaxClassifier(
+        C=C,
+        solver="sgd",
+        batch_size=512,
+        n_iter_no_change=10,
+        tol=1e-8,
+        max_iter=5000,
+        random_state=0,
+    ).fit(X, y)
     f_lbfgs = objective(lbfgs, X, y, C)
     f_sgd = objective(sgd, X, y, C)
     assert f_lbfgs <= f_sgd <= f_lbfgs * (1 + 1e-3)
@@ -92,15 +117,22 @@ def test_adaptive_schedule_stops_and_tol_none_runs_all_epochs():
 @pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
 def test_schedules_learn(learning_rate):
     X, y = digits()
-    clf = SoftmaxClassifier(solver="sgd", learning_rate=learning_rate, max_iter=20, tol=None,
-                            random_state=0).fit(X, y)
+    clf = SoftmaxClassifier(
+        solver="sgd", learning_rate=learning_rate, max_iter=20, tol=None, random_state=0
+    ).fit(X, y)
     assert clf.score(X, y) > 0.9
 
 
 def test_early_stopping():
     X, y = digits()
-    clf = SoftmaxClassifier(solver="sgd", early_stopping=True, max_iter=500, tol=1e-3,
-                            learning_rate="constant", random_state=0).fit(X, y)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        early_stopping=True,
+        max_iter=500,
+        tol=1e-3,
+        learning_rate="constant",
+        random_state=0,
+    ).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_iter_[0] < 500
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     assert clf.best_validation_score_ > 0.9
@@ -128,8 +160,9 @@ def test_divergence_is_a_clear_error():
     then the fit stops with a clear error instead of returning NaN coefficients."""
     X, y = digits()
     with pytest.raises(ValueError, match="diverged"):
-        SoftmaxClassifier(solver="sgd", eta0=1e200, learning_rate="constant", tol=None,
-                          max_iter=5, C=np.inf).fit(X * 1e150, y)
+        SoftmaxClassifier(
+            solver="sgd", eta0=1e200, learning_rate="constant", tol=None, max_iter=5, C=np.inf
+        ).fit(X * 1e150, y)
 
 
 def test_tol_none_needs_sgd():
@@ -185,7 +218,8 @@ def test_partial_fit_contract_errors():
         clf.partial_fit(X, y, classes=np.arange(11))
     with pytest.raises(ValueError, match="balanced"):
         SoftmaxClassifier(solver="sgd", class_weight="balanced").partial_fit(
-            X, y, classes=np.arange(10))
+            X, y, classes=np.arange(10)
+        )
     lbfgs = SoftmaxClassifier()
     assert not hasattr(lbfgs, "partial_fit")
     with pytest.raises(AttributeError, match="partial_fit"):
@@ -219,8 +253,9 @@ def test_early_stopping_with_a_zero_weight_split_warns_and_fits():
         sw[:n_weighted] = 1.0
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            clf = SoftmaxClassifier(solver="sgd", early_stopping=True, max_iter=20,
-                                    random_state=seed).fit(X, y, sample_weight=sw)
+            clf = SoftmaxClassifier(
+                solver="sgd", early_stopping=True, max_iter=20, random_state=seed
+            ).fit(X, y, sample_weight=sw)
         warned += any("early_stopping is ignored" in str(w.message) for w in caught)
         assert np.all(np.isfinite(clf.coef_))
     assert warned > 0  # the cases above include zero-weight splits
@@ -289,8 +324,13 @@ def test_auto_step_on_large_float32_features():
 @pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
 def test_warm_start_after_sparsify(solver):
     X, y = digits()
-    clf = SoftmaxClassifier(solver=solver, warm_start=True, max_iter=5, random_state=0, tol=None
-                            if solver == "sgd" else 1e-4)
+    clf = SoftmaxClassifier(
+        solver=solver,
+        warm_start=True,
+        max_iter=5,
+        random_state=0,
+        tol=None if solver == "sgd" else 1e-4,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -367,14 +407,19 @@ def test_every_fit_starts_clean():
     """An lbfgs fit after an sgd fit keeps none of SGD's attributes or state; an sgd fit
     after partial_fit calls equals a fresh one."""
     X, y = digits16()
-    clf = SoftmaxClassifier(solver="sgd", random_state=0, max_iter=3, tol=None,
-                            early_stopping=True, validation_fraction=0.2)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        random_state=0,
+        max_iter=3,
+        tol=None,
+        early_stopping=True,
+        validation_fraction=0.2,
+    )
     clf.fit(X, y).partial_fit(X, y)
     for attr in ("t_", "loss_curve_", "validation_scores_", "_sgd_state"):
         assert hasattr(clf, attr)
     clf.set_params(solver="lbfgs", early_stopping=False, tol=1e-4).fit(X, y)
-    for attr in ("t_", "loss_curve_", "validation_scores_", "best_validation_score_",
-                 "_sgd_state"):
+    for attr in ("t_", "loss_curve_", "validation_scores_", "best_validation_score_", "_sgd_state"):
         assert not hasattr(clf, attr), attr
     kw = dict(solver="sgd", random_state=0, max_iter=3, tol=None)
     used = SoftmaxClassifier(**kw).partial_fit(X, y, classes=np.arange(10))
@@ -409,14 +454,33 @@ def test_sgd_l1_steps_match_numpy_reference(rng, n_classes, average, l1_ratio):
     y[:n_classes] = np.arange(n_classes)
     sw = rng.uniform(0, 2, 70)
     eta, C = 0.05, 0.02
-    clf = SoftmaxClassifier(solver="sgd", learning_rate="constant", eta0=eta, batch_size=16,
-                            shuffle=False, tol=None, max_iter=3, average=average, C=C,
-                            l1_ratio=l1_ratio)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        learning_rate="constant",
+        eta0=eta,
+        batch_size=16,
+        shuffle=False,
+        tol=None,
+        max_iter=3,
+        average=average,
+        C=C,
+        l1_ratio=l1_ratio,
+    )
     clf.fit(X, y, sample_weight=sw)
     K = 1 if n_classes == 2 else n_classes
-    W, b, W_avg, b_avg = ref.sgd_epochs(X, y, np.zeros((K, 5)), np.zeros(K), C=C, eta=eta,
-                                        batch_size=16, n_epochs=3, binary=n_classes == 2,
-                                        sw=sw, l1_ratio=l1_ratio)
+    W, b, W_avg, b_avg = ref.sgd_epochs(
+        X,
+        y,
+        np.zeros((K, 5)),
+        np.zeros(K),
+        C=C,
+        eta=eta,
+        batch_size=16,
+        n_epochs=3,
+        binary=n_classes == 2,
+        sw=sw,
+        l1_ratio=l1_ratio,
+    )
     expected_W, expected_b = (W_avg, b_avg) if average else (W, b)
     np.testing.assert_allclose(clf.coef_, expected_W, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(clf.intercept_, expected_b, rtol=1e-10, atol=1e-12)
@@ -431,8 +495,17 @@ def test_sgd_l1_csr_equals_dense_when_every_feature_is_in_every_batch(rng, avera
     # no zeros in X every batch touches every feature, so lazy and eager agree
     X = rng.uniform(0.1, 1.0, (90, 6))
     y = rng.integers(0, 3, 90)
-    kw = dict(solver="sgd", eta0=0.1, batch_size=10, tol=None, max_iter=4, C=0.01,
-              l1_ratio=1.0, random_state=0, average=average)
+    kw = dict(
+        solver="sgd",
+        eta0=0.1,
+        batch_size=10,
+        tol=None,
+        max_iter=4,
+        C=0.01,
+        l1_ratio=1.0,
+        random_state=0,
+        average=average,
+    )
     a = SoftmaxClassifier(**kw).fit(X, y)
     b = SoftmaxClassifier(**kw).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-9, atol=1e-12)
@@ -446,8 +519,9 @@ def _text(seed=0, n=600, d=400):
     y = rng.integers(0, 3, n)
     cols = rng.integers(0, d, (n, 10))
     cols[:, :2] = (y[:, None] * 31 + rng.integers(0, 20, (n, 2))) % d
-    X = sp.csr_matrix((rng.uniform(0.5, 1.5, n * 10), cols.ravel(), np.arange(0, n * 10 + 1, 10)),
-                      shape=(n, d))
+    X = sp.csr_matrix(
+        (rng.uniform(0.5, 1.5, n * 10), cols.ravel(), np.arange(0, n * 10 + 1, 10)), shape=(n, d)
+    )
     X.sum_duplicates()
     return X, y
 
@@ -461,8 +535,9 @@ def test_sgd_l1_is_sparse_and_near_the_optimum(sparse):
         X, y = digits()
         C = 0.01
     exact = SoftmaxClassifier(C=C, l1_ratio=1.0, tol=1e-8, max_iter=5000).fit(X, y)
-    sgd = SoftmaxClassifier(solver="sgd", C=C, l1_ratio=1.0, max_iter=200, tol=1e-6,
-                            n_iter_no_change=5, random_state=0).fit(X, y)
+    sgd = SoftmaxClassifier(
+        solver="sgd", C=C, l1_ratio=1.0, max_iter=200, tol=1e-6, n_iter_no_change=5, random_state=0
+    ).fit(X, y)
     y_enc = np.searchsorted(exact.classes_, y)
     loss = SoftmaxLoss(X, y_enc, len(exact.classes_), C=C, l1_ratio=1.0)
 
@@ -480,8 +555,9 @@ def test_sgd_l1_is_sparse_and_near_the_optimum(sparse):
 
 def test_partial_fit_l1_accumulates_the_penalty_across_calls():
     X, y = digits()
-    clf = SoftmaxClassifier(solver="sgd", C=0.01, l1_ratio=1.0, random_state=0,
-                            total_sample_weight=X.shape[0])
+    clf = SoftmaxClassifier(
+        solver="sgd", C=0.01, l1_ratio=1.0, random_state=0, total_sample_weight=X.shape[0]
+    )
     classes = np.unique(y)
     for _ in range(3):
         for chunk in np.array_split(np.arange(X.shape[0]), 4):
@@ -489,8 +565,9 @@ def test_partial_fit_l1_accumulates_the_penalty_across_calls():
     state = clf._sgd_state
     assert state.l1_u > 0 and state.l1_Q.shape == clf.coef_.shape
     assert np.mean(clf.coef_ == 0) > 0.3
-    fit = SoftmaxClassifier(solver="sgd", C=0.01, l1_ratio=1.0, random_state=0,
-                            max_iter=3, tol=None).fit(X, y)
+    fit = SoftmaxClassifier(
+        solver="sgd", C=0.01, l1_ratio=1.0, random_state=0, max_iter=3, tol=None
+    ).fit(X, y)
     assert clf.score(X, y) > 0.8 and fit.score(X, y) > 0.8
     # a pickled state continues identically
     import pickle

@@ -20,7 +20,7 @@ def expected_steps(X, w, fit_intercept, binary, l2, batch):
     n = w.sum()
     f_mean, f_max = n * (batch - 1) / (batch * (n - 1)), (n - batch) / (batch * (n - 1))
     ws = w / n
-    max_sq = float((X ** 2).sum(1).max())
+    max_sq = float((X**2).sum(1).max())
     lam = np.linalg.eigvalsh(X.T @ (ws[:, None] * X))[-1]
     L_w = c * (f_mean * lam + f_max * max_sq) + l2
     if not fit_intercept:
@@ -93,17 +93,30 @@ def problem(n=600, seed=0):
 
 
 def options(**kw):
-    base = dict(batch_size=32, learning_rate="adaptive", eta0="auto", power_t=0.5,
-                shuffle=True, average=False)
+    base = dict(
+        batch_size=32,
+        learning_rate="adaptive",
+        eta0="auto",
+        power_t=0.5,
+        shuffle=True,
+        average=False,
+    )
     return SGDOptions(**{**base, **kw})
 
 
 def run(loss, opts, **kw):
-    state = SGDState.start(np.zeros((10, loss.layout.n_features)), np.zeros(10),
-                           np.random.default_rng(0))
+    state = SGDState.start(
+        np.zeros((10, loss.layout.n_features)), np.zeros(10), np.random.default_rng(0)
+    )
     tasks = kw.pop("tasks", Tasks())
-    args = dict(max_iter=100, tol=1e-4, n_iter_no_change=3, early_stopping=False,
-                validation_fraction=0.2, seed=0)
+    args = dict(
+        max_iter=100,
+        tol=1e-4,
+        n_iter_no_change=3,
+        early_stopping=False,
+        validation_fraction=0.2,
+        seed=0,
+    )
     with kernel_threads(2):
         result = sgd_fit(loss, state, opts, tasks=tasks, **{**args, **kw})
     return state, result, tasks
@@ -117,14 +130,15 @@ def test_adaptive_divides_the_step_by_5_and_stops_below_1e_6():
     state, result, tasks = run(loss, options(eta0=1e-3), tol=1e9, n_iter_no_change=3)
     k = int(np.ceil(np.log(1e-3 / 1e-6) / np.log(5)))  # reductions to get below 1e-6
     assert result.converged and state.epochs == 1 + 3 * k
-    assert state.eta == pytest.approx(1e-3 / 5 ** k) and state.eta < 1e-6
+    assert state.eta == pytest.approx(1e-3 / 5**k) and state.eta < 1e-6
     assert len(tasks.begins) == len(tasks.ends) == state.epochs
 
 
 def test_constant_schedule_stops_after_n_iter_no_change():
     loss, _, _ = problem()
-    state, result, _ = run(loss, options(learning_rate="constant", eta0=1e-3), tol=1e9,
-                           n_iter_no_change=4)
+    state, result, _ = run(
+        loss, options(learning_rate="constant", eta0=1e-3), tol=1e9, n_iter_no_change=4
+    )
     assert result.converged and state.epochs == 1 + 4 and state.eta == 1e-3
 
 
@@ -142,8 +156,9 @@ def test_max_iter_warns_and_tol_none_runs_every_epoch():
 def test_early_stopping_restores_the_best_epochs_model():
     loss, X, y = problem()
     opts = options(learning_rate="constant", eta0=2.0)  # a noisy step: scores go up and down
-    state, result, tasks = run(loss, opts, early_stopping=True, tol=1e-9,
-                               n_iter_no_change=4, max_iter=30)
+    state, result, tasks = run(
+        loss, opts, early_stopping=True, tol=1e-9, n_iter_no_change=4, max_iter=30
+    )
     scores = result.validation_scores
     best = int(np.argmax(scores))  # first epoch with the best score
     assert result.best_validation_score == scores[best]
@@ -189,13 +204,11 @@ def test_divergence_guard_retries_with_a_smaller_step(monkeypatch):
     monkeypatch.setattr(_sgd, "sgd_epoch", epoch)
     loss, _, _ = problem()
     with pytest.warns(UserWarning, match="diverged") as record:
-        state, _, _ = run(loss, options(learning_rate="constant", eta0=0.01), tol=None,
-                          max_iter=3)
+        state, _, _ = run(loss, options(learning_rate="constant", eta0=0.01), tol=None, max_iter=3)
     assert len([w for w in record if "diverged" in str(w.message)]) == 1
     assert state.eta0 == pytest.approx(0.01 / 16) and state.epochs == 3
     assert len(state.loss_curve) == 3 and np.all(np.isfinite(state.W))
-    again, _, _ = run(loss, options(learning_rate="constant", eta0=0.01 / 16), tol=None,
-                      max_iter=3)
+    again, _, _ = run(loss, options(learning_rate="constant", eta0=0.01 / 16), tol=None, max_iter=3)
     np.testing.assert_array_equal(again.W, state.W)
     assert again.t == state.t and again.samples_seen == state.samples_seen
     with pytest.raises(ValueError, match="diverged"):
@@ -225,10 +238,8 @@ def test_divergence_guard_restores_the_l1_state(monkeypatch, sparse):
     X = sp.csr_matrix(X) if sparse else X
     loss = SoftmaxLoss(X, y, 10, C=0.05, l1_ratio=1.0)
     with pytest.warns(UserWarning, match="diverged"):
-        state, _, _ = run(loss, options(learning_rate="constant", eta0=0.01), tol=None,
-                          max_iter=3)
-    again, _, _ = run(loss, options(learning_rate="constant", eta0=0.01 / 16), tol=None,
-                      max_iter=3)
+        state, _, _ = run(loss, options(learning_rate="constant", eta0=0.01), tol=None, max_iter=3)
+    again, _, _ = run(loss, options(learning_rate="constant", eta0=0.01 / 16), tol=None, max_iter=3)
     np.testing.assert_array_equal(again.W, state.W)
     np.testing.assert_array_equal(again.l1_Q, state.l1_Q)
     assert again.l1_u == state.l1_u > 0

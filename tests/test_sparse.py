@@ -32,8 +32,9 @@ def awkward_csr(rng, n=40, d=12, dtype=np.float64, index_dtype=np.int32):
         cols += list(c[::-1])  # unsorted
         vals += list(v)
     indptr = np.searchsorted(rows, np.arange(n + 1)).astype(index_dtype)
-    X = sp.csr_matrix((np.array(vals, dtype=dtype), np.array(cols, dtype=index_dtype),
-                       indptr), shape=(n, d))
+    X = sp.csr_matrix(
+        (np.array(vals, dtype=dtype), np.array(cols, dtype=index_dtype), indptr), shape=(n, d)
+    )
     assert not X.has_canonical_format
     return X
 
@@ -42,8 +43,7 @@ def awkward_csr(rng, n=40, d=12, dtype=np.float64, index_dtype=np.int32):
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("n_classes", [2, 3, 7])
 @pytest.mark.parametrize("n_chunks, n_scatter", [(1, 1), (3, 3), (3, 2), (4, 1)])
-def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chunks,
-                                      n_scatter):
+def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chunks, n_scatter):
     X = awkward_csr(rng, dtype=dtype, index_dtype=index_dtype)
     n, d = X.shape
     y = rng.integers(0, n_classes, n)
@@ -51,26 +51,38 @@ def test_csr_kernel_matches_reference(rng, dtype, index_dtype, n_classes, n_chun
     W = rng.standard_normal((K, d))
     b = rng.standard_normal(K)
     sw = rng.uniform(0, 2, n)
-    buf = CsrFullBuffers(Z=np.full((n, K), np.nan, dtype=dtype),
-                         acc_WT=np.full((n_scatter, d, K), np.nan),
-                         acc_b=np.full((n_chunks, K), np.nan), acc_loss=np.full(n_chunks, np.nan))
+    buf = CsrFullBuffers(
+        Z=np.full((n, K), np.nan, dtype=dtype),
+        acc_WT=np.full((n_scatter, d, K), np.nan),
+        acc_b=np.full((n_chunks, K), np.nan),
+        acc_loss=np.full(n_chunks, np.nan),
+    )
     Z, acc_WT, acc_b, acc_loss = buf
     with kernel_threads(2):
-        csr_loss_grad(X.data, X.indices, X.indptr, y, sw, W.T.astype(dtype).copy(),
-                      b.astype(dtype), n_classes == 2, buf)
+        csr_loss_grad(
+            X.data,
+            X.indices,
+            X.indptr,
+            y,
+            sw,
+            W.T.astype(dtype).copy(),
+            b.astype(dtype),
+            n_classes == 2,
+            buf,
+        )
     # the finishing pass: sum of chunks, transposed, scaled by inv, plus l2 * W
     l2, inv = 0.3, 0.5
     gW = np.empty((K, d))
     gb = np.empty(K)
     loss = csr_grad_finish(acc_WT, acc_b, acc_loss, W, l2, inv, gW, gb)
     Wd, bd = W.astype(dtype), b.astype(dtype)
-    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(X.toarray().astype(np.float64), y, Wd, bd, sw,
-                                                 n_classes == 2)
+    r_loss, r_GW, r_gb, r_R = ref.loss_sum_terms(
+        X.toarray().astype(np.float64), y, Wd, bd, sw, n_classes == 2
+    )
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(loss, r_loss, rtol=rtol)
     expected_gW = inv * r_GW + l2 * W
-    np.testing.assert_allclose(gW, expected_gW, rtol=rtol,
-                               atol=rtol * np.abs(expected_gW).max())
+    np.testing.assert_allclose(gW, expected_gW, rtol=rtol, atol=rtol * np.abs(expected_gW).max())
     np.testing.assert_allclose(gb, inv * r_gb, rtol=rtol, atol=rtol * np.abs(r_gb).max())
     np.testing.assert_allclose(Z, r_R, rtol=rtol, atol=rtol)
 
@@ -93,8 +105,7 @@ def test_sparse_loss_equals_dense_loss(rng, n_classes, fit_intercept):
 
 def objective(est, X, y):
     y_enc = np.searchsorted(est.classes_, y)
-    return ref.objective(X, y_enc, est.coef_, est.intercept_, est.C, None,
-                         len(est.classes_) == 2)
+    return ref.objective(X, y_enc, est.coef_, est.intercept_, est.C, None, len(est.classes_) == 2)
 
 
 def digits_sparse():
@@ -153,8 +164,15 @@ def test_sgd_dense_equals_sparse(n_classes, average):
 def test_sgd_sparse_large_penalty_step():
     """A step that shrinks W by more than half takes the materialised path: still equal."""
     X, Xs, y = digits_sparse()
-    kw = dict(solver="sgd", random_state=0, max_iter=2, tol=None, C=1e-4, eta0=10.0,
-              learning_rate="constant")
+    kw = dict(
+        solver="sgd",
+        random_state=0,
+        max_iter=2,
+        tol=None,
+        C=1e-4,
+        eta0=10.0,
+        learning_rate="constant",
+    )
     dense = SoftmaxClassifier(**kw).fit(X, y)
     sparse = SoftmaxClassifier(**kw).fit(Xs, y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-10)
@@ -168,8 +186,9 @@ def test_sparse_formats_fit_as_csr(fmt):
     clf = SoftmaxClassifier(max_iter=300).fit(getattr(sp, fmt)(Xs), y)
     np.testing.assert_allclose(clf.coef_, csr.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(clf.intercept_, csr.intercept_, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(clf.predict_proba(getattr(sp, fmt)(Xs)), csr.predict_proba(X),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        clf.predict_proba(getattr(sp, fmt)(Xs)), csr.predict_proba(X), rtol=1e-10
+    )
 
 
 def max_abs_gradient(est, X, y):
@@ -245,7 +264,7 @@ def test_row_sq_norms_match_dense(rng, dtype):
     """Repeated indices add up before squaring, as in ``toarray``; float64 results."""
     X = awkward_csr(rng, dtype=dtype)
     dense = X.toarray().astype(np.float64)
-    expected = (dense ** 2).sum(axis=1)
+    expected = (dense**2).sum(axis=1)
     got = row_sq_norms(X)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
@@ -259,9 +278,13 @@ def test_sgd_ignores_how_entries_are_stored():
     X, y = X[:300], y[:300]
     parts = 3
     Xrep = sp.csr_matrix(
-        (np.repeat(X.data / parts, parts), np.repeat(X.indices, parts),
-         np.concatenate(([0], np.cumsum(np.diff(X.indptr) * parts)))),
-        shape=X.shape)
+        (
+            np.repeat(X.data / parts, parts),
+            np.repeat(X.indices, parts),
+            np.concatenate(([0], np.cumsum(np.diff(X.indptr) * parts))),
+        ),
+        shape=X.shape,
+    )
     assert Xrep.nnz == parts * X.nnz
     np.testing.assert_allclose(Xrep.toarray(), X.toarray(), atol=1e-15)
     kw = dict(solver="sgd", max_iter=3, tol=None, random_state=0)

@@ -113,8 +113,11 @@ def test_a_call_without_kernels_leaves_numba_alone_and_a_nested_one_sets_it(monk
     def run():
         numba.set_num_threads(2)
         with kernel_threads(None):
-            seen["outer"] = (numba.get_num_threads(), _threading._launch_lock.locked(),
-                             _blas_threads())
+            seen["outer"] = (
+                numba.get_num_threads(),
+                _threading._launch_lock.locked(),
+                _blas_threads(),
+            )
             with kernel_threads(1):
                 seen["inner"] = (numba.get_num_threads(), _threading._launch_lock.locked())
                 with kernel_threads(2):  # nested again: the inner settings hold

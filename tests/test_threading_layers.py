@@ -139,9 +139,16 @@ def _run_child(code, args, layer, cwd):
     the test's working directory: the child imports what the environment points at.
     """
     try:
-        proc = subprocess.run([sys.executable, "-c", code, *args], env=_child_env(layer),
-                              cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env=_child_env(layer),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
     except subprocess.TimeoutExpired as exc:  # the child was killed
+
         def text(b):
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
 
@@ -154,11 +161,15 @@ def _layer_result(layer, tmp):
     npz = tmp / "coefs.npz"
     code, out, err = _run_child(CHILD, [str(npz), str(0.9 * TIMEOUT)], layer, tmp)
     if code == "timeout":
-        return (f"NUMBA_THREADING_LAYER={layer}: child still running after {TIMEOUT:g} s "
-                f"(deadlock?), killed.\nstdout:\n{out}\nstderr:\n{err[-4000:]}")
+        return (
+            f"NUMBA_THREADING_LAYER={layer}: child still running after {TIMEOUT:g} s "
+            f"(deadlock?), killed.\nstdout:\n{out}\nstderr:\n{err[-4000:]}"
+        )
     if code != 0:
-        return (f"NUMBA_THREADING_LAYER={layer}: child exited with {code}.\n"
-                f"stdout:\n{out}\nstderr:\n{err[-4000:]}")
+        return (
+            f"NUMBA_THREADING_LAYER={layer}: child exited with {code}.\n"
+            f"stdout:\n{out}\nstderr:\n{err[-4000:]}"
+        )
     info = json.loads(out.strip().splitlines()[-1])
     with np.load(npz) as data:
         info["coefs"] = {key: data[key] for key in data.files}
@@ -193,8 +204,7 @@ def test_layer_fits_like_default(layer, loadable_layers, layer_run):
     """lbfgs, sgd, partial_fit and concurrent fits from threads finish under ``layer`` and
     give exactly the default layer's coefficients (same n_jobs)."""
     if loadable_layers[layer] is not True:
-        pytest.skip(f"numba's {layer} threading layer cannot load here: "
-                    f"{loadable_layers[layer]}")
+        pytest.skip(f"numba's {layer} threading layer cannot load here: {loadable_layers[layer]}")
     result = layer_run(layer)
     # numba falls back to no other layer when one is requested, but check: a test that
     # silently ran the default layer would compare it with itself
@@ -204,18 +214,21 @@ def test_layer_fits_like_default(layer, loadable_layers, layer_run):
     assert sorted(result["coefs"]) == sorted(expected["coefs"])
     for key, coef in result["coefs"].items():
         np.testing.assert_array_equal(
-            coef, expected["coefs"][key],
-            err_msg=f"{key} under {layer} differs from the default ({expected['layer']})")
+            coef,
+            expected["coefs"][key],
+            err_msg=f"{key} under {layer} differs from the default ({expected['layer']})",
+        )
     # the fits in threads are the sequential fit
     for i in range(4):
-        np.testing.assert_array_equal(result["coefs"][f"threaded_{i}"],
-                                      result["coefs"]["lbfgs"])
+        np.testing.assert_array_equal(result["coefs"][f"threaded_{i}"], result["coefs"]["lbfgs"])
 
 
 def test_explicit_tbb_layer_is_used(loadable_layers, layer_run):
     """NUMBA_THREADING_LAYER=tbb, set by the user, runs TBB from the ``tbb`` wheel (its
     runtime preloaded as when no layer is chosen) instead of failing in numba."""
     if loadable_layers["tbb"] is not True:
-        pytest.skip(f"the TBB runtime cannot load here (no tbb wheel for this platform?): "
-                    f"{loadable_layers['tbb']}")
+        pytest.skip(
+            f"the TBB runtime cannot load here (no tbb wheel for this platform?): "
+            f"{loadable_layers['tbb']}"
+        )
     assert layer_run("tbb")["layer"] == "tbb"

@@ -42,10 +42,20 @@ def test_dense_and_csr_variants_are_bit_identical(rng, dtype, K):
         cbuf = csr_full_buffers(n, K, d, dtype)
         gW, gb = np.empty((K, d)), np.empty(K)
         with kernel_threads(2):
-            csr_loss_grad(Xs.data, Xs.indices, Xs.indptr, y, sw, W.T.copy(), b, K == 1, cbuf,
-                          parallel)
-            loss = csr_grad_finish(cbuf.acc_WT, cbuf.acc_b, cbuf.acc_loss,
-                                   W.astype(np.float64), 0.1, 0.5, gW, gb, parallel)
+            csr_loss_grad(
+                Xs.data, Xs.indices, Xs.indptr, y, sw, W.T.copy(), b, K == 1, cbuf, parallel
+            )
+            loss = csr_grad_finish(
+                cbuf.acc_WT,
+                cbuf.acc_b,
+                cbuf.acc_loss,
+                W.astype(np.float64),
+                0.1,
+                0.5,
+                gW,
+                gb,
+                parallel,
+            )
         out = np.empty((500, K + (K == 1)), dtype=dtype)
         with kernel_threads(2):
             softmax_rows(Z, K == 1, False, out, parallel)
@@ -71,8 +81,9 @@ def test_fits_do_not_depend_on_the_variant(monkeypatch):
             sparse.fit(sp.csr_matrix(X), y)
         fits.append((sparse.coef_, sparse.predict_proba(X)))
         for data in (X, sp.csr_matrix(X)):
-            sgd = SoftmaxClassifier(solver="sgd", max_iter=2, tol=None, average=True,
-                                    random_state=0, n_jobs=2).fit(data, y)
+            sgd = SoftmaxClassifier(
+                solver="sgd", max_iter=2, tol=None, average=True, random_state=0, n_jobs=2
+            ).fit(data, y)
             sgd.partial_fit(data, y)
             fits.append((sgd.coef_, sgd.predict_proba(X)))
     half = len(fits) // 2
@@ -114,13 +125,26 @@ for name, v in variants.items():
 def test_a_small_fit_compiles_no_parallel_kernel(tmp_path):
     # an empty cache: kernels loaded from a cache leave their callees' dispatchers empty
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", SMALL_FIT],
-                         capture_output=True, text=True, check=True, timeout=600,
-                         env=env).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", SMALL_FIT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        env=env,
+    ).stdout.split("\n")
     assert out[0] == "numba False"
     counts = {line.split()[0]: tuple(map(int, line.split()[1:])) for line in out[1:] if line}
-    assert set(counts) == {"dense", "softmax", "csr", "finish", "sgd-dense", "sgd-batch",
-                           "sgd-csr", "sgd-csr-rows"}
+    assert set(counts) == {
+        "dense",
+        "softmax",
+        "csr",
+        "finish",
+        "sgd-dense",
+        "sgd-batch",
+        "sgd-csr",
+        "sgd-csr-rows",
+    }
     for name, (serial, parallel) in counts.items():
         assert serial >= 1 and parallel == 0, (name, serial, parallel)
 
@@ -141,9 +165,13 @@ def test_import_compiles_nothing():
     """Importing the estimator compiles no kernel (none of either variant); a small fit
     starts no numba (NumPy evaluations); a larger one compiles, which shows that the
     check sees them."""
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", NOTHING_AT_IMPORT],
-                         capture_output=True, text=True, check=True,
-                         timeout=600).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", NOTHING_AT_IMPORT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "[]"
     assert "_dense._dense_loss_grad_body_serial" in out[2]
@@ -168,6 +196,11 @@ print(sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")))
 def test_a_small_fit_imports_no_numba():
     """A small problem (iris, wine) is fitted and predicted with NumPy: numba, and with
     it the 0.5 s (warm cache) to seconds (cold) of its start, is never paid there."""
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", NO_NUMBA],
-                         capture_output=True, text=True, check=True, timeout=600).stdout
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", NO_NUMBA],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
     assert out.strip() == "[]"

@@ -39,11 +39,17 @@ print(len(rec.buffer))
 @pytest.mark.slow
 def test_after_warmup_nothing_compiles(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
-    warm = subprocess.run([sys.executable, "-m", "sk_softmax.warmup"], env=env,
-                          capture_output=True, text=True, timeout=900)
+    warm = subprocess.run(
+        [sys.executable, "-m", "sk_softmax.warmup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert warm.returncode == 0, warm.stderr
     assert "compiled and cached" in warm.stdout
-    out = subprocess.run([sys.executable, "-c", AFTER_WARMUP], env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", AFTER_WARMUP], env=env, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0", "kernels compiled after warmup"

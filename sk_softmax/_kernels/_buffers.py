@@ -40,8 +40,9 @@ __all__ = [
 #: An epoch's minibatches (:func:`sk_softmax._kernels.dense_sgd_steps`): batch ``q`` is
 #: ``order[q * batch_size:(q + 1) * batch_size]`` of weight ``weights[q]``, stepped with
 #: ``etas[q]`` (weights) and ``etas_b[q]`` (intercepts), averaged when ``avg_flags[q]``.
-SGDSchedule = namedtuple("SGDSchedule",
-                         ["order", "batch_size", "weights", "etas", "etas_b", "avg_flags"])
+SGDSchedule = namedtuple(
+    "SGDSchedule", ["order", "batch_size", "weights", "etas", "etas_b", "avg_flags"]
+)
 #: The SGD iterate, updated in place: ``W`` (K, n_features), ``b`` (K,), the running mean
 #: ``W_avg``, ``b_avg`` (empty without averaging), the L1 penalty each weight received
 #: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)).

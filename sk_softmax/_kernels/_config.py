@@ -103,8 +103,7 @@ def jit_variants(func):
     variants : KernelVariants
         ``.serial`` and ``.parallel`` dispatchers.
     """
-    return KernelVariants(serial=jit(_renamed(func, func.__globals__)),
-                          parallel=jit_parallel(func))
+    return KernelVariants(serial=jit(_renamed(func, func.__globals__)), parallel=jit_parallel(func))
 
 
 def jit_callers(func, callee_name, callee):
@@ -138,8 +137,9 @@ def jit_callers(func, callee_name, callee):
 def _renamed(func, namespace):
     """A copy of ``func`` named ``<name>_serial`` (numba's cache keeps the variants
     apart by name) resolving its globals in ``namespace``."""
-    twin = types.FunctionType(func.__code__, namespace, func.__name__ + "_serial",
-                              func.__defaults__, func.__closure__)
+    twin = types.FunctionType(
+        func.__code__, namespace, func.__name__ + "_serial", func.__defaults__, func.__closure__
+    )
     twin.__qualname__ = func.__qualname__ + "_serial"
     twin.__module__ = func.__module__
     twin.__doc__ = func.__doc__

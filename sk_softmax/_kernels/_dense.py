@@ -179,12 +179,10 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf, parallel=True):
         faster: for problems too small for threads to pay off).
     """
     kernel = _dense_loss_grad.parallel if parallel else _dense_loss_grad.serial
-    kernel(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W, buf.acc_b,
-           buf.acc_loss)
+    kernel(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W, buf.acc_b, buf.acc_loss)
 
 
-def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b,
-                          acc_loss):
+def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
     n = X.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
@@ -234,12 +232,26 @@ def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf, parallel=T
         Run the parallel variant (else the serial one: bit-identical, faster to compile).
     """
     kernel = _dense_batch_grad.parallel if parallel else _dense_batch_grad.serial
-    kernel(X, y, sw, rows, W, b, ref_zero, block_size, buf.Z, buf.Xg, buf.acc_W, buf.acc_b,
-           buf.acc_loss)
+    kernel(
+        X,
+        y,
+        sw,
+        rows,
+        W,
+        b,
+        ref_zero,
+        block_size,
+        buf.Z,
+        buf.Xg,
+        buf.acc_W,
+        buf.acc_b,
+        buf.acc_loss,
+    )
 
 
-def _dense_batch_grad_body(X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b,
-                           acc_loss):
+def _dense_batch_grad_body(
+    X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b, acc_loss
+):
     n = rows.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
@@ -295,8 +307,21 @@ def reduce_chunks(acc_W, acc_b, acc_loss, gW, gb):
     return loss
 
 
-def dense_sgd_steps(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size,
-                    buf, n_avg, loss_sums, parallel=True):
+def dense_sgd_steps(
+    X,
+    y,
+    sw,
+    schedule,
+    model,
+    penalty,
+    fit_intercept,
+    ref_zero,
+    block_size,
+    buf,
+    n_avg,
+    loss_sums,
+    parallel=True,
+):
     """Consecutive minibatch SGD steps on dense ``X``, in one call, with optional averaging.
 
     Batch ``q`` is ``order[q * batch_size:(q + 1) * batch_size]`` (``schedule``); its
@@ -348,8 +373,20 @@ def dense_sgd_steps(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero,
         Number of iterates in the mean on exit.
     """
     steps = _sgd_steps.parallel if parallel else _sgd_steps.serial
-    return steps(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size, buf,
-                 n_avg, loss_sums)
+    return steps(
+        X,
+        y,
+        sw,
+        schedule,
+        model,
+        penalty,
+        fit_intercept,
+        ref_zero,
+        block_size,
+        buf,
+        n_avg,
+        loss_sums,
+    )
 
 
 @jit
@@ -368,8 +405,9 @@ def cumulative_l1(w, u, q):
     return w, q + (w - z)
 
 
-def _sgd_steps_body(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size,
-                    buf, n_avg, loss_sums):
+def _sgd_steps_body(
+    X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size, buf, n_avg, loss_sums
+):
     order, batch_size, weights, etas, etas_b, avg_flags = schedule
     W, b, W_avg, b_avg, Q, l1_u = model
     l2, l1 = penalty
@@ -384,8 +422,21 @@ def _sgd_steps_body(X, y, sw, schedule, model, penalty, fit_intercept, ref_zero,
             for j in range(d):
                 Wk[k, j] = W[k, j]
             bk[k] = b[k] if fit_intercept else 0.0
-        _batch_grad_call(X, y, sw, order[lo:hi], Wk, bk, ref_zero, block_size, buf.Z, buf.Xg,
-                         buf.acc_W, buf.acc_b, buf.acc_loss)
+        _batch_grad_call(
+            X,
+            y,
+            sw,
+            order[lo:hi],
+            Wk,
+            bk,
+            ref_zero,
+            block_size,
+            buf.Z,
+            buf.Xg,
+            buf.acc_W,
+            buf.acc_b,
+            buf.acc_loss,
+        )
         loss_sums[q] = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
         if ws > 0:
             inv = 1.0 / ws

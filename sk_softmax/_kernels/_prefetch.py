@@ -25,8 +25,12 @@ PREFETCH_DISTANCE = 8
 @intrinsic
 def prefetch(typingctx, arr, i, k):
     """Hint that ``arr[i, k]`` (a 2-D array) will be read soon; returns nothing."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 2
-            and isinstance(i, types.Integer) and isinstance(k, types.Integer)):
+    if not (
+        isinstance(arr, types.Array)
+        and arr.ndim == 2
+        and isinstance(i, types.Integer)
+        and isinstance(k, types.Integer)
+    ):
         return None
 
     def codegen(context, builder, signature, args):
@@ -42,8 +46,15 @@ def prefetch(typingctx, arr, i, k):
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, name)
         # read (0), high temporal locality (3), data cache (1)
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
-                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        builder.call(
+            fn,
+            [
+                builder.bitcast(ptr, i8p),
+                ir.Constant(i32, 0),
+                ir.Constant(i32, 3),
+                ir.Constant(i32, 1),
+            ],
+        )
         return context.get_dummy_value()
 
     return types.void(arr, i, k), codegen

@@ -93,7 +93,7 @@ def small_softmax_rows(Z, ref_zero, log, out):
     log-probabilities at the dtype's most negative finite value)."""
     # in float64 for float32 logits too, as the kernel's sums
     F = np.zeros((Z.shape[0], Z.shape[1] + ref_zero))
-    F[:, int(ref_zero):] = Z
+    F[:, int(ref_zero) :] = Z
     F -= F.max(axis=1, keepdims=True)
     if log:
         F -= np.log(np.exp(F).sum(axis=1, keepdims=True))

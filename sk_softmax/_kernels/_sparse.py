@@ -71,12 +71,12 @@ def csr_loss_grad(data, indices, indptr, y, sw, WT, b, ref_zero, buf, parallel=T
     accumulators should stay in cache together.
     """
     kernel = _csr_loss_grad.parallel if parallel else _csr_loss_grad.serial
-    kernel(data, indices, indptr, y, sw, WT, b, ref_zero, buf.Z, buf.acc_WT, buf.acc_b,
-           buf.acc_loss)
+    kernel(
+        data, indices, indptr, y, sw, WT, b, ref_zero, buf.Z, buf.acc_WT, buf.acc_b, buf.acc_loss
+    )
 
 
-def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b,
-                        acc_loss):
+def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT, acc_b, acc_loss):
     n = indptr.shape[0] - 1
     nnz = indices.shape[0]
     n_chunks = acc_b.shape[0]
@@ -110,8 +110,9 @@ def _csr_loss_grad_body(data, indices, indptr, y, sw, WT, b, ref_zero, Z, acc_WT
 _csr_loss_grad = jit_variants(_csr_loss_grad_body)
 
 
-def csr_sgd_step(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept, buf,
-                 parallel=True):
+def csr_sgd_step(
+    data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept, buf, parallel=True
+):
     """One minibatch SGD step on scaled weights ``W = scale * V``, touching only non-zeros.
 
     The gradient of the batch's mean loss is taken at ``W = scale * VT.T``; the caller
@@ -162,17 +163,16 @@ def csr_sgd_step(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_
         Weighted cross-entropy of the batch at the weights before the step.
     """
     step_fn = _csr_step.parallel if parallel else _csr_step.serial
-    return step_fn(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept,
-                   buf)
+    return step_fn(data, indices, indptr, y, sw, rows, model, step, ref_zero, fit_intercept, buf)
 
 
-def _csr_step_body(data, indices, indptr, y, sw, rows, model, step_args, ref_zero,
-                   fit_intercept, buf):
+def _csr_step_body(
+    data, indices, indptr, y, sw, rows, model, step_args, ref_zero, fit_intercept, buf
+):
     VT, b, UT, QT = model
     scale, new_scale, step, step_b, alpha, l1_u = step_args
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
-    _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
-                     losses)
+    _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows, losses)
     # The update runs serially in batch order: rows share features, and a fixed order
     # keeps results independent of the thread count.
     m = rows.shape[0]
@@ -216,8 +216,9 @@ def _csr_step_body(data, indices, indptr, y, sw, rows, model, step_args, ref_zer
     return loss_sum
 
 
-def _csr_batch_rows_body(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows,
-                    losses):
+def _csr_batch_rows_body(
+    data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows, losses
+):
     """The parallel half of :func:`csr_sgd_step`: each row's ``sw * (P - Y)``, intercept
     gradient and loss at ``W = scale * VT.T``."""
     m = rows.shape[0]

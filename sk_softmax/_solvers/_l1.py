@@ -63,7 +63,7 @@ class _SplitWeights:
 
     def unpack(self, z):
         x = z[: self.P].copy()
-        x[self.pen] -= z[self.P:]
+        x[self.pen] -= z[self.P :]
         return x
 
     def start(self, x0):
@@ -123,9 +123,12 @@ class _Phase1Monitor:
         self.stable = self.stable + 1 if support_kept(self.support, support) else 0
         self.support = support
         if self.verbose:
-            print(f"L1 L-BFGS-B iter {self.it:4d}  objective "
-                  f"{intermediate_result.fun:.10e}  |subgrad|_inf {pg_norm:.3e}  "
-                  f"nonzero {int(support.sum())}/{support.size}", flush=True)
+            print(
+                f"L1 L-BFGS-B iter {self.it:4d}  objective "
+                f"{intermediate_result.fun:.10e}  |subgrad|_inf {pg_norm:.3e}  "
+                f"nonzero {int(support.sum())}/{support.size}",
+                flush=True,
+            )
         if self.callback is not None:
             try:
                 self.callback(x, intermediate_result.fun)
@@ -135,8 +138,10 @@ class _Phase1Monitor:
         if pg_norm <= self.tol:
             self.status = 0
             raise StopIteration
-        if (self.stable >= _SETTLED_AFTER
-                and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size):
+        if (
+            self.stable >= _SETTLED_AFTER
+            and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size
+        ):
             self.handover = True
             raise StopIteration
 
@@ -185,24 +190,47 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
     monitor = _Phase1Monitor(problem, x0, tol, verbose, callback)
     z0, bounds = problem.start(x0)
     res = optimize.minimize(
-        problem, z0, method="L-BFGS-B", jac=True, bounds=bounds, callback=monitor,
-        options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0,
-                 "ftol": 64 * np.finfo(float).eps},
+        problem,
+        z0,
+        method="L-BFGS-B",
+        jac=True,
+        bounds=bounds,
+        callback=monitor,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps},
     )
     x = problem.unpack(res.x)
     n_iter = min(monitor.it, max_iter)
     if monitor.handover and n_iter < max_iter:
-        x, it2, res2 = minimize_owlqn(loss, x, max_iter=max_iter - n_iter, tol=tol,
-                                      verbose=verbose, callback=callback, settled=True,
-                                      warn=False)
-        result = L1Result(fun=res2.fun, nit=n_iter + it2, nfev=int(res.nfev) + res2.nfev,
-                             status=res2.status, message=res2.message,
-                             subgrad_norm=res2.subgrad_norm, phases="lbfgsb+owlqn")
+        x, it2, res2 = minimize_owlqn(
+            loss,
+            x,
+            max_iter=max_iter - n_iter,
+            tol=tol,
+            verbose=verbose,
+            callback=callback,
+            settled=True,
+            warn=False,
+        )
+        result = L1Result(
+            fun=res2.fun,
+            nit=n_iter + it2,
+            nfev=int(res.nfev) + res2.nfev,
+            status=res2.status,
+            message=res2.message,
+            subgrad_norm=res2.subgrad_norm,
+            phases="lbfgsb+owlqn",
+        )
     else:
         status, message = _phase1_outcome(monitor, res, n_iter, max_iter)
-        result = L1Result(fun=float(res.fun), nit=n_iter, nfev=int(res.nfev),
-                             status=status, message=message, subgrad_norm=monitor.pg_norm,
-                             phases="lbfgsb")
+        result = L1Result(
+            fun=float(res.fun),
+            nit=n_iter,
+            nfev=int(res.nfev),
+            status=status,
+            message=message,
+            subgrad_norm=monitor.pg_norm,
+            phases="lbfgsb",
+        )
     if result.status not in (0, 99):
         warn_not_converged(f"L1: {result.phases}", result, tol, max_iter)
     return x, result.nit, result
@@ -211,8 +239,9 @@ def minimize_l1(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None
 def _phase1_outcome(monitor, res, n_iter, max_iter):
     """``(status, message)`` of a solve that ended in phase 1."""
     if monitor.status in (0, 99):
-        return monitor.status, ("subgradient below tol" if monitor.status == 0
-                                else "stopped by the callback")
+        return monitor.status, (
+            "subgradient below tol" if monitor.status == 0 else "stopped by the callback"
+        )
     if res.status == 0:  # L-BFGS-B's own tests (ftol): converged as far as it can
         return 0, str(res.message)
     if n_iter >= max_iter:

@@ -17,8 +17,9 @@ class _NonFinite(Exception):
     """A float32 evaluation overflowed: the float32 stage ends there."""
 
 
-def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None,
-                   float32_loss=None):
+def minimize_lbfgs(
+    loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, float32_loss=None
+):
     """Minimise ``loss.loss_gradient`` from ``coef0`` with scipy's L-BFGS-B.
 
     The options are ``LogisticRegression``'s: ``maxiter=max_iter``, ``gtol=tol`` (on
@@ -73,21 +74,15 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
-        coef0, it1, result1 = _run(float32_loss, coef0, max_iter, tol32, verbose, callback, 0,
-                                   "float32 ", float32=True)
+        coef0, it1, result1 = _run(
+            float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ", float32=True
+        )
         nfev1 = int(result1.nfev)
         if result1.status == 99:  # the callback asked to stop
             result1.float32_nit = it1
             return coef0, it1, result1
     if it1 >= max_iter:
-        # no iteration left: one float64 evaluation decides between done and a warning
-        value, grad = loss.loss_gradient(coef0)
-        done = float(np.max(np.abs(grad))) <= tol
-        result = optimize.OptimizeResult(
-            x=coef0, fun=value, jac=grad, nit=0, nfev=1, status=0 if done else 1,
-            success=done, message="CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL" if done
-            else "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT")
-        coef, it2 = coef0, 0
+        coef, it2, result = coef0, 0, _check_only(loss, coef0, tol)
     else:
         coef, it2, result = _run(loss, coef0, max_iter - it1, tol, verbose, callback, it1, "")
     n_iter = it1 + it2
@@ -95,17 +90,42 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     result.float32_nit = it1
     # status 99: the callback raised StopIteration (a stop asked for, not a failure)
     if result.status not in (0, 99):
-        msg = (
-            f"lbfgs failed to converge after {n_iter} iteration(s) "
-            f"(status={result.status}): {result.message}"
-        )
-        if n_iter >= max_iter:
-            msg += (
-                f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
-                "the data (e.g. with sklearn.preprocessing.StandardScaler)."
-            )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        _warn_not_converged(result, n_iter, max_iter)
     return coef, n_iter, result
+
+
+def _check_only(loss, coef, tol):
+    """No iteration left after the float32 stage: one float64 evaluation decides between
+    done and a warning."""
+    value, grad = loss.loss_gradient(coef)
+    done = float(np.max(np.abs(grad))) <= tol
+    return optimize.OptimizeResult(
+        x=coef,
+        fun=value,
+        jac=grad,
+        nit=0,
+        nfev=1,
+        status=0 if done else 1,
+        success=done,
+        message="CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+        if done
+        else "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+    )
+
+
+def _warn_not_converged(result, n_iter, max_iter):
+    """The ConvergenceWarning, at the level of the estimator method that called the
+    solver (through ``minimize_full_batch``)."""
+    msg = (
+        f"lbfgs failed to converge after {n_iter} iteration(s) "
+        f"(status={result.status}): {result.message}"
+    )
+    if n_iter >= max_iter:
+        msg += (
+            f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
+            "the data (e.g. with sklearn.preprocessing.StandardScaler)."
+        )
+    warnings.warn(msg, ConvergenceWarning, stacklevel=5)
 
 
 def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False):
@@ -155,7 +175,16 @@ def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=Fals
         )
     except _NonFinite:
         x = np.array(state["x"], dtype=np.float64)
-        return x, state["it"], optimize.OptimizeResult(
-            x=x, nit=state["it"], nfev=state["nfev"], status=2, success=False,
-            message="non-finite float32 evaluation")
+        return (
+            x,
+            state["it"],
+            optimize.OptimizeResult(
+                x=x,
+                nit=state["it"],
+                nfev=state["nfev"],
+                status=2,
+                success=False,
+                message="non-finite float32 evaluation",
+            ),
+        )
     return result.x, min(int(result.nit), max_iter), result

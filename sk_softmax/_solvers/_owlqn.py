@@ -148,8 +148,18 @@ def _newton_direction(hessp, pg, free):
     return d
 
 
-def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
-                   callback=None, settled=False, warn=True):
+def minimize_owlqn(
+    loss,
+    coef0,
+    *,
+    max_iter=100,
+    tol=1e-4,
+    memory=10,
+    verbose=0,
+    callback=None,
+    settled=False,
+    warn=True,
+):
     """Minimise ``loss``'s smooth part plus its L1 term with OWL-QN.
 
     Parameters
@@ -159,7 +169,6 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
         (the smooth part), ``penalty.l1``, ``layout.penalty_mask`` (the coefficients the
         L1 term applies to) and, where ``supports_hessian_product``, Newton steps.
     coef0 : ndarray of shape (n_params,)
-        Starting point.
     max_iter : int
         Maximum number of iterations (each one line search, usually one evaluation).
     tol : float
@@ -167,8 +176,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     memory : int
         Number of correction pairs kept (scipy's L-BFGS-B default, 10).
     verbose : int
-        If positive, print the objective, the subgradient norm and the non-zeros after
-        every iteration.
+        If positive, print the objective, subgradient norm and non-zeros per iteration.
     callback : callable or None
         Called as ``callback(coef, objective)`` after every iteration; raising
         ``StopIteration`` ends the solve without a warning.
@@ -183,7 +191,6 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     coef : ndarray of shape (n_params,), float64
         The solution; penalised coefficients are exactly 0 where the L1 term holds them.
     n_iter : int
-        Iterations run.
     result : L1Result
 
     Warns
@@ -194,8 +201,7 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
     """
     mask = loss.layout.penalty_mask
     x, g, F, pg = _evaluate(loss, np.array(coef0, dtype=np.float64), mask)
-    pairs = deque(maxlen=memory)
-    nfev, n_iter = 1, 0
+    pairs, nfev, n_iter = deque(maxlen=memory), 1, 0
     support = x[mask] != 0.0
     stable = _NEWTON_AFTER if settled else 0  # iterations the support has (nearly) kept
     newton_ok = loss.supports_hessian_product
@@ -216,27 +222,40 @@ def minimize_owlqn(loss, coef0, *, max_iter=100, tol=1e-4, memory=10, verbose=0,
             break
         x_new, _, g_new, F_new = found
         _remember(pairs, x_new - x, g_new - g)
-        F_old = F
-        x, g, F = x_new, g_new, F_new
-        pg = loss.penalty.min_norm_subgradient(x, g, mask)
-        pg_norm = float(np.max(np.abs(pg)))
+        x, g, F, F_old = x_new, g_new, F_new, F
+        pg, pg_norm, support, stable = _at_new_point(loss, x, g, mask, support, stable)
         n_iter += 1
-        new_support = x[mask] != 0.0
-        stable = stable + 1 if support_kept(support, new_support) else 0
-        support = new_support
         if verbose:
-            print(f"OWL-QN iter {n_iter:4d}  objective {F:.10e}  |subgrad|_inf "
-                  f"{pg_norm:.3e}  nonzero {int(support.sum())}/{support.size}", flush=True)
+            _report(n_iter, F, pg_norm, support)
         status, message = _converged(pg_norm, tol, F_old, F) or (status, message)
         if callback is not None and _stopped_by(callback, x, F):
             if status != 0:
                 status, message = 99, "stopped by the callback"
             break
-    result = L1Result(fun=F, nit=n_iter, nfev=nfev, status=status, message=message,
-                         subgrad_norm=pg_norm)
+    result = L1Result(
+        fun=F, nit=n_iter, nfev=nfev, status=status, message=message, subgrad_norm=pg_norm
+    )
     if warn and status not in (0, 99):
         warn_not_converged("OWL-QN", result, tol, max_iter)
     return x, n_iter, result
+
+
+def _at_new_point(loss, x, g, mask, support, stable):
+    """``(pg, max |pg|, support, stable)`` at an accepted point: the least-norm
+    subgradient, the non-zero weights, and for how many iterations the support has
+    (nearly) kept."""
+    pg = loss.penalty.min_norm_subgradient(x, g, mask)
+    new_support = x[mask] != 0.0
+    stable = stable + 1 if support_kept(support, new_support) else 0
+    return pg, float(np.max(np.abs(pg))), new_support, stable
+
+
+def _report(n_iter, F, pg_norm, support):
+    print(
+        f"OWL-QN iter {n_iter:4d}  objective {F:.10e}  |subgrad|_inf "
+        f"{pg_norm:.3e}  nonzero {int(support.sum())}/{support.size}",
+        flush=True,
+    )
 
 
 def _evaluate(loss, x, mask):
@@ -279,12 +298,14 @@ def _newton_due(x, pg, mask, support, stable):
     small, and the largest violation of optimality is not at a zero weight's (a
     quasi-Newton step, which can move that weight, goes first: else a settled support
     would never let it in)."""
-    if not (stable >= _NEWTON_AFTER
-            and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size):
+    if not (
+        stable >= _NEWTON_AFTER and np.count_nonzero(support) <= NEWTON_MAX_SUPPORT * support.size
+    ):
         return False
     at_zero = mask & (x == 0.0)
-    return bool(np.max(np.abs(pg[~at_zero]), initial=0.0)
-                >= np.max(np.abs(pg[at_zero]), initial=0.0))
+    return bool(
+        np.max(np.abs(pg[~at_zero]), initial=0.0) >= np.max(np.abs(pg[at_zero]), initial=0.0)
+    )
 
 
 def _direction(loss, x, pg, mask, pairs, newton):
@@ -343,10 +364,14 @@ def _line_search(loss, x, d, pg, F, mask, step):
 def warn_not_converged(method, result, tol, max_iter):
     """The ConvergenceWarning of the L1 solvers, from their ``result``; raised at the
     level of the estimator method that called the solver (through minimize_full_batch)."""
-    msg = (f"lbfgs ({method}) failed to converge after {result.nit} iteration(s) "
-           f"(status={result.status}): {result.message}; max |subgradient| = "
-           f"{result.subgrad_norm:.3e} > tol = {tol:g}")
+    msg = (
+        f"lbfgs ({method}) failed to converge after {result.nit} iteration(s) "
+        f"(status={result.status}): {result.message}; max |subgradient| = "
+        f"{result.subgrad_norm:.3e} > tol = {tol:g}"
+    )
     if result.nit >= max_iter:
-        msg += (f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
-                "the data (e.g. with sklearn.preprocessing.StandardScaler).")
+        msg += (
+            f"\nIncrease the number of iterations (max_iter={max_iter}) or scale "
+            "the data (e.g. with sklearn.preprocessing.StandardScaler)."
+        )
     warnings.warn(msg, ConvergenceWarning, stacklevel=5)

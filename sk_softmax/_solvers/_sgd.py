@@ -35,8 +35,18 @@ from .. import _kernels
 from .._kernels import BATCH_BLOCK_SIZE, csr_step_buffers, dense_batch_buffers
 from .._threading import use_parallel
 
-__all__ = ["SGDOptions", "SGDState", "auto_eta0", "end_pass", "guarded_epoch", "judge_epoch",
-           "row_sq_norms", "sgd_epoch", "sgd_fit", "sgd_partial_fit"]
+__all__ = [
+    "SGDOptions",
+    "SGDState",
+    "auto_eta0",
+    "end_pass",
+    "guarded_epoch",
+    "judge_epoch",
+    "row_sq_norms",
+    "sgd_epoch",
+    "sgd_fit",
+    "sgd_partial_fit",
+]
 
 # scikit-learn's rule for the "adaptive" schedule: stop once the step is this small.
 _MIN_ADAPTIVE_ETA = 1e-6
@@ -69,8 +79,8 @@ def row_sq_norms(X, block=1024):
         _kernels.csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), out)
         return out
     for lo in range(0, X.shape[0], block):
-        blk = np.asarray(X[lo:lo + block], dtype=np.float64)
-        out[lo:lo + block] = np.einsum("ij,ij->i", blk, blk)
+        blk = np.asarray(X[lo : lo + block], dtype=np.float64)
+        out[lo : lo + block] = np.einsum("ij,ij->i", blk, blk)
     return out
 
 
@@ -284,8 +294,14 @@ class SGDState:
         """
         if options.eta0 == "auto":
             data, lay = loss.minibatch_data(), loss.layout
-            eta0, ratio = auto_eta0(data.X, data.sample_weight, lay.fit_intercept,
-                                    lay.binary, loss.penalty.l2, options.batch_size)
+            eta0, ratio = auto_eta0(
+                data.X,
+                data.sample_weight,
+                lay.fit_intercept,
+                lay.binary,
+                loss.penalty.l2,
+                options.batch_size,
+            )
         else:
             eta0, ratio = float(options.eta0), 1.0
         self.eta0 = self.eta = eta0 * self.step_scale
@@ -361,8 +377,11 @@ def sgd_epoch(loss, state, options, rows=None):
     state.loss_curve.append(epoch_loss)
     state.epochs += 1
     if options.verbose:
-        print(f"SGD epoch {state.epochs:4d}  loss {epoch_loss:.8f}  eta {state.eta:.3e}  "
-              f"{time.perf_counter() - t0:.3f} s", flush=True)
+        print(
+            f"SGD epoch {state.epochs:4d}  loss {epoch_loss:.8f}  eta {state.eta:.3e}  "
+            f"{time.perf_counter() - t0:.3f} s",
+            flush=True,
+        )
     return epoch_loss
 
 
@@ -400,9 +419,20 @@ def _dense_steps(loss, state, schedule):
     kernel_schedule = _kernels.SGDSchedule(*schedule)
     model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u)
     state.n_avg = _kernels.dense_sgd_steps(
-        data.X, data.y, data.sample_weight, kernel_schedule, model, penalty,
-        lay.fit_intercept, lay.binary, BATCH_BLOCK_SIZE, buf, state.n_avg, loss_sums,
-        use_parallel(m * lay.n_features * lay.K))
+        data.X,
+        data.y,
+        data.sample_weight,
+        kernel_schedule,
+        model,
+        penalty,
+        lay.fit_intercept,
+        lay.binary,
+        BATCH_BLOCK_SIZE,
+        buf,
+        state.n_avg,
+        loss_sums,
+        use_parallel(m * lay.n_features * lay.K),
+    )
     state.l1_u = float(l1_u[0])
     return loss_sums
 
@@ -424,8 +454,11 @@ class _LazyWeights:
         self.b = state.b  # the intercepts, updated in place by the kernel
         self.scale = 1.0
         self.averaging = averaging
-        self.UT = (np.ascontiguousarray(state.W_avg.T) * float(state.n_avg) if averaging
-                   else np.empty((0, K)))
+        self.UT = (
+            np.ascontiguousarray(state.W_avg.T) * float(state.n_avg)
+            if averaging
+            else np.empty((0, K))
+        )
         self.alpha = 0.0
 
     def fold_average(self):
@@ -451,21 +484,25 @@ def _sparse_steps(loss, state, schedule):
     buf = csr_step_buffers(max(1, min(batch_size, order.shape[0])), lay.K)
     QT = np.ascontiguousarray(_l1_received(state).T) if penalty.l1 > 0 else np.empty((0, 0))
     # a batch's work: its stored entries times the classes
-    parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0])
-                            * lay.K)
+    parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0]) * lay.K)
     for q in range(weights.shape[0]):
         if weights[q] <= 0:
             continue
-        rows = order[q * batch_size:(q + 1) * batch_size]
+        rows = order[q * batch_size : (q + 1) * batch_size]
         eta = schedule.etas[q]
         if penalty.l1 > 0:
             state.l1_u += eta * penalty.l1
-        step = _kernels.CsrStep(scale=lazy.scale, new_scale=lazy.scale,
-                                step=eta / weights[q], step_b=schedule.etas_b[q] / weights[q],
-                                alpha=lazy.alpha,
-                                l1_u=state.l1_u if penalty.l1 > 0 else 0.0)
-        loss_sums[q] = _csr_step(data, lay, lazy, step, 1.0 - eta * penalty.l2, rows, buf,
-                                 QT, parallel)
+        step = _kernels.CsrStep(
+            scale=lazy.scale,
+            new_scale=lazy.scale,
+            step=eta / weights[q],
+            step_b=schedule.etas_b[q] / weights[q],
+            alpha=lazy.alpha,
+            l1_u=state.l1_u if penalty.l1 > 0 else 0.0,
+        )
+        loss_sums[q] = _csr_step(
+            data, lay, lazy, step, 1.0 - eta * penalty.l2, rows, buf, QT, parallel
+        )
         if schedule.avg_flags[q]:
             lazy.alpha += lazy.scale  # the sum of averaged iterates gains scale * V
             state.n_avg += 1
@@ -492,8 +529,15 @@ def _csr_step(data, lay, lazy, step, shrink, rows, buf, QT, parallel):
     if shrink > 0.5:
         new_scale = lazy.scale * shrink
         model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
-        loss_sum = _kernels.csr_sgd_step(*args, model, step._replace(new_scale=new_scale),
-                                         lay.binary, lay.fit_intercept, buf, parallel)
+        loss_sum = _kernels.csr_sgd_step(
+            *args,
+            model,
+            step._replace(new_scale=new_scale),
+            lay.binary,
+            lay.fit_intercept,
+            buf,
+            parallel,
+        )
     else:
         # A step so large that the penalty shrinks W by half or more (or flips it):
         # apply it on materialised weights, O(n_features * K), never in ordinary use.
@@ -502,9 +546,15 @@ def _csr_step(data, lay, lazy, step, shrink, rows, buf, QT, parallel):
         W_old = lazy.VT.copy()
         new_scale = 1.0
         model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
-        loss_sum = _kernels.csr_sgd_step(*args, model,
-                                         step._replace(scale=1.0, new_scale=1.0, alpha=0.0),
-                                         lay.binary, lay.fit_intercept, buf, parallel)
+        loss_sum = _kernels.csr_sgd_step(
+            *args,
+            model,
+            step._replace(scale=1.0, new_scale=1.0, alpha=0.0),
+            lay.binary,
+            lay.fit_intercept,
+            buf,
+            parallel,
+        )
         lazy.VT -= (1.0 - shrink) * W_old
     if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
         lazy.fold_average()
@@ -537,20 +587,19 @@ def _validation_split(loss, validation_fraction, seed):
             stacklevel=4,
         )
         return None
-    train, val = train_test_split(np.arange(n), test_size=validation_fraction,
-                                  stratify=data.y, random_state=seed)
+    train, val = train_test_split(
+        np.arange(n), test_size=validation_fraction, stratify=data.y, random_state=seed
+    )
     train.sort()
     sw = data.sample_weight
     train_weight = float(train.shape[0])
     if sw.shape[0]:
         train_weight = float(sw[train].sum())
-        empty = ("training" if train_weight <= 0 else
-                 "validation" if sw[val].sum() <= 0 else None)
+        empty = "training" if train_weight <= 0 else "validation" if sw[val].sum() <= 0 else None
         if empty is not None:
             # a zero-weight side can be neither fitted nor scored
             warnings.warn(
-                f"early_stopping is ignored: the sample weights of the {empty} split "
-                "sum to zero.",
+                f"early_stopping is ignored: the sample weights of the {empty} split sum to zero.",
                 UserWarning,
                 stacklevel=4,
             )
@@ -599,8 +648,19 @@ class SGDResult:
     best_validation_score: float = None
 
 
-def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stopping,
-            validation_fraction, seed, tasks):
+def sgd_fit(
+    loss,
+    state,
+    options,
+    *,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    early_stopping,
+    validation_fraction,
+    seed,
+    tasks,
+):
     """The epoch driver of ``fit(solver="sgd")``: epochs until the stopping rule.
 
     Parameters
@@ -657,11 +717,11 @@ def sgd_fit(loss, state, options, *, max_iter, tol, n_iter_no_change, early_stop
         if tol is None:
             continue
         if validation is not None:
-            stop = judge_epoch(state, options, validation.improved(state, tol),
-                               n_iter_no_change)
+            stop = judge_epoch(state, options, validation.improved(state, tol), n_iter_no_change)
         else:
-            stop = judge_epoch(state, options, _loss_improved(state, epoch_loss, tol),
-                               n_iter_no_change)
+            stop = judge_epoch(
+                state, options, _loss_improved(state, epoch_loss, tol), n_iter_no_change
+            )
         if stop:
             result.converged = True
             break
@@ -715,8 +775,11 @@ def judge_epoch(state, options, improved, n_iter_no_change):
         state.eta /= 5.0
         state.no_improvement = 0
         if options.verbose:
-            print(f"SGD: no improvement in {n_iter_no_change} epochs, step divided by 5 "
-                  f"to {state.eta:.3e}", flush=True)
+            print(
+                f"SGD: no improvement in {n_iter_no_change} epochs, step divided by 5 "
+                f"to {state.eta:.3e}",
+                flush=True,
+            )
         return state.eta < _MIN_ADAPTIVE_ETA
     return True
 
@@ -744,8 +807,7 @@ def judge_pass(state, options, pass_loss, tol, n_iter_no_change):
     """:func:`judge_epoch` on a pass's loss (``tol=None``: nothing is judged)."""
     if tol is None:
         return False
-    return judge_epoch(state, options, _loss_improved(state, pass_loss, tol),
-                       n_iter_no_change)
+    return judge_epoch(state, options, _loss_improved(state, pass_loss, tol), n_iter_no_change)
 
 
 def sgd_partial_fit(loss, state, options, *, total_weight, tol, n_iter_no_change):
@@ -808,7 +870,7 @@ def guarded_epoch(loss, state, options, rows=None):
                 warnings.warn(
                     f"SGD diverged (non-finite loss or coefficients) in epoch "
                     f"{state.epochs} with eta0={eta0_before:.3g}; the epoch was undone and "
-                    f"run again with the step divided by {_RETRY_FACTOR ** retry:g} "
+                    f"run again with the step divided by {_RETRY_FACTOR**retry:g} "
                     f"(eta0={state.eta0:.3g}), which is kept. Scaling the input (e.g. with "
                     "StandardScaler) or a smaller eta0 avoids this.",
                     UserWarning,
@@ -821,19 +883,31 @@ def guarded_epoch(loss, state, options, rows=None):
     _restore(state, snapshot)
     raise ValueError(
         f"SGD diverged (non-finite loss or coefficients) in epoch {state.epochs + 1}, "
-        f"also with the step divided by {_RETRY_FACTOR ** _MAX_RETRIES:g}; lower eta0 (or "
+        f"also with the step divided by {_RETRY_FACTOR**_MAX_RETRIES:g}; lower eta0 (or "
         "use eta0='auto') or scale the input data, e.g. with StandardScaler or "
         "MinMaxScaler."
     )
 
 
-_SNAPSHOT_FIELDS = ("t", "samples_seen", "weight_seen", "n_avg", "epochs", "eta0", "eta",
-                    "pass_loss", "pass_weight", "l1_u")
+_SNAPSHOT_FIELDS = (
+    "t",
+    "samples_seen",
+    "weight_seen",
+    "n_avg",
+    "epochs",
+    "eta0",
+    "eta",
+    "pass_loss",
+    "pass_weight",
+    "l1_u",
+)
 
 
 def _snapshot(state):
-    arrays = {name: None if getattr(state, name) is None else getattr(state, name).copy()
-              for name in ("W", "b", "W_avg", "b_avg", "l1_Q")}
+    arrays = {
+        name: None if getattr(state, name) is None else getattr(state, name).copy()
+        for name in ("W", "b", "W_avg", "b_avg", "l1_Q")
+    }
     scalars = {name: getattr(state, name) for name in _SNAPSHOT_FIELDS}
     return arrays, scalars, len(state.loss_curve), state.rng.bit_generator.state
 
