@@ -34,7 +34,7 @@ def evaluation(request, monkeypatch):
 # Every test must pass alone and in any order, so a test must leave the process as it found
 # it.  The two fixtures below compare, around each test and each test module, what decides
 # which path a fit takes: the package's module constants (``PARALLEL_MIN_WORK``,
-# ``SMALL_MAX_WORK``, ``MIXED_MAX_COPY_BYTES``...), the calling thread's numba thread count,
+# ``SMALL_MAX_WORK``, ``FLOAT32_STAGE_MAX_COPY_BYTES``...), the calling thread's numba thread count,
 # the BLAS and OpenMP thread limits, numba's configuration, scikit-learn's and NumPy's
 # settings and the environment.  A test that changes one of them and does not restore it
 # (use ``monkeypatch``, a ``with`` block or ``try``/``finally``) errors at its teardown.

@@ -104,7 +104,7 @@ def _top_eigenvalue(Xs, ws, with_ones):
     return lam
 
 
-def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_size):
+def auto_eta0(X, sample_weight, fit_intercept, binary, l2, batch_size):
     """Step sizes from the "expected smoothness" of minibatch gradients.
 
     The Hessian of the cross-entropy w.r.t. the logits, ``diag(p) - p p^T``, has norm at
@@ -135,7 +135,8 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
         Read, never copied whole (row norms come from the stored values).
     sample_weight : ndarray of shape (n_samples,) or (0,)
     fit_intercept, binary : bool
-    l2_reg_strength : float
+    l2 : float
+        The penalty's L2 strength (``ElasticNet.l2``).
     batch_size : int
 
     Returns
@@ -167,11 +168,11 @@ def auto_eta0(X, sample_weight, fit_intercept, binary, l2_reg_strength, batch_si
         f_mean, f_max = n * (b - 1) / (b * (n - 1)), (n - b) / (b * (n - 1))
     c = 0.25 if binary else 0.5
     lam_w = _top_eigenvalue(Xs, ws, with_ones=False)
-    L_w = c * (f_mean * lam_w + f_max * max_sq) + l2_reg_strength
+    L_w = c * (f_mean * lam_w + f_max * max_sq) + l2
     if not fit_intercept:
         return (2.0 / L_w if L_w > 0 else 1.0), 1.0
     lam_joint = _top_eigenvalue(Xs, ws, with_ones=True)
-    L_joint = c * (f_mean * lam_joint + f_max * (max_sq + 1.0)) + l2_reg_strength
+    L_joint = c * (f_mean * lam_joint + f_max * (max_sq + 1.0)) + l2
     shared = 2.0 / L_joint
     separate = 1.0 / L_w if L_w > 0 else np.inf
     if shared >= separate:
