@@ -1,6 +1,6 @@
 """Reliability: threads, processes, bad input, numerical extremes, data left untouched."""
 
-import multiprocessing
+import os
 import pickle
 import threading
 import warnings
@@ -74,14 +74,46 @@ def test_eight_threads_give_the_serial_results():
     assert_same(results, expected)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_multiprocessing_start_methods(method):
+_START_METHOD_SCRIPT = """
+import multiprocessing, sys
+import numpy as np
+from tests.test_reliability import JOBS, assert_same, fit_coef
+
+if __name__ == "__main__":
     jobs = JOBS[:2]
     expected = [fit_coef(job) for job in jobs]  # the parent has run parallel kernels
-    with multiprocessing.get_context(method).Pool(2) as pool:
-        results = pool.map(fit_coef, jobs)
+    with multiprocessing.get_context(sys.argv[1]).Pool(2) as pool:
+        results = pool.map_async(fit_coef, jobs).get(timeout=240)
     assert_same(results, expected)
+    print("same results")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_start_methods(method, tmp_path):
+    """Fits in worker processes started by fork, spawn or forkserver from a parent that has
+    run the parallel kernels give the parent's results.  The parent is a fresh
+    interpreter: forking the test process itself would copy whatever threads earlier
+    tests left running (a dask cluster's, joblib's), and a fork with foreign threads
+    holding locks can hang the child whatever this package does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "start_methods.py"
+    script.write_text(_START_METHOD_SCRIPT)
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(script), method],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "same results" in out.stdout
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
