@@ -19,7 +19,7 @@ _SOURCES = {
     "BLOCK_SIZE": "_buffers",
     "CsrFullBuffers": "_buffers",
     "CsrModel": "_buffers",
-    "CsrStep": "_buffers",
+    "CSR_STEP_FIELDS": "_buffers",
     "SGDModel": "_buffers",
     "SGDSchedule": "_buffers",
     "cumulative_l1": "_dense",

@@ -144,12 +144,12 @@ def csr_sgd_step(
         K) or (0, K), the lazy average's accumulator (empty: no averaging), and ``QT``
         (n_features, K), the L1 penalty each weight received (any shape without L1),
         updated in place.
-    step : CsrStep
-        ``scale`` and ``new_scale`` (the weight scale before and after the penalty's
-        shrinkage), ``step`` (``eta / S_B``: the weights' step divided by the batch's
-        weight), ``step_b`` (the intercepts'), ``alpha`` (the lazy average's coefficient
-        of ``V`` before this step) and ``l1_u`` (``u`` of the cumulative L1 penalty after
-        this step; 0: no L1 term).
+    step : ndarray of shape (6,), float64
+        The scalars of :data:`CSR_STEP_FIELDS`: ``scale`` and ``new_scale`` (the
+        weight scale before and after the penalty's shrinkage), ``step`` (``eta / S_B``:
+        the weights' step divided by the batch's weight), ``step_b`` (the intercepts'),
+        ``alpha`` (the lazy average's coefficient of ``V`` before this step) and ``l1_u``
+        (``u`` of the cumulative L1 penalty after this step; 0: no L1 term).
     ref_zero, fit_intercept : bool
     buf : CsrStepBuffers
         For at least ``m`` rows.
@@ -170,7 +170,8 @@ def _csr_step_body(
     data, indices, indptr, y, sw, rows, model, step_args, ref_zero, fit_intercept, buf
 ):
     VT, b, UT, QT = model
-    scale, new_scale, step, step_b, alpha, l1_u = step_args
+    scale, new_scale, step, step_b = step_args[0], step_args[1], step_args[2], step_args[3]
+    alpha, l1_u = step_args[4], step_args[5]
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
     _batch_rows_impl(data, indices, indptr, y, sw, rows, VT, scale, b, ref_zero, Z, gb_rows, losses)
     # The update runs serially in batch order: rows share features, and a fixed order

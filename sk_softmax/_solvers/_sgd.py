@@ -486,6 +486,10 @@ def _sparse_steps(loss, state, schedule):
     QT = np.ascontiguousarray(_l1_received(state).T) if penalty.l1 > 0 else np.empty((0, 0))
     # a batch's work: its stored entries times the classes
     parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0]) * lay.K)
+    # the arrays change in place only: one CsrModel for the epoch; the step's scalars
+    # (CSR_STEP_FIELDS) are rewritten for every minibatch
+    model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
+    step = np.empty(len(_kernels.CSR_STEP_FIELDS))
     for q in range(weights.shape[0]):
         if weights[q] <= 0:
             continue
@@ -493,16 +497,11 @@ def _sparse_steps(loss, state, schedule):
         eta = schedule.etas[q]
         if penalty.l1 > 0:
             state.l1_u += eta * penalty.l1
-        step = _kernels.CsrStep(
-            scale=lazy.scale,
-            new_scale=lazy.scale,
-            step=eta / weights[q],
-            step_b=schedule.etas_b[q] / weights[q],
-            alpha=lazy.alpha,
-            l1_u=state.l1_u if penalty.l1 > 0 else 0.0,
-        )
+        step[2] = eta / weights[q]
+        step[3] = schedule.etas_b[q] / weights[q]
+        step[5] = state.l1_u if penalty.l1 > 0 else 0.0
         loss_sums[q] = _csr_step(
-            data, lay, lazy, step, 1.0 - eta * penalty.l2, rows, buf, QT, parallel
+            data, lay, lazy, model, step, 1.0 - eta * penalty.l2, rows, buf, parallel
         )
         if schedule.avg_flags[q]:
             lazy.alpha += lazy.scale  # the sum of averaged iterates gains scale * V
@@ -522,23 +521,16 @@ def _sparse_steps(loss, state, schedule):
     return loss_sums
 
 
-def _csr_step(data, lay, lazy, step, shrink, rows, buf, QT, parallel):
-    """One minibatch step on the lazy weights; the L2 shrinkage ``shrink`` is folded into
-    the scale (or, when it halves the weights or more, applied to them directly)."""
+def _csr_step(data, lay, lazy, model, step, shrink, rows, buf, parallel):
+    """One minibatch step on the lazy weights (``model`` holds their arrays, ``step`` the
+    batch's steps and L1 total, completed here); the L2 shrinkage ``shrink`` is folded
+    into the scale (or, when it halves the weights or more, applied to them directly)."""
     X = data.X
-    args = (X.data, X.indices, X.indptr, data.y, data.sample_weight, rows)
+    args = (X.data, X.indices, X.indptr, data.y, data.sample_weight, rows, model, step)
     if shrink > 0.5:
         new_scale = lazy.scale * shrink
-        model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
-        loss_sum = _kernels.csr_sgd_step(
-            *args,
-            model,
-            step._replace(new_scale=new_scale),
-            lay.binary,
-            lay.fit_intercept,
-            buf,
-            parallel,
-        )
+        step[0], step[1], step[4] = lazy.scale, new_scale, lazy.alpha
+        loss_sum = _kernels.csr_sgd_step(*args, lay.binary, lay.fit_intercept, buf, parallel)
     else:
         # A step so large that the penalty shrinks W by half or more (or flips it):
         # apply it on materialised weights, O(n_features * K), never in ordinary use.
@@ -546,16 +538,8 @@ def _csr_step(data, lay, lazy, step, shrink, rows, buf, QT, parallel):
         lazy.VT *= lazy.scale
         W_old = lazy.VT.copy()
         new_scale = 1.0
-        model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
-        loss_sum = _kernels.csr_sgd_step(
-            *args,
-            model,
-            step._replace(scale=1.0, new_scale=1.0, alpha=0.0),
-            lay.binary,
-            lay.fit_intercept,
-            buf,
-            parallel,
-        )
+        step[0], step[1], step[4] = 1.0, 1.0, 0.0
+        loss_sum = _kernels.csr_sgd_step(*args, lay.binary, lay.fit_intercept, buf, parallel)
         lazy.VT -= (1.0 - shrink) * W_old
     if abs(new_scale) < 1e-9:  # keep V in range: fold the scale in (rarely)
         lazy.fold_average()
