@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
 from ._callbacks import FitTasks
+from ._classifier_inference import InferenceMixin
 from ._compat import (
     Interval,
     InvalidParameterError,
@@ -109,7 +110,7 @@ def _solver_is_sgd(estimator):
 
 
 class SoftmaxClassifier(
-    CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin, BaseEstimator
+    InferenceMixin, CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin, BaseEstimator
 ):
     """Softmax regression (multinomial logistic regression) with an L2, L1 or elastic-net
     penalty.

@@ -45,6 +45,7 @@ from threadpoolctl import register as register_threadpool_controller
 
 __all__ = [
     "NumbaThreadpoolController",
+    "blas_threads",
     "check_n_jobs",
     "effective_n_threads",
     "kernel_threads",
@@ -296,6 +297,42 @@ def _single_threaded_blas():
             _active_calls -= 1
             if _active_calls == 0:
                 _set_blas_threads(libraries, _original_blas_limits)
+
+
+@contextlib.contextmanager
+def blas_threads(n_jobs):
+    """BLAS threads for a call that runs BLAS only (inference's Hessian), no numba kernel.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        joblib's convention, against the machine's cores (numba is not started): ``None``
+        leaves BLAS's limits as the caller set them (OpenBLAS: all cores by default).
+
+    Notes
+    -----
+    Like :func:`kernel_threads`, the one owner of thread settings for its call, entered
+    once.  While a kernel call (any Python thread) holds BLAS at one thread, this one
+    changes nothing: it runs on that one thread rather than lift the limit under it.
+    """
+    check_n_jobs(n_jobs)
+    if n_jobs is None:
+        yield
+        return
+    cores = os.cpu_count() or 1
+    n = min(int(n_jobs), cores) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    libraries = _blas_libraries()
+    with _state_lock:
+        owner = _active_calls == 0
+        if owner:
+            saved = [lib.num_threads for lib in libraries]
+            _set_blas_threads(libraries, [n] * len(libraries))
+    try:
+        yield
+    finally:
+        if owner:
+            with _state_lock:
+                _set_blas_threads(libraries, saved)
 
 
 @contextlib.contextmanager
