@@ -13,10 +13,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _inference
-from ._threading import blas_threads
+from ._loss import SoftmaxLoss
+from ._precision import PrecisionStages
+from ._solvers import minimize_full_batch
+from ._threading import blas_threads, effective_n_threads, kernel_threads
 from ._validation import encode_known_labels, fit_sample_weight
 
 __all__ = ["InferenceMixin"]
+
+#: The fit's optimum is first tightened by L-BFGS to this max-norm of the (mean-scaled)
+#: gradient: passes over X cost far less than a Hessian, so the Newton steps that follow
+#: usually need one Hessian, the one the covariance uses (docs/design.md).
+TIGHT_TOL = 1e-10
+TIGHT_MAX_ITER = 1000
 
 _COMMON_PARAMS = """
         Parameters
@@ -119,13 +128,33 @@ class InferenceMixin:
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        coef, intercept = self._tight_estimates(X, y_enc, sw)
         with blas_threads(self.n_jobs):
             result = _inference.infer(
-                X, y_enc, sw, model, self.coef_, self.intercept_, cov_type=cov_type, groups=groups
+                X, y_enc, sw, model, coef, intercept, cov_type=cov_type, groups=groups
             )
         if model_ref is None and ref is not None:
             result = _inference.contrast(result, n_classes, model.q, ref)
         return result
+
+    def _tight_estimates(self, X, y_enc, sw):
+        """The fit's objective on ``X, y`` minimised by L-BFGS from ``coef_`` to
+        ``TIGHT_TOL``, in float64 (no float32 stage): ``(W, b)``."""
+        n_classes = self.classes_.shape[0]
+        loss = SoftmaxLoss(
+            X, y_enc, n_classes, sw, C=self.C, fit_intercept=self.fit_intercept, l1_ratio=0.0
+        )
+        coef0 = loss.layout.start(
+            (np.array(self.coef_, dtype=np.float64), np.array(self.intercept_, np.float64))
+        )
+        n_threads = None if loss.small else effective_n_threads(self.n_jobs)
+        with kernel_threads(n_threads), warnings.catch_warnings():
+            # the Newton steps finish what L-BFGS leaves, and say when they cannot
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            coef, _, _ = minimize_full_batch(
+                PrecisionStages(loss), coef0, max_iter=TIGHT_MAX_ITER, tol=TIGHT_TOL, verbose=0
+            )
+        return loss.layout.weight_intercept(coef)
 
     def covariance_matrix(
         self,

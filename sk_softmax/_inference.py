@@ -22,8 +22,9 @@ compute, on NumPy or SciPy data only (the estimator validates; this module compu
 
 ``l2`` is ``1 / C`` for data of the fit's total weight (``LogisticRegression``'s
 scaling), 0 at ``C = inf``.  The estimates are polished by Newton steps from the fit's
-coefficients until a step is below ``NEWTON_STEP_TOL`` (relative), far tighter than a
-fit's ``tol``; the Hessian of the last step is the one the covariance uses.
+coefficients (which the estimator first tightens by L-BFGS, passes over ``X`` being far
+cheaper than a Hessian) until a step is below ``NEWTON_STEP_TOL`` (relative); the
+Hessian of the last step is the one the covariance uses (usually the only one formed).
 
 **Hessian.**  ``H = blockdiag_k(X1' diag(w p_k) X1) - M' M + l2 * I_weights`` with
 ``X1 = [1, X]`` and ``M`` the rows ``sqrt(w_i) [p_i1 x1_i, ..., p_im x1_i]``: the
@@ -63,8 +64,9 @@ COV_TYPES = ("nonrobust", "HC0", "HC1", "cluster")
 #: times this (the Hessian, its Cholesky factor, the covariance).
 MAX_HESSIAN_BYTES = 2**30
 #: Newton stops after a step whose max-norm is below this, relative to ``1 + max|theta|``:
-#: the estimate's error is then of the order of the step squared.
-NEWTON_STEP_TOL = 1e-8
+#: the estimate's error is then of the order of the step squared (1e-12), and the Hessian
+#: of that step, taken this close to the optimum, gives the covariance to about 1e-6.
+NEWTON_STEP_TOL = 1e-6
 #: Newton steps before giving up (far from the optimum, or the optimum is at infinity).
 NEWTON_MAX_ITER = 50
 # Rows per chunk: the chunk's largest array (rows x m q doubles) stays near 16 MiB.
@@ -120,12 +122,13 @@ class InferenceModel:
     def start(self, coef, intercept):
         """``theta`` of shape (m, q) from a fit's (K, n_features) weights and (K,) intercepts."""
         W = np.asarray(coef, dtype=np.float64)
-        b = np.asarray(intercept, dtype=np.float64).reshape(-1)
+        if self.fit_intercept:
+            b = np.asarray(intercept, dtype=np.float64).reshape(-1)
+        else:
+            b = np.zeros(W.shape[0])
         if W.shape[0] == 1:  # the binary model: one row, the logit of class 1
             W = np.vstack([np.zeros_like(W), W])
-            b = np.concatenate([[0.0], b]) if b.size else np.zeros(2)
-        if not self.fit_intercept:
-            b = np.zeros(W.shape[0])
+            b = np.concatenate([[0.0], b])
         full = np.column_stack([b, W]) if self.fit_intercept else W.copy()
         if self.reference is not None:
             return full[self.rows] - full[self.reference]
