@@ -299,8 +299,9 @@ class InferenceMixin:
     )
 
     def _log_likelihoods(self, X, y, sample_weight):
+        log_proba = self.predict_log_proba(X)  # validates X as prediction does
         X, y_enc, sw = self._inference_data(X, y, sample_weight)
-        llf = _inference.log_likelihood(self.predict_log_proba(X), y_enc, sw)
+        llf = _inference.log_likelihood(log_proba, y_enc, sw)
         n = float(y_enc.shape[0] if sw is None else sw.sum())
         return llf, n, y_enc, sw
 

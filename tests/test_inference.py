@@ -233,6 +233,9 @@ def test_feature_names_and_class_weight():
     sw = np.where(y == "admitted", 2.0, 1.0)
     plain = SoftmaxClassifier(C=np.inf).fit(X, y, sample_weight=sw)
     np.testing.assert_allclose(table["std_err"], plain.std_errors(X, y, sw).ravel(), rtol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        assert 0 < clf.pseudo_r2(frame, y) < 1
     z90 = 1.6448536269514722
     np.testing.assert_allclose(table["ci_upper"] - table["coef"], z90 * table["std_err"])
 
