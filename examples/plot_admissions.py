@@ -185,7 +185,8 @@ plt.show()
 # The first question after the decision regions: how much does a GPA point or an exam
 # point change the odds, and how sure are we? Without a penalty (``C=np.inf``: maximum
 # likelihood) and on the raw features (the GPA in tenths of a point, so that a coefficient
-# is per tenth of a GPA point or per exam point), :meth:`~sk_softmax.SoftmaxClassifier.coef_table` reports each outcome against a
+# is per tenth of a GPA point or per exam point),
+# :meth:`~sk_softmax.SoftmaxClassifier.coef_table` reports each outcome against a
 # reference outcome, here *rejected*: ``exp(coef)`` is the odds ratio of being admitted
 # (or waitlisted) rather than rejected for one more unit of the feature, with its 95%
 # interval. These estimates and standard errors are statsmodels' ``MNLogit``'s (see the
