@@ -51,10 +51,13 @@ def make_data(n, d, k, seed=0):
     return X, y
 
 
+N_JOBS = None
+
+
 def ours(X, y):
     from sk_softmax import SoftmaxClassifier
 
-    clf = SoftmaxClassifier(C=np.inf).fit(X, y)
+    clf = SoftmaxClassifier(C=np.inf, n_jobs=N_JOBS).fit(X, y)
     table = clf.coef_table(X, y)
     return table["coef"].to_numpy(), table["std_err"].to_numpy()
 
@@ -92,8 +95,20 @@ def main(argv=None):
         "--mnist-size", action="store_true", help="also 60000 x 784 x 10 (statsmodels: long)"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads for both (threadpoolctl) and our kernels' n_jobs (default: all)",
+    )
     add_output_options(parser)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        global N_JOBS
+        N_JOBS = args.threads
+        threadpool_limits(args.threads)  # for the whole run
     sizes = QUICK_SIZES if args.quick else SIZES + ([MNIST_SIZE] if args.mnist_size else [])
     ours(*make_data(20_000, 10, 3))  # load our kernels (numba's cache) outside the timings
     rows = []
@@ -132,6 +147,7 @@ def main(argv=None):
     ]
     import statsmodels
 
+    threads = "all (BLAS's default, n_jobs=None)" if args.threads is None else args.threads
     text = "\n".join(
         [
             "# inference: fit + standard errors against statsmodels' MNLogit",
@@ -141,6 +157,7 @@ def main(argv=None):
             f"{statsmodels.__version__}: `MNLogit(...).fit(method='newton')` + `bse`",
             "- synthetic data drawn from the model (see the script); one run per size; "
             "peak memory of traced allocations (tracemalloc) in a second run",
+            f"- threads: {threads} for BLAS (both) and our kernels",
             f"- machine: {machine_description()}",
             f"- date: {time.strftime('%Y-%m-%d')}",
             "",
