@@ -24,6 +24,7 @@ from ._compat import (
 from ._kernels import _small
 from ._layout import fitted_attributes, n_weight_rows
 from ._loss import SoftmaxLoss
+from ._penalty import check_penalty_factor, make_box
 from ._precision import precision_stages
 from ._solvers import (
     SGDOptions,
@@ -289,6 +290,9 @@ class SoftmaxClassifier(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "total_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
+        "lower_bounds": ["array-like", Real, None],
+        "upper_bounds": ["array-like", Real, None],
+        "penalty_factor": ["array-like", None],
     }
 
     def __init__(
@@ -315,6 +319,9 @@ class SoftmaxClassifier(
         n_iter_no_change=5,
         average=False,
         total_sample_weight=None,
+        lower_bounds=None,
+        upper_bounds=None,
+        penalty_factor=None,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -337,6 +344,9 @@ class SoftmaxClassifier(
         self.n_iter_no_change = n_iter_no_change
         self.average = average
         self.total_sample_weight = total_sample_weight
+        self.lower_bounds = lower_bounds
+        self.upper_bounds = upper_bounds
+        self.penalty_factor = penalty_factor
 
     # -- fitting ---------------------------------------------------------------------
     def _validate_params(self):
@@ -393,6 +403,7 @@ class SoftmaxClassifier(
             C=self.C,
             fit_intercept=self.fit_intercept,
             l1_ratio=self.l1_ratio,
+            **constraints(self, classes.shape[0], X.shape[1]),
         )
         if self.solver == "lbfgs":
             # one subtask per iteration (at least one), plus the empty last one
@@ -615,6 +626,7 @@ class SoftmaxClassifier(
             # no weight seen yet: no step is taken, and any finite
             # penalty scale keeps the (zero) penalty term finite
             penalty_weight_sum=S if S > 0 else 1.0,
+            **constraints(self, n_classes, X.shape[1]),
         )
 
     def _stream_state(self, first, K, n_features):
@@ -733,6 +745,17 @@ class SoftmaxClassifier(
         if is_dask_collection(X):
             return _dask_backend().predict(self, X, "predict_log_proba")
         return self._softmax(self.decision_function(X), log=True)
+
+
+def constraints(estimator, n_classes, n_features):
+    """The penalty's per-feature factors and box from ``estimator``'s
+    ``penalty_factor``, ``lower_bounds`` and ``upper_bounds`` (validated here), as the
+    keywords ``penalty_factor`` and ``box`` of :class:`~sk_softmax._loss.SoftmaxLoss`
+    and :class:`~sk_softmax._penalty.ElasticNet`; shared with CV and the dask backend."""
+    return {
+        "penalty_factor": check_penalty_factor(estimator.penalty_factor, n_features),
+        "box": make_box(estimator.lower_bounds, estimator.upper_bounds, n_classes, n_features),
+    }
 
 
 def sgd_options(estimator):

@@ -25,6 +25,8 @@ def minimize_lbfgs(
     The options are ``LogisticRegression``'s: ``maxiter=max_iter``, ``gtol=tol`` (on
     the projected gradient's max-norm), ``ftol=64 * eps`` and ``maxls=50``; scipy's
     default memory (``maxcor=10``) is kept so that both stop at comparable objectives.
+    Bounds on the weights (the penalty's box, :meth:`ElasticNet.flat_bounds`) are
+    L-BFGS-B's bounds, in both stages; ``coef0`` is projected into them first.
 
     With ``float32_loss`` (the same objective evaluated on a float32 copy of the data,
     :func:`sk_softmax._precision.precision_stages`) the solve has two stages: L-BFGS
@@ -70,12 +72,24 @@ def minimize_lbfgs(
         When L-BFGS stops before the gradient criterion is met; it names ``max_iter``
         when that limit was hit.
     """
-    coef0 = np.asarray(coef0, dtype=np.float64)
+    bounds = loss.penalty.flat_bounds(loss.layout.penalty_mask)
+    if bounds is not None:
+        bounds = optimize.Bounds(*bounds)
+    coef0 = loss.penalty.project(coef0, loss.layout.penalty_mask)
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
         coef0, it1, result1 = _run(
-            float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ", float32=True
+            float32_loss,
+            coef0,
+            max_iter,
+            tol32,
+            verbose,
+            callback,
+            0,
+            "float32 ",
+            float32=True,
+            bounds=bounds,
         )
         nfev1 = int(result1.nfev)
         if result1.status == 99:  # the callback asked to stop
@@ -84,7 +98,9 @@ def minimize_lbfgs(
     if it1 >= max_iter:
         coef, it2, result = coef0, 0, _check_only(loss, coef0, tol)
     else:
-        coef, it2, result = _run(loss, coef0, max_iter - it1, tol, verbose, callback, it1, "")
+        coef, it2, result = _run(
+            loss, coef0, max_iter - it1, tol, verbose, callback, it1, "", bounds=bounds
+        )
     n_iter = it1 + it2
     result.nfev = int(result.nfev) + nfev1
     result.float32_nit = it1
@@ -96,9 +112,10 @@ def minimize_lbfgs(
 
 def _check_only(loss, coef, tol):
     """No iteration left after the float32 stage: one float64 evaluation decides between
-    done and a warning."""
+    done and a warning (on the projected gradient, as L-BFGS-B's test)."""
     value, grad = loss.loss_gradient(coef)
-    done = float(np.max(np.abs(grad))) <= tol
+    pg = loss.penalty.min_norm_subgradient(coef, grad, loss.layout.penalty_mask)
+    done = float(np.max(np.abs(pg))) <= tol
     return optimize.OptimizeResult(
         x=coef,
         fun=value,
@@ -128,7 +145,7 @@ def _warn_not_converged(result, n_iter, max_iter):
     warnings.warn(msg, ConvergenceWarning, stacklevel=5)
 
 
-def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False):
+def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False, bounds=None):
     """One L-BFGS-B solve; returns ``(coef, n_iter, result)``, warning about nothing.
 
     ``float32``: an evaluation with a non-finite value or gradient ends the solve at the
@@ -165,6 +182,7 @@ def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=Fals
             coef0,
             method="L-BFGS-B",
             jac=True,
+            bounds=bounds,
             callback=_iteration if (verbose or callback is not None or float32) else None,
             options={
                 "maxiter": max_iter,

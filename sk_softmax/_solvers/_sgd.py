@@ -300,7 +300,7 @@ class SGDState:
                 data.sample_weight,
                 lay.fit_intercept,
                 lay.binary,
-                loss.penalty.l2,
+                loss.penalty.max_l2,
                 options.batch_size,
             )
         else:
@@ -358,7 +358,9 @@ def sgd_epoch(loss, state, options, rows=None):
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
-        if data.sparse:
+        if not loss.penalty.uniform:
+            loss_sums = _constrained_steps(loss, state, schedule)
+        elif data.sparse:
             loss_sums = _sparse_steps(loss, state, schedule)
         else:
             loss_sums = _dense_steps(loss, state, schedule)
@@ -435,6 +437,48 @@ def _dense_steps(loss, state, schedule):
         use_parallel(m * lay.n_features * lay.K),
     )
     state.l1_u = float(l1_u[0])
+    return loss_sums
+
+
+def _constrained_steps(loss, state, schedule):
+    """An epoch's steps with penalty factors or bounds, dense or CSR, each minibatch's
+    gradient from ``loss.loss_gradient(coef, rows)`` (the kernels) and the step in NumPy.
+
+    The same step as the kernels' (gradient step with the smooth penalty, then the
+    cumulative L1 penalty, each weight's share scaled by its factor), followed by the
+    projection of the weights into the box, then the running mean.  Every step touches
+    all ``K * n_features`` weights (eager, not the CSR path's lazy scaled weights): the
+    projection and the per-feature decay do not factor into one scale.
+    """
+    lay, penalty = loss.layout, loss.penalty
+    order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
+    loss_sums = np.zeros(weights.shape[0])
+    Q = _l1_received(state) if penalty.l1 > 0 else None
+    W, b = state.W, state.b
+    penalty.project_weights(W)  # a start outside the box (a warm start, zeros)
+    for q in range(weights.shape[0]):
+        if weights[q] <= 0:
+            continue
+        rows = order[q * batch_size : (q + 1) * batch_size]
+        value, grad = loss.loss_gradient(lay.pack(W, b), rows)
+        loss_sums[q] = (value - penalty.add_smooth(0.0, W)) * weights[q]
+        gW, gb = lay.weight_intercept(grad)
+        eta = schedule.etas[q]
+        W -= eta * gW
+        if lay.fit_intercept:
+            b -= schedule.etas_b[q] * gb
+        if Q is not None:
+            state.l1_u += eta * penalty.l1
+            penalty.flush_cumulative_l1(W, Q, state.l1_u)
+        penalty.project_weights(W)
+        if schedule.avg_flags[q]:
+            state.n_avg += 1
+            if state.n_avg == 1:
+                state.W_avg[...] = W
+                state.b_avg[...] = b
+            else:
+                state.W_avg += (W - state.W_avg) / state.n_avg
+                state.b_avg += (b - state.b_avg) / state.n_avg
     return loss_sums
 
 
