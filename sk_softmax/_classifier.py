@@ -425,7 +425,8 @@ class SoftmaxClassifier(
 
     def _set_fitted(self, classes, W, b, dtype, n_iter, weight_sum):
         self.classes_ = classes
-        self.coef_, self.intercept_ = fitted_attributes(W, b, dtype, self.fit_intercept)
+        box = make_box(self.lower_bounds, self.upper_bounds, classes.shape[0], W.shape[1])
+        self.coef_, self.intercept_ = fitted_attributes(W, b, dtype, self.fit_intercept, box)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         self._fit_weight_sum = weight_sum
 
@@ -568,7 +569,7 @@ class SoftmaxClassifier(
             tasks.end(*state.model())
             self.classes_ = all_classes
             self.coef_, self.intercept_ = fitted_attributes(
-                *state.model(), X.dtype, self.fit_intercept
+                *state.model(), X.dtype, self.fit_intercept, loss.penalty.box
             )
             self.n_iter_ = np.array([state.epochs], dtype=np.int32)
             self._keep_sgd_state(state)

@@ -290,6 +290,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             w[:, -1] if self.fit_intercept else None,
             X.dtype,
             self.fit_intercept,
+            data.constraints["box"],
         )
         return self
 

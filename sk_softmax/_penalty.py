@@ -129,7 +129,7 @@ def make_box(lower_bounds, upper_bounds, n_classes, n_features):
         k, j = bad[0]
         raise ValueError(
             f"lower_bounds must not exceed upper_bounds; at class row {k}, feature {j}: "
-            f"lower_bounds = {lower[k, j]!r} > upper_bounds = {upper[k, j]!r}."
+            f"lower_bounds = {float(lower[k, j])!r} > upper_bounds = {float(upper[k, j])!r}."
         )
     if np.all(np.isinf(lower) & (lower < 0)) and np.all(np.isinf(upper) & (upper > 0)):
         return None
@@ -162,7 +162,7 @@ def check_penalty_factor(penalty_factor, n_features):
     if bad.size:
         j = bad[0]
         raise ValueError(
-            f"penalty_factor must be finite and non-negative; penalty_factor[{j}] = {factor[j]!r}."
+            f"penalty_factor must be finite and non-negative; penalty_factor[{j}] = {float(factor[j])!r}."
         )
     if np.all(factor == 1.0):
         return None
