@@ -162,7 +162,8 @@ def check_penalty_factor(penalty_factor, n_features):
     if bad.size:
         j = bad[0]
         raise ValueError(
-            f"penalty_factor must be finite and non-negative; penalty_factor[{j}] = {float(factor[j])!r}."
+            "penalty_factor must be finite and non-negative; "
+            f"penalty_factor[{j}] = {float(factor[j])!r}."
         )
     if np.all(factor == 1.0):
         return None

@@ -17,16 +17,16 @@ class _NonFinite(Exception):
     """A float32 evaluation overflowed: the float32 stage ends there."""
 
 
-def minimize_lbfgs(
-    loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, float32_loss=None
-):
+def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, **stages):
     """Minimise ``loss.loss_gradient`` from ``coef0`` with scipy's L-BFGS-B.
 
     The options are ``LogisticRegression``'s: ``maxiter=max_iter``, ``gtol=tol`` (on
     the projected gradient's max-norm), ``ftol=64 * eps`` and ``maxls=50``; scipy's
     default memory (``maxcor=10``) is kept so that both stop at comparable objectives.
-    Bounds on the weights (the penalty's box, :meth:`ElasticNet.flat_bounds`) are
-    L-BFGS-B's bounds, in both stages; ``coef0`` is projected into them first.
+    ``bounds`` (the penalty's box, :meth:`ElasticNet.flat_bounds`, from
+    :func:`~sk_softmax._solvers.minimize_full_batch`) are L-BFGS-B's bounds in both
+    stages; ``coef0`` is projected into them, and ``tol`` bounds the projected
+    gradient ``P(x - g) - x`` (L-BFGS-B's measure).
 
     With ``float32_loss`` (the same objective evaluated on a float32 copy of the data,
     :func:`sk_softmax._precision.precision_stages`) the solve has two stages: L-BFGS
@@ -52,8 +52,11 @@ def minimize_lbfgs(
         Called as ``callback(coef, loss)`` after every iteration (in the float32 stage
         with its objective); raising ``StopIteration`` there ends the solve without a
         warning.
-    float32_loss : object with ``loss_gradient`` or None
-        The float32 evaluation of the same objective, or None for a one-stage solve.
+    **stages
+        ``float32_loss``: the float32 evaluation of the same objective (object with
+        ``loss_gradient``), or None (default) for a one-stage solve; ``bounds``:
+        ``(lower, upper)``, ndarrays of shape (n_params,) (``-inf`` / ``inf``: none),
+        or None (default, unbounded).
 
     Returns
     -------
@@ -72,10 +75,10 @@ def minimize_lbfgs(
         When L-BFGS stops before the gradient criterion is met; it names ``max_iter``
         when that limit was hit.
     """
-    bounds = loss.penalty.flat_bounds(loss.layout.penalty_mask)
-    if bounds is not None:
-        bounds = optimize.Bounds(*bounds)
-    coef0 = loss.penalty.project(coef0, loss.layout.penalty_mask)
+    float32_loss = stages.pop("float32_loss", None)
+    coef0, bounds = _start_in(coef0, stages.pop("bounds", None))
+    if stages:
+        raise TypeError(f"unexpected keyword arguments {sorted(stages)}")
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
@@ -96,7 +99,7 @@ def minimize_lbfgs(
             result1.float32_nit = it1
             return coef0, it1, result1
     if it1 >= max_iter:
-        coef, it2, result = coef0, 0, _check_only(loss, coef0, tol)
+        coef, it2, result = coef0, 0, _check_only(loss, coef0, tol, bounds)
     else:
         coef, it2, result = _run(
             loss, coef0, max_iter - it1, tol, verbose, callback, it1, "", bounds=bounds
@@ -110,11 +113,19 @@ def minimize_lbfgs(
     return coef, n_iter, result
 
 
-def _check_only(loss, coef, tol):
+def _start_in(coef0, bounds):
+    """``coef0`` (a float64 copy) projected into ``bounds``, and those as scipy's."""
+    coef0 = np.array(coef0, dtype=np.float64)
+    if bounds is None:
+        return coef0, None
+    return np.clip(coef0, bounds[0], bounds[1]), optimize.Bounds(*bounds)
+
+
+def _check_only(loss, coef, tol, bounds):
     """No iteration left after the float32 stage: one float64 evaluation decides between
-    done and a warning (on the projected gradient, as L-BFGS-B's test)."""
+    done and a warning (on the projected gradient, L-BFGS-B's test)."""
     value, grad = loss.loss_gradient(coef)
-    pg = loss.penalty.min_norm_subgradient(coef, grad, loss.layout.penalty_mask)
+    pg = grad if bounds is None else np.clip(coef - grad, bounds.lb, bounds.ub) - coef
     done = float(np.max(np.abs(pg))) <= tol
     return optimize.OptimizeResult(
         x=coef,
