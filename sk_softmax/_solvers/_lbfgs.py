@@ -27,7 +27,6 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     :func:`~sk_softmax._solvers.minimize_full_batch`) are L-BFGS-B's bounds in both
     stages; ``coef0`` is projected into them, and ``tol`` bounds the projected
     gradient ``P(x - g) - x`` (L-BFGS-B's measure).
-
     With ``float32_loss`` (the same objective evaluated on a float32 copy of the data,
     :func:`sk_softmax._precision.precision_stages`) the solve has two stages: L-BFGS
     on ``float32_loss`` until its gradient's max-norm is below
@@ -75,10 +74,7 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         When L-BFGS stops before the gradient criterion is met; it names ``max_iter``
         when that limit was hit.
     """
-    float32_loss = stages.pop("float32_loss", None)
-    coef0, bounds = _start_in(coef0, stages.pop("bounds", None))
-    if stages:
-        raise TypeError(f"unexpected keyword arguments {sorted(stages)}")
+    coef0, float32_loss, bounds = _stages(coef0, **stages)
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
@@ -113,12 +109,13 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     return coef, n_iter, result
 
 
-def _start_in(coef0, bounds):
-    """``coef0`` (a float64 copy) projected into ``bounds``, and those as scipy's."""
+def _stages(coef0, float32_loss=None, bounds=None):
+    """``coef0`` (a float64 copy) projected into ``bounds``, the float32 loss, and the
+    bounds as scipy's."""
     coef0 = np.array(coef0, dtype=np.float64)
     if bounds is None:
-        return coef0, None
-    return np.clip(coef0, bounds[0], bounds[1]), optimize.Bounds(*bounds)
+        return coef0, float32_loss, None
+    return np.clip(coef0, bounds[0], bounds[1]), float32_loss, optimize.Bounds(*bounds)
 
 
 def _check_only(loss, coef, tol, bounds):
