@@ -314,12 +314,24 @@ def test_penalty_factor_of_ones_is_the_plain_penalty():
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
-@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
-def test_dense_equals_csr(solver, l1_ratio):
+@pytest.mark.parametrize(
+    "solver, factor, average",
+    [
+        ("lbfgs", "factor", False),
+        ("sgd", "factor", False),  # both eager
+        ("sgd", None, False),  # CSR: the lazy steps with the projection of the batch's features
+        ("sgd", None, True),  # ... and the lazy average kept consistent
+    ],
+)
+def test_dense_equals_csr(solver, factor, average, l1_ratio):
+    """Dense and CSR fits agree; for SGD without factors the CSR epochs take the lazy
+    steps (scaled weights, the batch's features projected) and the dense ones the eager
+    steps, the same steps in another order of operations."""
     X, y = text_like()
     lower, upper = _bounds("box", 3, X.shape[1])
-    f = _factor("factor", X.shape[1])
+    f = _factor(factor, X.shape[1])
     kw = dict(
+        average=average,
         C=0.5,
         l1_ratio=l1_ratio,
         solver=solver,
@@ -444,3 +456,46 @@ def test_binary_bound_shapes():
 def test_infinite_bounds_are_no_constraint():
     assert make_box(-np.inf, np.inf, 3, 4) is None
     assert check_penalty_factor(np.ones(4), 4) is None
+
+
+@pytest.mark.parametrize(
+    "bounds, factor, lazy",
+    [
+        ("box", None, True),
+        ("nonneg", None, True),
+        ("excludes_zero", None, False),
+        ("box", "factor", False),
+    ],
+)
+def test_csr_sgd_takes_the_lazy_steps_where_they_are_exact(bounds, factor, lazy, monkeypatch):
+    """CSR SGD keeps its lazy steps for a box that contains zero without factors (only
+    the batch's features can leave the box), else the eager steps; both keep the box."""
+    from sk_softmax._solvers import _sgd
+
+    X, y = text_like()
+    lower, upper = _bounds(bounds, 3, X.shape[1])
+    taken = []
+    for name in ("_sparse_steps", "_constrained_steps"):
+        original = getattr(_sgd, name)
+
+        def spy(*a, _name=name, _original=original):
+            taken.append(_name)
+            return _original(*a)
+
+        monkeypatch.setattr(_sgd, name, spy)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        max_iter=5,
+        tol=None,
+        random_state=0,
+        average=True,
+        lower_bounds=lower,
+        upper_bounds=upper,
+        penalty_factor=_factor(factor, X.shape[1]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert set(taken) == {"_sparse_steps" if lazy else "_constrained_steps"}
+    _assert_within(clf.coef_, lower, upper)
+    _assert_within(clf._sgd_state.W, lower, upper)

@@ -358,10 +358,10 @@ def sgd_epoch(loss, state, options, rows=None):
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
-        if not loss.penalty.uniform:
-            loss_sums = _constrained_steps(loss, state, schedule)
-        elif data.sparse:
+        if data.sparse and _lazy_ok(loss.penalty):
             loss_sums = _sparse_steps(loss, state, schedule)
+        elif data.sparse or not loss.penalty.uniform:
+            loss_sums = _constrained_steps(loss, state, schedule)
         else:
             loss_sums = _dense_steps(loss, state, schedule)
         state.samples_seen += n
@@ -440,6 +440,14 @@ def _dense_steps(loss, state, schedule):
     return loss_sums
 
 
+def _lazy_ok(penalty):
+    """Whether the lazy CSR steps can keep the penalty: no per-feature factors (the L2
+    decay is one scale for all weights) and a box, if any, that contains zero (the decay
+    and the cumulative L1 penalty move an untouched weight toward zero, so it stays in
+    the box, and only the batch's features need projecting)."""
+    return penalty.factor is None and (penalty.box is None or penalty.box.contains_zero)
+
+
 def _constrained_steps(loss, state, schedule):
     """An epoch's steps with penalty factors or bounds, dense or CSR, each minibatch's
     gradient from ``loss.loss_gradient(coef, rows)`` (the kernels) and the step in NumPy.
@@ -448,7 +456,8 @@ def _constrained_steps(loss, state, schedule):
     cumulative L1 penalty, each weight's share scaled by its factor), followed by the
     projection of the weights into the box, then the running mean.  Every step touches
     all ``K * n_features`` weights (eager, not the CSR path's lazy scaled weights): the
-    projection and the per-feature decay do not factor into one scale.
+    projection and the per-feature decay do not factor into one scale (CSR data with a
+    box that contains zero and no factors takes the lazy steps instead, :func:`_lazy_ok`).
     """
     lay, penalty = loss.layout, loss.penalty
     order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
@@ -532,7 +541,14 @@ def _sparse_steps(loss, state, schedule):
     parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0]) * lay.K)
     # the arrays change in place only: one CsrModel for the epoch; the step's scalars
     # (CSR_STEP_FIELDS) are rewritten for every minibatch
-    model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
+    box = penalty.box  # (contains zero: _lazy_ok); the kernel clips the batch's weights
+    if box is None:
+        LT = HT = np.empty((0, lay.K))
+    elif np.all(box.lower == box.lower[:, :1]) and np.all(box.upper == box.upper[:, :1]):
+        LT, HT = box.lower[:, :1].T.copy(), box.upper[:, :1].T.copy()  # one row: less traffic
+    else:
+        LT, HT = np.ascontiguousarray(box.lower.T), np.ascontiguousarray(box.upper.T)
+    model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT, LT, HT)
     step = np.empty(len(_kernels.CSR_STEP_FIELDS))
     for q in range(weights.shape[0]):
         if weights[q] <= 0:
@@ -557,6 +573,11 @@ def _sparse_steps(loss, state, schedule):
     state.W = lazy.weights()
     if lazy.averaging:
         state.W_avg = lazy.average(state.n_avg)
+    if box is not None:
+        # scale * (bound / scale) may round one ulp past the bound
+        penalty.project_weights(state.W)
+        if lazy.averaging:
+            penalty.project_weights(state.W_avg)
     if penalty.l1 > 0:
         # the weights of features that no batch touched since their last penalty get
         # what they are owed, so that the epoch's model has all its zeros
