@@ -203,7 +203,8 @@ def constrained_minimize(
     """The reference minimiser: scipy's L-BFGS-B on :func:`constrained_objective`, with
     the weights split as ``W = U - V``, ``U, V >= 0`` (``U`` in ``[max(lo, 0),
     max(hi, 0)]``, ``V`` in ``[max(-hi, 0), max(-lo, 0)]``) so that the L1 term is
-    smooth, and the intercepts free; at very tight tolerances.
+    smooth, and the intercepts free; at very tight tolerances.  Without an L1 term
+    (``l1_ratio = 0``) the weights are not split (the bounds are the box's).
 
     Returns
     -------
@@ -245,6 +246,8 @@ def constrained_minimize(
         grad = np.concatenate([gw + l1 * fw, -gw + l1 * fw, gb / S if fit_intercept else []])
         return val, grad
 
+    if l1_ratio == 0.0:
+        return _minimize_unsplit(X, y, K, C, fw, lo, hi, sw, binary, fit_intercept, l2)
     bounds = (
         list(zip(np.maximum(lo, 0.0), np.maximum(hi, 0.0)))
         + list(zip(np.maximum(-hi, 0.0), np.maximum(-lo, 0.0)))
@@ -264,6 +267,40 @@ def constrained_minimize(
     )
     W, b = parts(res.x)
     return W, b, constrained_objective(X, y, W, b, C, l1_ratio, factor, sw, binary)
+
+
+def _minimize_unsplit(X, y, K, C, fw, lo, hi, sw, binary, fit_intercept, l2):
+    """:func:`constrained_minimize` without an L1 term: L-BFGS-B on ``(W, b)``."""
+    from scipy import optimize
+
+    n, d = X.shape
+    S = n if sw is None else float(np.sum(sw))
+    m = K * d
+
+    def fun(z):
+        W = z[:m].reshape(K, d)
+        b = z[m:] if fit_intercept else np.zeros(K)
+        total, GW, gb, _ = loss_sum_terms(X, y, W, b, sw, binary)
+        w = z[:m]
+        val = total / S + 0.5 * l2 * float(np.sum(fw * w * w))
+        grad = np.concatenate([(GW / S).ravel() + l2 * fw * w, gb / S if fit_intercept else []])
+        return val, grad
+
+    bounds = [(None if np.isinf(a) else a, None if np.isinf(c) else c) for a, c in zip(lo, hi)]
+    bounds += [(None, None)] * (K if fit_intercept else 0)
+    z0 = np.concatenate([np.clip(np.zeros(m), lo, hi), np.zeros(K if fit_intercept else 0)])
+    res = optimize.minimize(
+        fun,
+        z0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 20000, "maxfun": 40000, "gtol": 1e-13, "ftol": 1e-15, "maxcor": 30},
+    )
+    W = res.x[:m].reshape(K, d)
+    b = res.x[m:] if fit_intercept else np.zeros(K)
+    f = None if np.all(fw == 1.0) else fw[:d]
+    return W, b, constrained_objective(X, y, W, b, C, 0.0, f, sw, binary)
 
 
 def projected_kkt(

@@ -499,3 +499,29 @@ def test_csr_sgd_takes_the_lazy_steps_where_they_are_exact(bounds, factor, lazy,
     assert set(taken) == {"_sparse_steps" if lazy else "_constrained_steps"}
     _assert_within(clf.coef_, lower, upper)
     _assert_within(clf._sgd_state.W, lower, upper)
+
+
+def test_lbfgs_float32_stage_keeps_the_box():
+    """Dense float64 data large enough for the kernels: the solve runs its float32 stage
+    under the same bounds, then meets tol in float64 at the reference's objective."""
+    from sklearn.datasets import load_digits
+
+    from sk_softmax._precision import precision_stages
+    from sk_softmax._solvers import minimize_full_batch
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:330] / 16.0, y[:330]  # 330 * 64 * 10 multiply-adds: the kernels' path
+    d = X.shape[1]
+    lower, upper = -0.2, np.full(d, 0.3)
+    f = np.linspace(0.5, 2.0, d)
+    C = 1.0
+    loss = SoftmaxLoss(X, y, 10, C=C, penalty_factor=f, box=make_box(lower, upper, 10, d))
+    stages = precision_stages(loss)
+    assert stages.float32 is not None and not loss.small
+    coef, _, result = minimize_full_batch(stages, loss.layout.start(), max_iter=3000, tol=1e-8)
+    assert result.float32_nit > 0
+    W, b = loss.layout.weight_intercept(coef)
+    _assert_within(W, lower, upper)
+    _, _, best = ref.constrained_minimize(X, y, 10, C, 0.0, f, lower, upper)
+    assert abs(ref.constrained_objective(X, y, W, b, C, 0.0, f) - best) <= OBJECTIVE_TOL
+    assert ref.projected_kkt(X, y, W, b, C, 0.0, f, lower, upper) <= 1e-6
