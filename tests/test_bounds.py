@@ -525,3 +525,26 @@ def test_lbfgs_float32_stage_keeps_the_box():
     _, _, best = ref.constrained_minimize(X, y, 10, C, 0.0, f, lower, upper)
     assert abs(ref.constrained_objective(X, y, W, b, C, 0.0, f) - best) <= OBJECTIVE_TOL
     assert ref.projected_kkt(X, y, W, b, C, 0.0, f, lower, upper) <= 1e-6
+
+
+def test_csr_sgd_l1_flush_keeps_bounds_exactly():
+    """The end-of-epoch flush of the cumulative L1 penalty can round a weight one ulp
+    past a bound (``u - Q`` a hair below 0); the epoch's last projection catches it."""
+    X, y = text_like()
+    d = X.shape[1]
+    sw = np.random.default_rng(0).uniform(0.5, 2, X.shape[0])
+    lower = np.full(d, -0.3)
+    clf = SoftmaxClassifier(
+        solver="sgd",
+        l1_ratio=0.5,
+        lower_bounds=lower,
+        upper_bounds=0.4,
+        max_iter=30,
+        random_state=0,
+        class_weight={0: 1.0, 1: 2.0},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y, sample_weight=sw)
+    _assert_within(clf.coef_, lower, 0.4)
+    assert np.any(clf.coef_ == -0.3)

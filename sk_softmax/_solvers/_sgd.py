@@ -573,16 +573,17 @@ def _sparse_steps(loss, state, schedule):
     state.W = lazy.weights()
     if lazy.averaging:
         state.W_avg = lazy.average(state.n_avg)
-    if box is not None:
-        # scale * (bound / scale) may round one ulp past the bound
-        penalty.project_weights(state.W)
-        if lazy.averaging:
-            penalty.project_weights(state.W_avg)
     if penalty.l1 > 0:
         # the weights of features that no batch touched since their last penalty get
         # what they are owed, so that the epoch's model has all its zeros
         state.l1_Q = np.ascontiguousarray(QT.T)
         penalty.flush_cumulative_l1(state.W, state.l1_Q, state.l1_u)
+    if box is not None:
+        # last: scale * (bound / scale), and the flush's u - Q, may round one ulp past
+        # a bound
+        penalty.project_weights(state.W)
+        if lazy.averaging:
+            penalty.project_weights(state.W_avg)
     return loss_sums
 
 
