@@ -459,23 +459,30 @@ def test_infinite_bounds_are_no_constraint():
 
 
 @pytest.mark.parametrize(
-    "bounds, factor, lazy",
+    "sparse, bounds, factor, path",
     [
-        ("box", None, True),
-        ("nonneg", None, True),
-        ("excludes_zero", None, False),
-        ("box", "factor", False),
+        (True, "box", None, "_sparse_steps"),
+        (True, "nonneg", None, "_sparse_steps"),
+        (True, "excludes_zero", None, "_constrained_steps"),
+        (True, "box", "factor", "_constrained_steps"),
+        (False, "box", None, "_dense_steps"),
+        (False, "excludes_zero", None, "_dense_steps"),
+        (False, "box", "factor", "_constrained_steps"),
     ],
 )
-def test_csr_sgd_takes_the_lazy_steps_where_they_are_exact(bounds, factor, lazy, monkeypatch):
-    """CSR SGD keeps its lazy steps for a box that contains zero without factors (only
-    the batch's features can leave the box), else the eager steps; both keep the box."""
+def test_sgd_steps_where_they_are_exact(sparse, bounds, factor, path, monkeypatch):
+    """Without factors, dense SGD clips into the box inside its kernel and CSR SGD keeps
+    its lazy steps for a box that contains zero (only the batch's features can leave
+    it); factors, or a box that excludes zero on CSR data, take the eager steps.  Every
+    path keeps the box."""
     from sk_softmax._solvers import _sgd
 
     X, y = text_like()
+    if not sparse:
+        X = X.toarray()
     lower, upper = _bounds(bounds, 3, X.shape[1])
     taken = []
-    for name in ("_sparse_steps", "_constrained_steps"):
+    for name in ("_sparse_steps", "_constrained_steps", "_dense_steps"):
         original = getattr(_sgd, name)
 
         def spy(*a, _name=name, _original=original):
@@ -496,7 +503,7 @@ def test_csr_sgd_takes_the_lazy_steps_where_they_are_exact(bounds, factor, lazy,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
-    assert set(taken) == {"_sparse_steps" if lazy else "_constrained_steps"}
+    assert set(taken) == {path}
     _assert_within(clf.coef_, lower, upper)
     _assert_within(clf._sgd_state.W, lower, upper)
 

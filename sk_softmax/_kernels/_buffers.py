@@ -45,8 +45,9 @@ SGDSchedule = namedtuple(
 )
 #: The SGD iterate, updated in place: ``W`` (K, n_features), ``b`` (K,), the running mean
 #: ``W_avg``, ``b_avg`` (empty without averaging), the L1 penalty each weight received
-#: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)).
-SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u"])
+#: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)); read only: the
+#: box on the weights ``lower``, ``upper`` (K, n_features), or (0, 0): no box.
+SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u", "lower", "upper"])
 #: One CSR step's scalars (:func:`sk_softmax._kernels.csr_sgd_step`), the entries of a
 #: float64 array of this length, in this order: weight scale before and after the L2
 #: shrinkage, ``eta / S_B`` for the weights and the intercepts, the lazy average's

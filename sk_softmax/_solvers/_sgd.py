@@ -360,9 +360,9 @@ def sgd_epoch(loss, state, options, rows=None):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
         if data.sparse and _lazy_ok(loss.penalty):
             loss_sums = _sparse_steps(loss, state, schedule)
-        elif data.sparse or not loss.penalty.uniform:
+        elif data.sparse or loss.penalty.factor is not None:
             loss_sums = _constrained_steps(loss, state, schedule)
-        else:
+        else:  # the box, if any, is clipped inside the kernel
             loss_sums = _dense_steps(loss, state, schedule)
         state.samples_seen += n
         state.t += int(stepped.sum())
@@ -420,7 +420,13 @@ def _dense_steps(loss, state, schedule):
     Q = _l1_received(state) if penalty.l1 > 0 else np.empty((0, 0))
     l1_u = np.array([state.l1_u])
     kernel_schedule = _kernels.SGDSchedule(*schedule)
-    model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u)
+    box = loss.penalty.box
+    if box is None:
+        lower = upper = np.empty((0, 0))
+    else:
+        lower, upper = box.lower, box.upper
+        loss.penalty.project_weights(state.W)  # a start outside the box
+    model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u, lower, upper)
     state.n_avg = _kernels.dense_sgd_steps(
         data.X,
         data.y,
@@ -456,8 +462,10 @@ def _constrained_steps(loss, state, schedule):
     cumulative L1 penalty, each weight's share scaled by its factor), followed by the
     projection of the weights into the box, then the running mean.  Every step touches
     all ``K * n_features`` weights (eager, not the CSR path's lazy scaled weights): the
-    projection and the per-feature decay do not factor into one scale (CSR data with a
-    box that contains zero and no factors takes the lazy steps instead, :func:`_lazy_ok`).
+    projection and the per-feature decay do not factor into one scale.  Used for
+    penalty factors, and for CSR data with a box that excludes zero; without factors,
+    dense data takes the kernel's steps (which clip into the box) and CSR data with a box
+    that contains zero the lazy steps (:func:`_lazy_ok`).
     """
     lay, penalty = loss.layout, loss.penalty
     order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
