@@ -162,10 +162,11 @@ class SoftmaxClassifier(
         allowed); with an L1 term, of the least-norm subgradient (the gradient plus
         ``l1_ratio / (C S) * sign(w)`` for a non-zero weight, the soft-thresholded
         gradient for a zero one), which is zero exactly at the optimum, so that ``tol``
-        means the same for every ``l1_ratio``.  sgd: an epoch "improves" when the
-        training loss drops by more than ``tol`` (or, with ``early_stopping``, the
-        validation accuracy rises by more than ``tol``); ``None`` disables stopping and
-        step reductions.
+        means the same for every ``l1_ratio``; with bounds, of the projected gradient
+        (the least-norm subgradient including the bounds' normal cone).  sgd: an epoch
+        "improves" when the training loss drops by more than ``tol`` (or, with
+        ``early_stopping``, the validation accuracy rises by more than ``tol``); ``None``
+        disables stopping and step reductions.
     max_iter : int, default=100
         lbfgs: maximum number of iterations (of the float32 and float64 stages
         together, for float64 data).  sgd: maximum number of epochs.
