@@ -25,6 +25,7 @@ from ._compat import (
 from ._kernels import _small
 from ._layout import fitted_attributes, n_weight_rows
 from ._loss import SoftmaxLoss
+from ._penalty import check_penalty_factor, make_box
 from ._precision import precision_stages
 from ._solvers import (
     SGDOptions,
@@ -162,10 +163,11 @@ class SoftmaxClassifier(
         allowed); with an L1 term, of the least-norm subgradient (the gradient plus
         ``l1_ratio / (C S) * sign(w)`` for a non-zero weight, the soft-thresholded
         gradient for a zero one), which is zero exactly at the optimum, so that ``tol``
-        means the same for every ``l1_ratio``.  sgd: an epoch "improves" when the
-        training loss drops by more than ``tol`` (or, with ``early_stopping``, the
-        validation accuracy rises by more than ``tol``); ``None`` disables stopping and
-        step reductions.
+        means the same for every ``l1_ratio``; with bounds, of the projected gradient
+        (the least-norm subgradient including the bounds' normal cone).  sgd: an epoch
+        "improves" when the training loss drops by more than ``tol`` (or, with
+        ``early_stopping``, the validation accuracy rises by more than ``tol``); ``None``
+        disables stopping and step reductions.
     max_iter : int, default=100
         lbfgs: maximum number of iterations (of the float32 and float64 stages
         together, for float64 data).  sgd: maximum number of epochs.
@@ -290,6 +292,9 @@ class SoftmaxClassifier(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "total_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
+        "lower_bounds": ["array-like", Real, None],
+        "upper_bounds": ["array-like", Real, None],
+        "penalty_factor": ["array-like", None],
     }
 
     def __init__(
@@ -316,6 +321,9 @@ class SoftmaxClassifier(
         n_iter_no_change=5,
         average=False,
         total_sample_weight=None,
+        lower_bounds=None,
+        upper_bounds=None,
+        penalty_factor=None,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -338,6 +346,9 @@ class SoftmaxClassifier(
         self.n_iter_no_change = n_iter_no_change
         self.average = average
         self.total_sample_weight = total_sample_weight
+        self.lower_bounds = lower_bounds
+        self.upper_bounds = upper_bounds
+        self.penalty_factor = penalty_factor
 
     # -- fitting ---------------------------------------------------------------------
     def _validate_params(self):
@@ -394,6 +405,7 @@ class SoftmaxClassifier(
             C=self.C,
             fit_intercept=self.fit_intercept,
             l1_ratio=self.l1_ratio,
+            **constraints(self, classes.shape[0], X.shape[1]),
         )
         if self.solver == "lbfgs":
             # one subtask per iteration (at least one), plus the empty last one
@@ -415,7 +427,8 @@ class SoftmaxClassifier(
 
     def _set_fitted(self, classes, W, b, dtype, n_iter, weight_sum):
         self.classes_ = classes
-        self.coef_, self.intercept_ = fitted_attributes(W, b, dtype, self.fit_intercept)
+        box = make_box(self.lower_bounds, self.upper_bounds, classes.shape[0], W.shape[1])
+        self.coef_, self.intercept_ = fitted_attributes(W, b, dtype, self.fit_intercept, box)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         self._fit_weight_sum = weight_sum
 
@@ -558,7 +571,7 @@ class SoftmaxClassifier(
             tasks.end(*state.model())
             self.classes_ = all_classes
             self.coef_, self.intercept_ = fitted_attributes(
-                *state.model(), X.dtype, self.fit_intercept
+                *state.model(), X.dtype, self.fit_intercept, loss.penalty.box
             )
             self.n_iter_ = np.array([state.epochs], dtype=np.int32)
             self._keep_sgd_state(state)
@@ -616,6 +629,7 @@ class SoftmaxClassifier(
             # no weight seen yet: no step is taken, and any finite
             # penalty scale keeps the (zero) penalty term finite
             penalty_weight_sum=S if S > 0 else 1.0,
+            **constraints(self, n_classes, X.shape[1]),
         )
 
     def _stream_state(self, first, K, n_features):
@@ -734,6 +748,17 @@ class SoftmaxClassifier(
         if is_dask_collection(X):
             return _dask_backend().predict(self, X, "predict_log_proba")
         return self._softmax(self.decision_function(X), log=True)
+
+
+def constraints(estimator, n_classes, n_features):
+    """The penalty's per-feature factors and box from ``estimator``'s
+    ``penalty_factor``, ``lower_bounds`` and ``upper_bounds`` (validated here), as the
+    keywords ``penalty_factor`` and ``box`` of :class:`~sk_softmax._loss.SoftmaxLoss`
+    and :class:`~sk_softmax._penalty.ElasticNet`; shared with CV and the dask backend."""
+    return {
+        "penalty_factor": check_penalty_factor(estimator.penalty_factor, n_features),
+        "box": make_box(estimator.lower_bounds, estimator.upper_bounds, n_classes, n_features),
+    }
 
 
 def sgd_options(estimator):

@@ -13,7 +13,7 @@ from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, proces
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._classifier import SoftmaxClassifier, check_solver
+from ._classifier import SoftmaxClassifier, check_solver, constraints
 from ._compat import (
     Interval,
     LinearClassifierMixin,
@@ -47,6 +47,7 @@ def _path(
     verbose,
     n_threads,
     coef0=None,
+    constraints=None,
 ):
     """Fits at every C of ``Cs``, from the smallest C (the strongest penalty) up, each
     one started from the previous solution.
@@ -56,6 +57,9 @@ def _path(
     coefs : ndarray of shape (n_cs, K, n_features + fit_intercept), float64
         In the order of ``Cs`` (not the walking order).
     n_iter : ndarray of shape (n_cs,), int
+
+    ``constraints``: the penalty factors and box of every fit
+    (:func:`sk_softmax._classifier.constraints`), or None.
     """
     order = np.argsort(Cs, kind="stable")
     coefs, n_iters = [None] * len(Cs), np.zeros(len(Cs), dtype=np.int32)
@@ -71,6 +75,7 @@ def _path(
                 C=float(Cs[i]),
                 fit_intercept=fit_intercept,
                 l1_ratio=l1_ratio,
+                **(constraints or {}),
             )
             if coef is None:
                 coef = loss.layout.start()
@@ -131,6 +136,11 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
     random_state : int, RandomState instance or None, default=None
         Not used by the lbfgs solver (kept for LogisticRegressionCV's signature); the
         folds are set by ``cv``.
+    lower_bounds, upper_bounds : float, array-like or None, default=None
+        Bounds on ``coef_`` of every fit of the search and of the refit, as in
+        :class:`SoftmaxClassifier` (intercepts free).
+    penalty_factor : array-like of shape (n_features,) or None, default=None
+        Per-feature penalty factors of every fit, as in :class:`SoftmaxClassifier`.
 
     Attributes
     ----------
@@ -183,6 +193,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         "refit": ["boolean"],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state"],
+        "lower_bounds": ["array-like", Real, None],
+        "upper_bounds": ["array-like", Real, None],
+        "penalty_factor": ["array-like", None],
     }
 
     def __init__(
@@ -201,6 +214,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         refit=True,
         fit_intercept=True,
         random_state=None,
+        lower_bounds=None,
+        upper_bounds=None,
+        penalty_factor=None,
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -215,6 +231,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self.refit = refit
         self.fit_intercept = fit_intercept
         self.random_state = random_state
+        self.lower_bounds = lower_bounds
+        self.upper_bounds = upper_bounds
+        self.penalty_factor = penalty_factor
 
     def _get_scorer(self):
         return get_scorer(self.scoring if self.scoring is not None else "accuracy")
@@ -253,7 +272,14 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         sw = fit_sample_weight(X, y, classes, sample_weight, self.class_weight)
         cv = check_cv(self.cv, y, classifier=True)
         folds = list(cv.split(X, y, **routed.splitter.split))
-        data = Bunch(X=X, y=y, y_enc=y_enc, sw=sw, classes=classes)
+        data = Bunch(
+            X=X,
+            y=y,
+            y_enc=y_enc,
+            sw=sw,
+            classes=classes,
+            constraints=constraints(self, classes.shape[0], X.shape[1]),
+        )
         self._cross_validate(data, folds, Cs, l1_ratios, routed.scorer.score)
         self.Cs_ = Cs
         self.l1_ratios_ = l1_ratios
@@ -264,6 +290,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             w[:, -1] if self.fit_intercept else None,
             X.dtype,
             self.fit_intercept,
+            data.constraints["box"],
         )
         return self
 
@@ -293,13 +320,14 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             score["sample_weight"] = sample_weight
         return Bunch(splitter=Bunch(split={}), scorer=Bunch(score=score))
 
-    def _path_options(self, n_threads):
+    def _path_options(self, n_threads, data):
         return dict(
             fit_intercept=self.fit_intercept,
             max_iter=self.max_iter,
             tol=self.tol,
             verbose=self.verbose,
             n_threads=n_threads,
+            constraints=data.constraints,
         )
 
     def _cross_validate(self, data, folds, Cs, l1_ratios, score_params):
@@ -320,7 +348,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
                 None if data.sw is None else data.sw[train],
                 Cs,
                 l1_ratios[j],
-                **self._path_options(threads),
+                **self._path_options(threads, data),
             )
             params = {k: _subset(v, test, n_samples) for k, v in score_params.items()}
             scores = np.empty(Cs.size)
@@ -351,7 +379,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
             data.sw,
             np.array([self.C_]),
             self.l1_ratio_,
-            **self._path_options(effective_n_threads(None)),
+            **self._path_options(effective_n_threads(None), data),
             coef0=init.ravel(),
         )
         return coefs[0]

@@ -49,7 +49,7 @@ import scipy.sparse as sp
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import validate_data
 
-from ._classifier import sgd_options, start_sgd, warm_start_coef
+from ._classifier import constraints, sgd_options, start_sgd, warm_start_coef
 from ._layout import CoefLayout
 from ._loss import SoftmaxLoss, hessian_rows
 from ._penalty import ElasticNet
@@ -597,7 +597,10 @@ def fit(estimator, X, y, sample_weight):
     data, persisted = prepare_fit_data(estimator, X, y, sample_weight, estimator.class_weight)
     n_classes, n_features = data.classes.shape[0], data.X.shape[1]
     layout = CoefLayout(n_features, n_classes, estimator.fit_intercept)
-    penalty = ElasticNet(estimator.C, estimator.l1_ratio, data.weight_sum)
+    parts = constraints(estimator, n_classes, n_features)
+    penalty = ElasticNet(
+        estimator.C, estimator.l1_ratio, data.weight_sum, parts["penalty_factor"], parts["box"]
+    )
     init = warm_start_coef(estimator, n_classes, n_features)
     stats = {"n_blocks": data.n_blocks, "persisted": persisted}
     sgd_state = None

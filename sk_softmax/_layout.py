@@ -97,7 +97,7 @@ class CoefLayout:
         return mask.ravel()
 
 
-def fitted_attributes(W, b, dtype, fit_intercept):
+def fitted_attributes(W, b, dtype, fit_intercept, box=None):
     """``coef_`` and ``intercept_`` of a fitted estimator, in the data's dtype.
 
     Parameters
@@ -107,6 +107,10 @@ def fitted_attributes(W, b, dtype, fit_intercept):
         Ignored (zeros) without an intercept.
     dtype : numpy dtype
     fit_intercept : bool
+    box : Box or None
+        The bounds ``W`` satisfies: a weight that rounding to ``dtype`` (float32) put
+        outside is moved to the neighbouring value inside, so that ``coef_`` keeps the
+        bounds exactly.
 
     Returns
     -------
@@ -114,5 +118,9 @@ def fitted_attributes(W, b, dtype, fit_intercept):
     intercept : ndarray of shape (K,)
     """
     coef = np.array(W, dtype=dtype, order="C")
+    if box is not None and coef.dtype != np.float64:
+        below, above = coef < box.lower, coef > box.upper
+        coef[below] = np.nextafter(coef[below], np.inf, dtype=coef.dtype)
+        coef[above] = np.nextafter(coef[above], -np.inf, dtype=coef.dtype)
     intercept = np.array(b, dtype=dtype) if fit_intercept else np.zeros(coef.shape[0], dtype=dtype)
     return coef, intercept

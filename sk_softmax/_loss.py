@@ -84,7 +84,12 @@ class SoftmaxLoss:
         of this data.  Streaming fits (``partial_fit``) and SGD with a validation split
         pass another one.
     penalty : penalty object or None
-        Given instead of ``C``, ``l1_ratio`` and ``penalty_weight_sum``.
+        Given instead of ``C``, ``l1_ratio``, ``penalty_weight_sum``,
+        ``penalty_factor`` and ``box``.
+    penalty_factor : ndarray of shape (n_features,) or None
+        Per-feature penalty factors (:func:`sk_softmax._penalty.check_penalty_factor`).
+    box : Box or None
+        Bounds on the weights (:func:`sk_softmax._penalty.make_box`).
 
     Attributes
     ----------
@@ -125,6 +130,8 @@ class SoftmaxLoss:
         l1_ratio=0.0,
         penalty_weight_sum=None,
         penalty=None,
+        penalty_factor=None,
+        box=None,
     ):
         n_samples, n_features = X.shape
         self.layout = CoefLayout(n_features, n_classes, fit_intercept)
@@ -147,7 +154,7 @@ class SoftmaxLoss:
             self.sw_sum = float(self.sample_weight.sum())
         if penalty is None:
             S = self.sw_sum if penalty_weight_sum is None else penalty_weight_sum
-            penalty = ElasticNet(C, l1_ratio, S)
+            penalty = ElasticNet(C, l1_ratio, S, penalty_factor, box)
         self.penalty = penalty
 
         # dense kernels read W (K, n_features); sparse ones W.T (n_features, K)
@@ -433,12 +440,14 @@ class SoftmaxLoss:
             buf.acc_b,
             buf.acc_loss,
             Wf,
-            self.penalty.l2,
+            self.penalty.kernel_l2,
             inv,
             grad[:, : lay.n_features],
             self._gb,
             parallel,
         )
+        if self.penalty.factor is not None:  # per-feature L2: not the kernel's l2 * W
+            self.penalty.add_smooth_gradient(grad[:, : lay.n_features], Wf)
         if lay.fit_intercept:
             grad[:, -1] = self._gb
         return loss_sum

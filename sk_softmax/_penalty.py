@@ -13,29 +13,166 @@ intercepts, which are unpenalised):
 * the scalars the numba kernels take (:class:`PenaltyScalars`).
 
 The loss (:mod:`sk_softmax._loss`), the L1 solvers, SGD, CV and the dask backend read
-penalties from here; the kernels receive :meth:`ElasticNet.scalars`.  Bounds, per-feature
-factors and groups are further penalty objects with the same methods.
+penalties from here; the kernels receive :meth:`ElasticNet.scalars`.
 
 The scaling is ``LogisticRegression``'s: with ``S`` the total sample weight, ratio ``r``
 and inverse strength ``C``::
 
-    penalty(W) = (1 - r) / (2 C S) * ||W||_F^2  +  r / (C S) * ||W||_1
+    penalty(W) = (1 - r) / (2 C S) * sum_kj f_j W_kj^2  +  r / (C S) * sum_kj f_j |W_kj|
 
-``C = inf`` is no penalty, whatever ``r``.
+with the per-feature penalty factors ``f`` (``penalty_factor``; all ones by default, 0:
+the feature is not penalised).  ``C = inf`` is no penalty, whatever ``r``.
+
+Constraints are part of the penalty object too (a box is the indicator penalty that is 0
+inside and ``inf`` outside): :class:`Box` holds ``lower <= W <= upper`` (intercepts free),
+and the penalty's :meth:`ElasticNet.flat_bounds`, :meth:`ElasticNet.project` and its
+least-norm subgradient (the projected one at an active bound) are what the solvers use.
 """
 
 from collections import namedtuple
+from numbers import Real
 
 import numpy as np
 
-__all__ = ["ElasticNet", "PenaltyScalars", "min_norm_subgradient"]
+__all__ = [
+    "Box",
+    "ElasticNet",
+    "PenaltyScalars",
+    "check_penalty_factor",
+    "make_box",
+    "min_norm_subgradient",
+]
 
 #: What the kernels take of a penalty: ``l2`` (smooth gradient ``l2 * W``) and ``l1``.
 PenaltyScalars = namedtuple("PenaltyScalars", ["l2", "l1"])
 
 
+class Box:
+    """Bounds ``lower <= W <= upper`` on the weights (never the intercepts).
+
+    Parameters
+    ----------
+    lower, upper : ndarray of shape (K, n_features), float64
+        ``-inf`` / ``inf`` entries allowed; ``lower <= upper`` everywhere (checked by
+        :func:`make_box`).
+    """
+
+    def __init__(self, lower, upper):
+        self.lower = np.ascontiguousarray(lower, dtype=np.float64)
+        self.upper = np.ascontiguousarray(upper, dtype=np.float64)
+
+    def __repr__(self):
+        return f"Box(lower={self.lower!r}, upper={self.upper!r})"
+
+    def project(self, W):
+        """Clip ``W`` (K, n_features) into the box, in place; returns ``W``."""
+        np.clip(W, self.lower, self.upper, out=W)
+        return W
+
+    @property
+    def contains_zero(self):
+        """Whether ``W = 0`` lies in the box."""
+        return bool(np.all(self.lower <= 0.0) and np.all(self.upper >= 0.0))
+
+
+def _bound_array(value, name, n_classes, n_features):
+    """One bound as an array of shape (K, n_features), or a ValueError naming the entry."""
+    K = n_classes - 1 if n_classes == 2 else n_classes
+    arr = np.asarray(value, dtype=np.float64) if value is not None else None
+    if arr is None:
+        arr = np.full((K, n_features), -np.inf if name == "lower_bounds" else np.inf)
+    elif arr.ndim == 0:
+        arr = np.full((K, n_features), float(arr))
+    elif arr.shape == (n_features,):
+        arr = np.tile(arr, (K, 1))
+    elif arr.shape != (K, n_features):
+        shapes = f"(n_features,) = ({n_features},) or (n_classes, n_features) = ({K}, {n_features})"
+        if n_classes == 2:
+            shapes = f"(n_features,) = ({n_features},) or (1, n_features) = (1, {n_features})"
+        raise ValueError(
+            f"{name} must be a scalar or an array of shape {shapes}; got shape {arr.shape}."
+        )
+    bad = np.argwhere(np.isnan(arr))
+    if bad.size:
+        k, j = bad[0]
+        raise ValueError(f"{name} must not contain NaN; {name}[{k}, {j}] is NaN.")
+    return arr
+
+
+def make_box(lower_bounds, upper_bounds, n_classes, n_features):
+    """The :class:`Box` of the estimators' ``lower_bounds`` / ``upper_bounds``, or None.
+
+    Parameters
+    ----------
+    lower_bounds, upper_bounds : None, float or array-like
+        A scalar, shape ``(n_features,)`` (the same bound for every class) or
+        ``(K, n_features)`` with ``K = n_classes`` (``1`` for the binary model).
+    n_classes, n_features : int
+
+    Returns
+    -------
+    box : Box or None
+        None when no entry is finite (no constraint).
+
+    Raises
+    ------
+    ValueError
+        A wrong shape, a NaN entry, or ``lower > upper`` somewhere (the first such entry
+        is named).
+    """
+    if lower_bounds is None and upper_bounds is None:
+        return None
+    lower = _bound_array(lower_bounds, "lower_bounds", n_classes, n_features)
+    upper = _bound_array(upper_bounds, "upper_bounds", n_classes, n_features)
+    bad = np.argwhere(lower > upper)
+    if bad.size:
+        k, j = bad[0]
+        raise ValueError(
+            f"lower_bounds must not exceed upper_bounds; at class row {k}, feature {j}: "
+            f"lower_bounds = {float(lower[k, j])!r} > upper_bounds = {float(upper[k, j])!r}."
+        )
+    if np.all(np.isinf(lower) & (lower < 0)) and np.all(np.isinf(upper) & (upper > 0)):
+        return None
+    return Box(lower, upper)
+
+
+def check_penalty_factor(penalty_factor, n_features):
+    """The estimators' ``penalty_factor`` as a float64 array of shape (n_features,), or
+    None (all ones: the plain penalty).
+
+    Raises
+    ------
+    ValueError
+        A wrong shape, or an entry that is negative, NaN or infinite (the first is named).
+    """
+    if penalty_factor is None:
+        return None
+    if isinstance(penalty_factor, Real):
+        raise ValueError(
+            f"penalty_factor must be an array of shape (n_features,) = ({n_features},), "
+            f"got the scalar {penalty_factor!r} (scale C instead)."
+        )
+    factor = np.asarray(penalty_factor, dtype=np.float64)
+    if factor.shape != (n_features,):
+        raise ValueError(
+            f"penalty_factor must have shape (n_features,) = ({n_features},), "
+            f"got shape {factor.shape}."
+        )
+    bad = np.flatnonzero(~(np.isfinite(factor) & (factor >= 0.0)))
+    if bad.size:
+        j = bad[0]
+        raise ValueError(
+            "penalty_factor must be finite and non-negative; "
+            f"penalty_factor[{j}] = {float(factor[j])!r}."
+        )
+    if np.all(factor == 1.0):
+        return None
+    return factor
+
+
 class ElasticNet:
-    """The L2, L1 or elastic-net penalty, scaled as ``LogisticRegression`` scales it.
+    """The L2, L1 or elastic-net penalty, scaled as ``LogisticRegression`` scales it,
+    with optional per-feature factors and bounds on the weights.
 
     Parameters
     ----------
@@ -46,19 +183,27 @@ class ElasticNet:
     weight_sum : float
         ``S`` in ``1 / (C S)``: the total sample weight of the data (or the weight a
         stream or a validation split calls for).
+    factor : ndarray of shape (n_features,) or None
+        Per-feature factors ``f_j >= 0`` multiplying both terms of feature ``j``
+        (:func:`check_penalty_factor`); None: all ones.
+    box : Box or None
+        Bounds on the weights (:func:`make_box`); None: unconstrained.
 
     Attributes
     ----------
     l2 : float
-        ``(1 - r) / (C S)``, 0 for ``C = inf``: the smooth part is ``l2 / 2 ||W||^2``.
+        ``(1 - r) / (C S)``, 0 for ``C = inf``: the smooth part is
+        ``l2 / 2 sum f_j W_kj^2``.
     l1 : float
-        ``r / (C S)``, 0 for ``C = inf``: the L1 term is ``l1 ||W||_1``.
+        ``r / (C S)``, 0 for ``C = inf``: the L1 term is ``l1 sum f_j |W_kj|``.
     """
 
-    def __init__(self, C, l1_ratio, weight_sum):
+    def __init__(self, C, l1_ratio, weight_sum, factor=None, box=None):
         self.C = C
         self.l1_ratio = float(l1_ratio)
         self.weight_sum = S = float(weight_sum)
+        self.factor = factor
+        self.box = box
         r = self.l1_ratio
         if np.isinf(C):
             self.l2 = self.l1 = 0.0
@@ -70,26 +215,65 @@ class ElasticNet:
             self.l1 = r / (C * S)
 
     def __repr__(self):
+        extra = ""
+        if self.factor is not None:
+            extra += f", factor={self.factor!r}"
+        if self.box is not None:
+            extra += f", box={self.box!r}"
         return (
-            f"ElasticNet(C={self.C!r}, l1_ratio={self.l1_ratio!r}, weight_sum={self.weight_sum!r})"
+            f"ElasticNet(C={self.C!r}, l1_ratio={self.l1_ratio!r}, "
+            f"weight_sum={self.weight_sum!r}{extra})"
         )
 
     def with_weight_sum(self, weight_sum):
-        """The same penalty for another ``S``."""
-        return ElasticNet(self.C, self.l1_ratio, weight_sum)
+        """The same penalty (factors and bounds included) for another ``S``."""
+        return ElasticNet(self.C, self.l1_ratio, weight_sum, self.factor, self.box)
 
     @property
     def has_l1(self):
         """Whether there is a non-smooth (L1) term: the solvers for it differ."""
         return self.l1 > 0.0
 
+    @property
+    def uniform(self):
+        """Whether the penalty is the plain one: no per-feature factors and no bounds.
+
+        Only then do the SGD kernels apply it themselves (:meth:`scalars`); the CSR
+        gradient kernel adds ``l2 * W`` itself only without factors (:attr:`kernel_l2`).
+        """
+        return self.factor is None and self.box is None
+
+    @property
+    def kernel_l2(self):
+        """The L2 strength a gradient kernel may add as ``l2 * W`` itself: ``l2``, or 0
+        with per-feature factors (then :meth:`add_smooth_gradient` adds it)."""
+        return self.l2 if self.factor is None else 0.0
+
+    @property
+    def max_l2(self):
+        """The largest L2 strength of any weight, ``l2 * max f`` (SGD's step bound)."""
+        if self.factor is None:
+            return self.l2
+        return self.l2 * float(np.max(self.factor, initial=0.0))
+
     def scalars(self):
-        """The kernels' view: :class:`PenaltyScalars` ``(l2, l1)``."""
+        """The kernels' view: :class:`PenaltyScalars` ``(l2, l1)`` (the uniform penalty;
+        SGD runs its own steps for the others, see :attr:`uniform`)."""
         return PenaltyScalars(self.l2, self.l1)
+
+    def _per_weight(self, strength, W):
+        """``strength * f`` broadcast over ``W`` (the 2-D weights or their flat view in
+        the layout's C order), or the scalar ``strength`` without factors."""
+        if self.factor is None:
+            return strength
+        W = np.asarray(W)
+        return strength * (
+            self.factor if W.ndim == 2 else np.tile(self.factor, W.size // self.factor.size)
+        )
 
     # -- value and smooth gradient --------------------------------------------------
     def add_smooth(self, value, W):
-        """``value + l2 / 2 ||W||^2`` (``value`` itself when there is no L2 term).
+        """``value + l2 / 2 sum f_j W_kj^2`` (``value`` itself when there is no L2 term).
 
         Parameters
         ----------
@@ -97,11 +281,14 @@ class ElasticNet:
         W : ndarray of shape (K, n_features), float64
         """
         if self.l2 > 0.0:
-            value += 0.5 * self.l2 * float(np.vdot(W, W))
+            if self.factor is None:
+                value += 0.5 * self.l2 * float(np.vdot(W, W))
+            else:
+                value += 0.5 * self.l2 * float(np.sum(self.factor * (W * W)))
         return value
 
     def add_smooth_gradient(self, grad_W, W):
-        """``grad_W += l2 * W`` in place (nothing without an L2 term).
+        """``grad_W += l2 * f * W`` in place (nothing without an L2 term).
 
         Parameters
         ----------
@@ -109,29 +296,70 @@ class ElasticNet:
         W : ndarray of shape (K, n_features)
         """
         if self.l2 > 0.0:
-            grad_W += self.l2 * W
+            if self.factor is None:
+                grad_W += self.l2 * W
+            else:
+                grad_W += (self.l2 * self.factor) * W
 
     def l1_value(self, W):
-        """``l1 * ||W||_1`` (0 without an L1 term)."""
+        """``l1 * sum f_j |W_kj|`` (0 without an L1 term); ``W`` 2-D or the flat
+        penalised entries."""
         if self.l1 == 0.0:
             return 0.0
-        return self.l1 * float(np.abs(W).sum())
+        if self.factor is None:
+            return self.l1 * float(np.abs(W).sum())
+        return float(np.sum(self._per_weight(self.l1, W) * np.abs(W)))
 
     def value(self, W):
-        """The whole penalty at ``W``: ``l2 / 2 ||W||^2 + l1 ||W||_1``."""
-        value = 0.5 * self.l2 * float(np.vdot(W, W))
-        if self.l1 > 0:
-            value += self.l1 * float(np.abs(W).sum())
-        return value
+        """The whole penalty at ``W``: ``l2 / 2 sum f W^2 + l1 sum f |W|``."""
+        if self.factor is None:
+            value = 0.5 * self.l2 * float(np.vdot(W, W))
+        else:
+            value = 0.5 * self.l2 * float(np.sum(self.factor * (W * W)))
+        return value + self.l1_value(W)
+
+    # -- bounds -----------------------------------------------------------------------
+    def flat_bounds(self, mask):
+        """``(lower, upper)`` of the flat ``coef``: the box on the penalised entries
+        (the weights, in the layout's C order), ``-inf`` / ``inf`` on the intercepts; None
+        without a box.
+
+        Parameters
+        ----------
+        mask : ndarray of shape (n_params,), bool
+            :attr:`sk_softmax._layout.CoefLayout.penalty_mask`.
+        """
+        if self.box is None:
+            return None
+        lower = np.full(mask.shape[0], -np.inf)
+        upper = np.full(mask.shape[0], np.inf)
+        lower[mask] = self.box.lower.ravel()
+        upper[mask] = self.box.upper.ravel()
+        return lower, upper
+
+    def project(self, coef, mask):
+        """``coef`` (flat) with its weights clipped into the box (a new float64 array)."""
+        coef = np.array(coef, dtype=np.float64)
+        bounds = self.flat_bounds(mask)
+        if bounds is not None:
+            np.clip(coef, bounds[0], bounds[1], out=coef)
+        return coef
+
+    def project_weights(self, W):
+        """Clip ``W`` (K, n_features) into the box in place (nothing without a box)."""
+        if self.box is not None:
+            self.box.project(W)
 
     # -- the non-smooth part ----------------------------------------------------------
     def prox(self, W, step):
         """The proximal operator of ``step * penalty`` at ``W``: soft-thresholding by
-        ``step * l1``, then the L2 shrinkage ``1 / (1 + step * l2)``.
+        ``step * l1 * f``, the L2 shrinkage ``1 / (1 + step * l2 * f)``, then the clip
+        into the box (exact: the penalty is separable, and a one-dimensional convex
+        function's prox under an interval constraint is its prox clipped).
 
         Parameters
         ----------
-        W : ndarray
+        W : ndarray of shape (K, n_features)
         step : float
 
         Returns
@@ -139,17 +367,23 @@ class ElasticNet:
         W_new : ndarray, float64, of the shape of ``W``
         """
         W = np.asarray(W, dtype=np.float64)
-        shrunk = np.sign(W) * np.maximum(np.abs(W) - step * self.l1, 0.0)
-        return shrunk / (1.0 + step * self.l2)
+        l1 = self._per_weight(step * self.l1, W)
+        shrunk = np.sign(W) * np.maximum(np.abs(W) - l1, 0.0)
+        out = shrunk / (1.0 + self._per_weight(step * self.l2, W))
+        self.project_weights(out)
+        return out
 
     def min_norm_subgradient(self, coef, grad, mask):
-        """The element of least norm of ``∂(smooth + l1 ||coef[mask]||_1)`` at ``coef``.
+        """The element of least norm of ``∂(smooth + l1 sum f |coef[mask]| + box)`` at
+        ``coef``.
 
-        For a weight ``w`` with smooth gradient ``g`` it is ``g + l1 * sign(w)`` when
-        ``w != 0`` and ``sign(g) * max(|g| - l1, 0)`` when ``w == 0``; for an intercept it
-        is ``g``.  It is zero exactly at the optimum, and its max-norm is the stopping
-        test of every full-batch solver (for ``l1 = 0`` it is the gradient, the test of
-        L-BFGS).
+        For a weight ``w`` with smooth gradient ``g`` the subdifferential is the interval
+        ``[g + l1 f sign(w)]`` when ``w != 0`` and ``[g - l1 f, g + l1 f]`` when
+        ``w == 0``; at an active lower bound it extends to ``-inf``, at an active upper
+        bound to ``inf`` (the box's normal cone), and the result is the interval's point
+        nearest 0.  For an intercept it is ``g``.  It is zero exactly at the optimum, and
+        its max-norm is the stopping test of every full-batch solver (without L1 term and
+        bounds it is the gradient, the test of L-BFGS).
 
         Parameters
         ----------
@@ -162,31 +396,44 @@ class ElasticNet:
         -------
         subgrad : ndarray of shape (n_params,), float64
         """
-        return min_norm_subgradient(coef, grad, self.l1, mask)
+        l1 = self.l1
+        if self.factor is not None and l1 > 0.0:
+            l1 = self._per_weight(l1, coef[mask])
+        box = None if self.box is None else (self.box.lower.ravel(), self.box.upper.ravel())
+        return min_norm_subgradient(coef, grad, l1, mask, box)
 
     def flush_cumulative_l1(self, W, received, total):
         """Give every weight what it is owed under SGD's cumulative L1 penalty.
 
-        ``total`` is the penalty a weight could have received so far (the sum of
-        ``eta * l1`` over the steps), ``received`` (same shape as ``W``) what each did;
-        a positive weight becomes ``max(0, w - (total + received))``, a negative one
+        ``total`` is the penalty a weight of factor 1 could have received so far (the sum
+        of ``eta * l1`` over the steps; weight ``(k, j)`` could have received
+        ``total * f_j``), ``received`` (same shape as ``W``) what each did; a positive
+        weight becomes ``max(0, w - (total + received))``, a negative one
         ``min(0, w + (total - received))``, and ``received`` records the change.  The
         kernels apply the same rule weight by weight
         (:func:`sk_softmax._kernels.cumulative_l1`).  In place.
         """
+        total = self._per_weight(total, W)
         before = W.copy()
         pos, neg = W > 0, W < 0
-        W[pos] = np.maximum(0.0, W[pos] - (total + received[pos]))
-        W[neg] = np.minimum(0.0, W[neg] + (total - received[neg]))
+        if np.ndim(total):
+            total = np.broadcast_to(total, W.shape)
+            W[pos] = np.maximum(0.0, W[pos] - (total[pos] + received[pos]))
+            W[neg] = np.minimum(0.0, W[neg] + (total[neg] - received[neg]))
+        else:
+            W[pos] = np.maximum(0.0, W[pos] - (total + received[pos]))
+            W[neg] = np.minimum(0.0, W[neg] + (total - received[neg]))
         received += W - before
 
     def critical_C(self, grad_at_zero):
         """The largest ``C`` at which every weight of the solution is zero.
 
         At zero weights (intercepts at their optimum) the optimality condition is
-        ``max |G| <= l1 = r / (C S)``, with ``G`` the gradient of the mean cross-entropy
-        with respect to the weights there; so all weights vanish for
-        ``C <= r / (S max |G|)``.
+        ``|G_kj| <= l1 f_j = r f_j / (C S)`` for every weight, with ``G`` the gradient of
+        the mean cross-entropy with respect to the weights there; a bound at zero drops
+        one side (``lower = 0``: only ``-G_kj`` counts, ``upper = 0``: only ``G_kj``;
+        both: the weight is fixed).  So all weights vanish for
+        ``C <= r / (S max_kj (v_kj / f_j))``, ``v`` the violation that counts.
 
         Parameters
         ----------
@@ -196,26 +443,52 @@ class ElasticNet:
         Returns
         -------
         C : float
-            0 without an L1 term (no finite C zeroes every weight), ``inf`` when ``G``
-            is zero.
+            0 without an L1 term or when no ``C`` zeroes every weight (a box that
+            excludes zero, a feature of factor 0 whose ``G`` is not zero); ``inf`` when
+            nothing is violated at zero.
         """
-        top = float(np.max(np.abs(grad_at_zero), initial=0.0))
+        G = np.asarray(grad_at_zero, dtype=np.float64)
         if self.l1_ratio == 0.0:
             return 0.0
+        violation = np.abs(G)
+        if self.box is not None:
+            if not self.box.contains_zero:
+                return 0.0
+            violation = np.where(self.box.lower == 0.0, np.maximum(-G, 0.0), violation)
+            violation = np.where(self.box.upper == 0.0, np.maximum(G, 0.0), violation)
+            violation = np.where((self.box.lower == 0.0) & (self.box.upper == 0.0), 0.0, violation)
+        if self.factor is not None:
+            if np.any((violation > 0.0) & (self.factor == 0.0)):
+                return 0.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                violation = np.where(violation > 0.0, violation / self.factor, 0.0)
+        top = float(np.max(violation, initial=0.0))
         if top == 0.0:
             return np.inf
         return self.l1_ratio / (self.weight_sum * top)
 
 
-def min_norm_subgradient(coef, grad, l1, mask):
-    """Least-norm subgradient of ``smooth + l1 * ||coef[mask]||_1``; see
-    :meth:`ElasticNet.min_norm_subgradient`.  All arrays of shape (n_params,)."""
+def min_norm_subgradient(coef, grad, l1, mask, box=None):
+    """Least-norm subgradient of ``smooth + sum l1 * |coef[mask]|`` (``l1`` a scalar or
+    one strength per penalised entry) within ``box = (lower, upper)`` of the penalised
+    entries (or None); see :meth:`ElasticNet.min_norm_subgradient`.  Arrays of shape
+    (n_params,) except ``l1`` and ``box``'s, of shape (n_penalised,)."""
     coef = np.asarray(coef, dtype=np.float64)
     out = np.array(grad, dtype=np.float64)
-    if l1 == 0.0:
+    scalar = np.ndim(l1) == 0
+    if scalar and l1 == 0.0 and box is None:
         return out
     g = out[mask]
     w = coef[mask]
-    shrunk = np.sign(g) * np.maximum(np.abs(g) - l1, 0.0)
-    out[mask] = np.where(w != 0.0, g + l1 * np.sign(w), shrunk)
+    if box is None:
+        shrunk = np.sign(g) * np.maximum(np.abs(g) - l1, 0.0)
+        out[mask] = np.where(w != 0.0, g + l1 * np.sign(w), shrunk)
+        return out
+    # the subdifferential [lo, hi] of each penalised entry, widened by the normal cone
+    # of an active bound, and its point nearest 0
+    lo = np.where(w != 0.0, g + l1 * np.sign(w), g - l1)
+    hi = np.where(w != 0.0, lo, g + l1)
+    lo = np.where(w <= box[0], -np.inf, lo)
+    hi = np.where(w >= box[1], np.inf, hi)
+    out[mask] = np.where(lo > 0.0, lo, np.where(hi < 0.0, hi, 0.0))
     return out

@@ -181,3 +181,34 @@ def test_missing_extra_gives_a_clear_error():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert "pip install" in out and "onnx" in out
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_bounded_model_exports_and_persists_unchanged(tmp_path, solver):
+    """A model fitted with bounds and penalty factors (array parameters) converts to
+    ONNX and round-trips through skops like any other."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    d = X.shape[1]
+    model = SoftmaxClassifier(
+        solver=solver,
+        random_state=0,
+        max_iter=20,
+        lower_bounds=np.zeros(d),
+        upper_bounds=0.5,
+        penalty_factor=np.linspace(0.0, 2.0, d),
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    assert np.all((model.coef_ >= 0) & (model.coef_ <= 0.5))
+    check_agreement(model, X[:200], np.float32, False)
+    path = tmp_path / "bounded.skops"
+    skops_io.dump(model, path)
+    untrusted = skops_io.get_untrusted_types(file=path)
+    assert all(t.startswith("sk_softmax.") for t in untrusted), untrusted
+    loaded = skops_io.load(path, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.get_params()["penalty_factor"], model.penalty_factor)

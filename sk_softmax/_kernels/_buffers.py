@@ -45,8 +45,9 @@ SGDSchedule = namedtuple(
 )
 #: The SGD iterate, updated in place: ``W`` (K, n_features), ``b`` (K,), the running mean
 #: ``W_avg``, ``b_avg`` (empty without averaging), the L1 penalty each weight received
-#: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)).
-SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u"])
+#: ``Q`` (empty without L1) and the cumulative one ``l1_u`` (shape (1,)); read only: the
+#: box on the weights ``lower``, ``upper`` (K, n_features), or (0, 0): no box.
+SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u", "lower", "upper"])
 #: One CSR step's scalars (:func:`sk_softmax._kernels.csr_sgd_step`), the entries of a
 #: float64 array of this length, in this order: weight scale before and after the L2
 #: shrinkage, ``eta / S_B`` for the weights and the intercepts, the lazy average's
@@ -55,8 +56,10 @@ SGDModel = namedtuple("SGDModel", ["W", "b", "W_avg", "b_avg", "Q", "l1_u"])
 #: argument on every call (measured: CSR SGD epochs with 32-row batches 10 % slower).
 CSR_STEP_FIELDS = ("scale", "new_scale", "step", "step_b", "alpha", "l1_u")
 #: The CSR step's arrays, updated in place: unscaled weights ``VT`` (n_features, K),
-#: intercepts ``b``, the lazy average's ``UT`` (empty: none) and the L1 record ``QT``.
-CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT"])
+#: intercepts ``b``, the lazy average's ``UT`` (empty: none) and the L1 record ``QT``;
+#: read only: the box on the weights ``LT``, ``HT`` (n_features, K), or (1, K): the same for
+#: every feature, or (0, K): no box.
+CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT", "LT", "HT"])
 
 #: Rows per block of a full dense evaluation where :func:`dense_block_size` has no better
 #: choice: the block's logits and gradient products stay in cache on MNIST-like widths.

@@ -336,7 +336,8 @@ def dense_sgd_steps(
     total penalty a weight could have received so far and ``Q[k, j]`` what it did
     receive; a positive weight becomes ``max(0, w - (u + Q))``, a negative one
     ``min(0, w + (u - Q))``, and ``Q`` records the change.  A weight that the penalty
-    holds stops at exactly 0.  When ``avg_flags[q]``, the iterate after the step enters
+    holds stops at exactly 0.  With a box (``lower``, ``upper`` not empty) the weights
+    are then clipped into it.  When ``avg_flags[q]``, the iterate after the step enters
     the running mean ``(W_avg, b_avg)`` of ``n_avg`` iterates.
 
     Parameters
@@ -351,7 +352,8 @@ def dense_sgd_steps(
         ``fit_intercept``); the running mean ``W_avg``, ``b_avg``, updated in place
         (overwritten by the first iterate when ``n_avg`` is 0); ``Q`` (K, n_features),
         the L1 penalty each weight received, and ``l1_u`` (shape (1,)), ``u``, both
-        updated in place (not touched when ``l1`` is 0).
+        updated in place (not touched when ``l1`` is 0); ``lower``, ``upper``
+        (K, n_features), the box on the weights, or (0, 0): none.
     penalty : PenaltyScalars
         ``l2`` (gradient ``l2 * W``) and ``l1`` (0: no L1 term).
     fit_intercept, ref_zero : bool
@@ -409,8 +411,9 @@ def _sgd_steps_body(
     X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size, buf, n_avg, loss_sums
 ):
     order, batch_size, weights, etas, etas_b, avg_flags = schedule
-    W, b, W_avg, b_avg, Q, l1_u = model
+    W, b, W_avg, b_avg, Q, l1_u, lower, upper = model
     l2, l1 = penalty
+    boxed = lower.shape[0] > 0
     Wk, bk, gW, gb = buf.Wk, buf.bk, buf.gW, buf.gb
     n = order.shape[0]
     K, d = W.shape
@@ -463,6 +466,10 @@ def _sgd_steps_body(
                 for k in range(K):
                     for j in range(d):
                         W[k, j], Q[k, j] = cumulative_l1(W[k, j], u, Q[k, j])
+            if boxed:
+                for k in range(K):
+                    for j in range(d):
+                        W[k, j] = min(max(W[k, j], lower[k, j]), upper[k, j])
         if avg_flags[q]:
             if n_avg == 0:
                 copy2(W_avg, W)

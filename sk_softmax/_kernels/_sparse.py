@@ -130,6 +130,9 @@ def csr_sgd_step(
     weight units ``w = new_scale * v``, to the weights of the batch's features only
     (as scikit-learn's SGD does on sparse data): a weight not touched by a batch gets
     what it is owed when it is next touched, or when the caller flushes all weights.
+    With a box (``LT``, ``HT`` not empty; it must contain zero) the batch's weights are
+    then clipped into it, in weight units, the lazy average kept consistent: the
+    others only shrink toward zero, so they stay inside.
 
     Parameters
     ----------
@@ -143,7 +146,9 @@ def csr_sgd_step(
         (when ``fit_intercept``), both float64 and updated in place; ``UT`` (n_features,
         K) or (0, K), the lazy average's accumulator (empty: no averaging), and ``QT``
         (n_features, K), the L1 penalty each weight received (any shape without L1),
-        updated in place.
+        updated in place; ``LT``, ``HT`` (n_features, K), the box on the weights
+        (lower, upper; ``-inf`` / ``inf`` allowed), (1, K): the same for every feature,
+        or (0, K): no box.
     step : ndarray of shape (6,), float64
         The scalars of :data:`CSR_STEP_FIELDS`: ``scale`` and ``new_scale`` (the
         weight scale before and after the penalty's shrinkage), ``step`` (``eta / S_B``:
@@ -169,7 +174,7 @@ def csr_sgd_step(
 def _csr_step_body(
     data, indices, indptr, y, sw, rows, model, step_args, ref_zero, fit_intercept, buf
 ):
-    VT, b, UT, QT = model
+    VT, b, UT, QT, LT, HT = model
     scale, new_scale, step, step_b = step_args[0], step_args[1], step_args[2], step_args[3]
     alpha, l1_u = step_args[4], step_args[5]
     Z, gb_rows, losses = buf.Z, buf.gb_rows, buf.losses
@@ -214,7 +219,30 @@ def _csr_step_body(
                         VT[j, k] = v_new
                         if averaging:
                             UT[j, k] -= alpha * (v_new - v)
+    if LT.shape[0] > 0:
+        _clip_batch(indices, indptr, rows, VT, UT, LT, HT, new_scale, alpha, averaging)
     return loss_sum
+
+
+@jit
+def _clip_batch(indices, indptr, rows, VT, UT, LT, HT, new_scale, alpha, averaging):
+    """Clip the batch's weights ``new_scale * VT[j]`` into ``[LT[j], HT[j]]`` (in ``V``'s
+    units), moving ``UT`` so that the lazy sum ``U + alpha * V`` does not change.  ``LT``
+    and ``HT`` of one row: the same bounds for every feature."""
+    inv_scale = 1.0 / new_scale
+    per_feature = LT.shape[0] > 1
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            jb = j if per_feature else 0
+            for k in range(VT.shape[1]):
+                v = VT[j, k]
+                v_new = min(max(v, LT[jb, k] * inv_scale), HT[jb, k] * inv_scale)
+                if v_new != v:
+                    VT[j, k] = v_new
+                    if averaging:
+                        UT[j, k] -= alpha * (v_new - v)
 
 
 def _csr_batch_rows_body(

@@ -47,8 +47,9 @@ class FullBatchLoss(Protocol):
     layout : sk_softmax._layout.CoefLayout
         ``n_params``, ``coef_shape``, ``weight_intercept``, ``pack``, ``penalty_mask``.
     penalty : sk_softmax._penalty.ElasticNet
-        Its L1 term (``l1``, ``l1_value``, ``min_norm_subgradient``) is the solver's to
-        handle; its smooth part is inside :meth:`loss_gradient`.
+        Its L1 term (``l1``, ``factor``, ``l1_value``, ``min_norm_subgradient``) and its
+        box (``flat_bounds``, ``project``) are the solver's to handle; its smooth part
+        is inside :meth:`loss_gradient`.
     supports_hessian_product : bool
         Whether :meth:`hessian_product` may be called (the L1 solver's Newton steps run
         only then).
@@ -82,3 +83,8 @@ class MinibatchLoss(FullBatchLoss, Protocol):
 
     def with_penalty(self, penalty):
         """The same data with another penalty (a validation split's ``S``)."""
+
+    def loss_gradient(self, coef, rows=None):
+        """``(value, gradient)`` of the smooth part at ``coef``, on the minibatch
+        ``rows`` (its weighted mean plus the penalty's smooth part) or all rows: SGD's
+        steps with penalty factors or bounds, which the SGD kernels do not take."""

@@ -47,18 +47,25 @@ class _SplitWeights:
     """Phase 1's problem: each penalised weight as ``w = u - v``, ``u, v >= 0``.
 
     ``z = [x with u in the penalised entries, v]`` of length ``n_params + n_penalised``;
-    the objective ``f(u - v, b) + l1 * sum(u + v)`` is smooth and its gradient
-    ``(g + l1, -g + l1)`` comes from one evaluation of ``loss``.  The last point
-    evaluated and its smooth gradient are kept (L-BFGS-B's line search ends on the
-    accepted point, so after an iteration they are the iterate's).
+    the objective ``f(u - v, b) + sum l1_i (u_i + v_i)`` is smooth and its gradient
+    ``(g + l1, -g + l1)`` comes from one evaluation of ``loss``; ``l1`` is the penalty's
+    strength, per weight with penalty factors.  The penalty's box ``lo <= w <= hi``
+    becomes bounds on the parts: ``u`` in ``[max(lo, 0), max(hi, 0)]`` and ``v`` in
+    ``[max(-hi, 0), max(-lo, 0)]``, exact for every box (one that excludes zero fixes
+    one of the parts at 0 and the other inside the box).  The last point evaluated and
+    its smooth gradient are kept (L-BFGS-B's line search ends on the accepted point, so
+    after an iteration they are the iterate's).
     """
 
     def __init__(self, loss):
         self.loss = loss
-        self.l1 = float(loss.penalty.l1)
+        penalty = loss.penalty
         self.mask = loss.layout.penalty_mask
         self.pen = np.flatnonzero(self.mask)
         self.P = self.mask.shape[0]
+        self.l1 = float(penalty.l1)
+        if penalty.factor is not None:  # one strength per penalised weight
+            self.l1 = self.l1 * np.tile(penalty.factor, self.pen.shape[0] // penalty.factor.size)
         self.x = self.g = None
 
     def unpack(self, z):
@@ -67,23 +74,35 @@ class _SplitWeights:
         return x
 
     def start(self, x0):
-        """``z0`` for ``x0`` and the bounds (weights' parts non-negative)."""
+        """``z0`` for ``x0`` (projected into the box) and the bounds of ``z``."""
         pen, P = self.pen, self.P
+        x0 = self.loss.penalty.project(x0, self.mask)
         z0 = np.concatenate([x0, np.zeros(pen.shape[0])])
         z0[pen] = np.maximum(x0[pen], 0.0)
         z0[P:] = np.maximum(-x0[pen], 0.0)
-        bounds = [(None, None)] * P
-        for i in pen:
-            bounds[i] = (0.0, None)
-        bounds += [(0.0, None)] * pen.shape[0]
-        return z0, bounds
+        box = self.loss.penalty.flat_bounds(self.mask)
+        if box is None:
+            bounds = [(None, None)] * P
+            for i in pen:
+                bounds[i] = (0.0, None)
+            bounds += [(0.0, None)] * pen.shape[0]
+            return z0, bounds
+        lo, hi = np.full(P + pen.shape[0], -np.inf), np.full(P + pen.shape[0], np.inf)
+        wlo, whi = box[0][pen], box[1][pen]
+        lo[pen], hi[pen] = np.maximum(wlo, 0.0), np.maximum(whi, 0.0)
+        lo[P:], hi[P:] = np.maximum(-whi, 0.0), np.maximum(-wlo, 0.0)
+        z0 = np.clip(z0, lo, hi)
+        return z0, optimize.Bounds(lo, hi)
 
     def __call__(self, z):
         pen, P, l1 = self.pen, self.P, self.l1
         x = self.unpack(z)
         f, g = self.loss.loss_gradient(x)
         self.x, self.g = x, g
-        F = f + l1 * (float(z[pen].sum()) + float(z[P:].sum()))
+        if np.ndim(l1):
+            F = f + float(np.dot(l1, z[pen] + z[P:]))
+        else:
+            F = f + l1 * (float(z[pen].sum()) + float(z[P:].sum()))
         gz = np.empty_like(z)
         gz[:P] = g
         gz[pen] += l1

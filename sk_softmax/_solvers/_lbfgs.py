@@ -17,15 +17,16 @@ class _NonFinite(Exception):
     """A float32 evaluation overflowed: the float32 stage ends there."""
 
 
-def minimize_lbfgs(
-    loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, float32_loss=None
-):
+def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, **stages):
     """Minimise ``loss.loss_gradient`` from ``coef0`` with scipy's L-BFGS-B.
 
     The options are ``LogisticRegression``'s: ``maxiter=max_iter``, ``gtol=tol`` (on
     the projected gradient's max-norm), ``ftol=64 * eps`` and ``maxls=50``; scipy's
     default memory (``maxcor=10``) is kept so that both stop at comparable objectives.
-
+    ``bounds`` (the penalty's box, :meth:`ElasticNet.flat_bounds`, from
+    :func:`~sk_softmax._solvers.minimize_full_batch`) are L-BFGS-B's bounds in both
+    stages; ``coef0`` is projected into them, and ``tol`` bounds the projected
+    gradient ``P(x - g) - x`` (L-BFGS-B's measure).
     With ``float32_loss`` (the same objective evaluated on a float32 copy of the data,
     :func:`sk_softmax._precision.precision_stages`) the solve has two stages: L-BFGS
     on ``float32_loss`` until its gradient's max-norm is below
@@ -50,8 +51,11 @@ def minimize_lbfgs(
         Called as ``callback(coef, loss)`` after every iteration (in the float32 stage
         with its objective); raising ``StopIteration`` there ends the solve without a
         warning.
-    float32_loss : object with ``loss_gradient`` or None
-        The float32 evaluation of the same objective, or None for a one-stage solve.
+    **stages
+        ``float32_loss``: the float32 evaluation of the same objective (object with
+        ``loss_gradient``), or None (default) for a one-stage solve; ``bounds``:
+        ``(lower, upper)``, ndarrays of shape (n_params,) (``-inf`` / ``inf``: none),
+        or None (default, unbounded).
 
     Returns
     -------
@@ -70,21 +74,32 @@ def minimize_lbfgs(
         When L-BFGS stops before the gradient criterion is met; it names ``max_iter``
         when that limit was hit.
     """
-    coef0 = np.asarray(coef0, dtype=np.float64)
+    coef0, float32_loss, bounds = _stages(coef0, **stages)
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
         coef0, it1, result1 = _run(
-            float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ", float32=True
+            float32_loss,
+            coef0,
+            max_iter,
+            tol32,
+            verbose,
+            callback,
+            0,
+            "float32 ",
+            float32=True,
+            bounds=bounds,
         )
         nfev1 = int(result1.nfev)
         if result1.status == 99:  # the callback asked to stop
             result1.float32_nit = it1
             return coef0, it1, result1
     if it1 >= max_iter:
-        coef, it2, result = coef0, 0, _check_only(loss, coef0, tol)
+        coef, it2, result = coef0, 0, _check_only(loss, coef0, tol, bounds)
     else:
-        coef, it2, result = _run(loss, coef0, max_iter - it1, tol, verbose, callback, it1, "")
+        coef, it2, result = _run(
+            loss, coef0, max_iter - it1, tol, verbose, callback, it1, "", bounds=bounds
+        )
     n_iter = it1 + it2
     result.nfev = int(result.nfev) + nfev1
     result.float32_nit = it1
@@ -94,11 +109,21 @@ def minimize_lbfgs(
     return coef, n_iter, result
 
 
-def _check_only(loss, coef, tol):
+def _stages(coef0, float32_loss=None, bounds=None):
+    """``coef0`` (a float64 copy) projected into ``bounds``, the float32 loss, and the
+    bounds as scipy's."""
+    coef0 = np.array(coef0, dtype=np.float64)
+    if bounds is None:
+        return coef0, float32_loss, None
+    return np.clip(coef0, bounds[0], bounds[1]), float32_loss, optimize.Bounds(*bounds)
+
+
+def _check_only(loss, coef, tol, bounds):
     """No iteration left after the float32 stage: one float64 evaluation decides between
-    done and a warning."""
+    done and a warning (on the projected gradient, L-BFGS-B's test)."""
     value, grad = loss.loss_gradient(coef)
-    done = float(np.max(np.abs(grad))) <= tol
+    pg = grad if bounds is None else np.clip(coef - grad, bounds.lb, bounds.ub) - coef
+    done = float(np.max(np.abs(pg))) <= tol
     return optimize.OptimizeResult(
         x=coef,
         fun=value,
@@ -128,7 +153,7 @@ def _warn_not_converged(result, n_iter, max_iter):
     warnings.warn(msg, ConvergenceWarning, stacklevel=5)
 
 
-def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False):
+def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=False, bounds=None):
     """One L-BFGS-B solve; returns ``(coef, n_iter, result)``, warning about nothing.
 
     ``float32``: an evaluation with a non-finite value or gradient ends the solve at the
@@ -165,6 +190,7 @@ def _run(loss, coef0, max_iter, tol, verbose, callback, it0, label, float32=Fals
             coef0,
             method="L-BFGS-B",
             jac=True,
+            bounds=bounds,
             callback=_iteration if (verbose or callback is not None or float32) else None,
             options={
                 "maxiter": max_iter,

@@ -16,7 +16,9 @@ L-BFGS, one pass over ``X`` per evaluation.  Within an orthant (a fixed sign pat
 3. backtracks along it (Armijo on ``F`` with ``pg``), projecting every trial point onto
    the orthant of the current point (signs of ``x``, or of ``-pg`` where ``x_i = 0``):
    coordinates that would cross zero stop at exactly zero, which is where the exact
-   zeros of the L1 solution come from.
+   zeros of the L1 solution come from; then onto the penalty's box (bounds on the
+   weights), whose active bounds the least-norm subgradient already takes into account
+   (zero where the gradient pushes a weight out of the box).
 
 **Newton steps on a settled support.**  OWL-QN's tail is slow on strongly penalised
 problems: once the set of non-zero weights has settled, what remains is an
@@ -200,7 +202,7 @@ def minimize_owlqn(
         along the direction decreases the objective) and not by the ``ftol`` test.
     """
     mask = loss.layout.penalty_mask
-    x, g, F, pg = _evaluate(loss, np.array(coef0, dtype=np.float64), mask)
+    x, g, F, pg = _evaluate(loss, loss.penalty.project(coef0, mask), mask)
     pairs, nfev, n_iter = deque(maxlen=memory), 1, 0
     support = x[mask] != 0.0
     stable = _NEWTON_AFTER if settled else 0  # iterations the support has (nearly) kept
@@ -319,7 +321,7 @@ def _direction(loss, x, pg, mask, pairs, newton):
     """
     d = slope = None
     if newton:
-        free = ~mask | (x != 0.0)
+        free = ~mask | ((x != 0.0) & ~_at_bound(loss, x, mask))
         d = _newton_direction(loss.hessian_product(x, free, _HESSIAN_ROWS), pg, free)
         slope = float(np.dot(pg, d))
         newton = slope < 0.0
@@ -338,10 +340,19 @@ def _direction(loss, x, pg, mask, pairs, newton):
     return d, slope, newton
 
 
+def _at_bound(loss, x, mask):
+    """The coordinates at a bound of the penalty's box (all False without one)."""
+    bounds = loss.penalty.flat_bounds(mask)
+    if bounds is None:
+        return np.zeros(x.shape[0], dtype=bool)
+    return (x <= bounds[0]) | (x >= bounds[1])
+
+
 def _line_search(loss, x, d, pg, F, mask, step):
     """Backtracking (Armijo on ``F`` with ``pg``) along ``d`` from ``x``, every trial
     point projected onto the orthant of ``x`` (signs of ``x``, or of ``-pg`` where
-    ``x_i = 0``): weights that would cross zero stop at exactly zero.
+    ``x_i = 0``), then into the penalty's box: weights that would cross zero stop at
+    exactly zero, and weights that would leave the box at its bound.
 
     Returns
     -------
@@ -349,9 +360,12 @@ def _line_search(loss, x, d, pg, F, mask, step):
     n_evaluations : int
     """
     orthant = np.where(x != 0.0, np.sign(x), -np.sign(pg))
+    bounds = loss.penalty.flat_bounds(mask)
     for i in range(_MAX_LINE_SEARCH):
         x_new = x + step * d
         x_new[mask & (np.sign(x_new) != orthant)] = 0.0
+        if bounds is not None:
+            np.clip(x_new, bounds[0], bounds[1], out=x_new)
         with np.errstate(over="ignore", invalid="ignore"):
             f_new, g_new = loss.loss_gradient(x_new)
         F_new = f_new + loss.penalty.l1_value(x_new[mask])

@@ -300,7 +300,7 @@ class SGDState:
                 data.sample_weight,
                 lay.fit_intercept,
                 lay.binary,
-                loss.penalty.l2,
+                loss.penalty.max_l2,
                 options.batch_size,
             )
         else:
@@ -358,9 +358,11 @@ def sgd_epoch(loss, state, options, rows=None):
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
-        if data.sparse:
+        if data.sparse and _lazy_ok(loss.penalty):
             loss_sums = _sparse_steps(loss, state, schedule)
-        else:
+        elif data.sparse or loss.penalty.factor is not None:
+            loss_sums = _constrained_steps(loss, state, schedule)
+        else:  # the box, if any, is clipped inside the kernel
             loss_sums = _dense_steps(loss, state, schedule)
         state.samples_seen += n
         state.t += int(stepped.sum())
@@ -418,7 +420,13 @@ def _dense_steps(loss, state, schedule):
     Q = _l1_received(state) if penalty.l1 > 0 else np.empty((0, 0))
     l1_u = np.array([state.l1_u])
     kernel_schedule = _kernels.SGDSchedule(*schedule)
-    model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u)
+    box = loss.penalty.box
+    if box is None:
+        lower = upper = np.empty((0, 0))
+    else:
+        lower, upper = box.lower, box.upper
+        loss.penalty.project_weights(state.W)  # a start outside the box
+    model = _kernels.SGDModel(state.W, state.b, W_avg, b_avg, Q, l1_u, lower, upper)
     state.n_avg = _kernels.dense_sgd_steps(
         data.X,
         data.y,
@@ -435,6 +443,59 @@ def _dense_steps(loss, state, schedule):
         use_parallel(m * lay.n_features * lay.K),
     )
     state.l1_u = float(l1_u[0])
+    return loss_sums
+
+
+def _lazy_ok(penalty):
+    """Whether the lazy CSR steps can keep the penalty: no per-feature factors (the L2
+    decay is one scale for all weights) and a box, if any, that contains zero (the decay
+    and the cumulative L1 penalty move an untouched weight toward zero, so it stays in
+    the box, and only the batch's features need projecting)."""
+    return penalty.factor is None and (penalty.box is None or penalty.box.contains_zero)
+
+
+def _constrained_steps(loss, state, schedule):
+    """An epoch's steps with penalty factors or bounds, dense or CSR, each minibatch's
+    gradient from ``loss.loss_gradient(coef, rows)`` (the kernels) and the step in NumPy.
+
+    The same step as the kernels' (gradient step with the smooth penalty, then the
+    cumulative L1 penalty, each weight's share scaled by its factor), followed by the
+    projection of the weights into the box, then the running mean.  Every step touches
+    all ``K * n_features`` weights (eager, not the CSR path's lazy scaled weights): the
+    projection and the per-feature decay do not factor into one scale.  Used for
+    penalty factors, and for CSR data with a box that excludes zero; without factors,
+    dense data takes the kernel's steps (which clip into the box) and CSR data with a box
+    that contains zero the lazy steps (:func:`_lazy_ok`).
+    """
+    lay, penalty = loss.layout, loss.penalty
+    order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
+    loss_sums = np.zeros(weights.shape[0])
+    Q = _l1_received(state) if penalty.l1 > 0 else None
+    W, b = state.W, state.b
+    penalty.project_weights(W)  # a start outside the box (a warm start, zeros)
+    for q in range(weights.shape[0]):
+        if weights[q] <= 0:
+            continue
+        rows = order[q * batch_size : (q + 1) * batch_size]
+        value, grad = loss.loss_gradient(lay.pack(W, b), rows)
+        loss_sums[q] = (value - penalty.add_smooth(0.0, W)) * weights[q]
+        gW, gb = lay.weight_intercept(grad)
+        eta = schedule.etas[q]
+        W -= eta * gW
+        if lay.fit_intercept:
+            b -= schedule.etas_b[q] * gb
+        if Q is not None:
+            state.l1_u += eta * penalty.l1
+            penalty.flush_cumulative_l1(W, Q, state.l1_u)
+        penalty.project_weights(W)
+        if schedule.avg_flags[q]:
+            state.n_avg += 1
+            if state.n_avg == 1:
+                state.W_avg[...] = W
+                state.b_avg[...] = b
+            else:
+                state.W_avg += (W - state.W_avg) / state.n_avg
+                state.b_avg += (b - state.b_avg) / state.n_avg
     return loss_sums
 
 
@@ -488,7 +549,14 @@ def _sparse_steps(loss, state, schedule):
     parallel = use_parallel(X.nnz / max(1, X.shape[0]) * min(batch_size, order.shape[0]) * lay.K)
     # the arrays change in place only: one CsrModel for the epoch; the step's scalars
     # (CSR_STEP_FIELDS) are rewritten for every minibatch
-    model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT)
+    box = penalty.box  # (contains zero: _lazy_ok); the kernel clips the batch's weights
+    if box is None:
+        LT = HT = np.empty((0, lay.K))
+    elif np.all(box.lower == box.lower[:, :1]) and np.all(box.upper == box.upper[:, :1]):
+        LT, HT = box.lower[:, :1].T.copy(), box.upper[:, :1].T.copy()  # one row: less traffic
+    else:
+        LT, HT = np.ascontiguousarray(box.lower.T), np.ascontiguousarray(box.upper.T)
+    model = _kernels.CsrModel(lazy.VT, lazy.b, lazy.UT, QT, LT, HT)
     step = np.empty(len(_kernels.CSR_STEP_FIELDS))
     for q in range(weights.shape[0]):
         if weights[q] <= 0:
@@ -518,6 +586,12 @@ def _sparse_steps(loss, state, schedule):
         # what they are owed, so that the epoch's model has all its zeros
         state.l1_Q = np.ascontiguousarray(QT.T)
         penalty.flush_cumulative_l1(state.W, state.l1_Q, state.l1_u)
+    if box is not None:
+        # last: scale * (bound / scale), and the flush's u - Q, may round one ulp past
+        # a bound
+        penalty.project_weights(state.W)
+        if lazy.averaging:
+            penalty.project_weights(state.W_avg)
     return loss_sums
 
 
