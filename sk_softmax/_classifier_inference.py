@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _inference
 from ._loss import SoftmaxLoss
+from ._penalty import check_penalty_factor, make_box
 from ._precision import PrecisionStages
 from ._solvers import minimize_full_batch
 from ._threading import blas_threads, effective_n_threads, kernel_threads
@@ -79,6 +80,13 @@ class InferenceMixin:
                 "the selection of the non-zero coefficients and are not valid. Refit the "
                 "selected features with l1_ratio=0 on fresh data."
             )
+        if make_box(self.lower_bounds, self.upper_bounds, 2, self.n_features_in_) is not None:
+            raise ValueError(
+                "Inference is not available for models with lower_bounds or upper_bounds: "
+                "at a bound the estimates are not normally distributed around the truth and "
+                "the covariance of the unconstrained model does not describe them. Refit "
+                "without bounds."
+            )
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
@@ -111,12 +119,14 @@ class InferenceMixin:
             model_ref = 0 if ref is None else ref
         else:
             model_ref = None  # symmetric; contrasted below if asked
+        factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         model = _inference.InferenceModel(
             n_classes,
             X.shape[1],
             self.fit_intercept,
             model_ref,
             0.0 if np.isinf(self.C) else 1.0 / self.C,
+            factor,
         )
         _inference.check_hessian_size(model.n_params)
         if self.n_iter_[0] >= self.max_iter:
@@ -142,7 +152,14 @@ class InferenceMixin:
         ``TIGHT_TOL``, in float64 (no float32 stage): ``(W, b)``."""
         n_classes = self.classes_.shape[0]
         loss = SoftmaxLoss(
-            X, y_enc, n_classes, sw, C=self.C, fit_intercept=self.fit_intercept, l1_ratio=0.0
+            X,
+            y_enc,
+            n_classes,
+            sw,
+            C=self.C,
+            fit_intercept=self.fit_intercept,
+            l1_ratio=0.0,
+            penalty_factor=check_penalty_factor(self.penalty_factor, X.shape[1]),
         )
         coef0 = loss.layout.start(
             (np.array(self.coef_, dtype=np.float64), np.array(self.intercept_, np.float64))

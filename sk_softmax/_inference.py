@@ -11,14 +11,15 @@ compute, on NumPy or SciPy data only (the estimator validates; this module compu
   model is this with ``r = 0`` (statsmodels' ``Logit``).  Unpenalised multinomial models
   (``C = inf``) are identified only in this form.
 * *symmetric* (finite ``C``, more than two classes): every class's row is a parameter;
-  the L2 term identifies the weights, and the intercepts, identified only up to a common
-  constant, are reported centred (they sum to zero, as the fit leaves them); their
-  covariance is that of the centred intercepts (the pseudo-inverse on that subspace).
+  the L2 term identifies the weights, and the intercepts (and the weights of features of
+  penalty factor 0), identified only up to a common constant, are reported centred (they
+  sum to zero over the classes, as the fit leaves the intercepts); their covariance is
+  that of the centred coefficients (the pseudo-inverse on that subspace).
   Contrasts against a reference class are then a linear map of it.
 
 **Objective** (sum units, sample weights as frequency weights)::
 
-    f(theta) = sum_i w_i * -log p_i[y_i]  +  l2 / 2 * ||weights of theta||^2
+    f(theta) = sum_i w_i * -log p_i[y_i]  +  l2 / 2 * sum_j factor_j ||weights of j||^2
 
 ``l2`` is ``1 / C`` for data of the fit's total weight (``LogisticRegression``'s
 scaling), 0 at ``C = inf``.  The estimates are polished by Newton steps from the fit's
@@ -93,7 +94,7 @@ class InferenceModel:
         Strength of ``l2 / 2 ||weights||^2`` in sum units (0: no penalty).
     """
 
-    def __init__(self, n_classes, n_features, fit_intercept, reference, l2):
+    def __init__(self, n_classes, n_features, fit_intercept, reference, l2, factor=None):
         self.n_classes = n_classes
         self.fit_intercept = bool(fit_intercept)
         self.q = n_features + self.fit_intercept
@@ -101,24 +102,37 @@ class InferenceModel:
         self.rows = [k for k in range(n_classes) if k != reference]
         self.m = len(self.rows)
         self.l2 = float(l2)
+        self.factor = np.ones(n_features) if factor is None else np.asarray(factor, float)
 
     @property
     def n_params(self):
         return self.m * self.q
 
+    def _free_columns(self):
+        """Columns of ``theta`` the penalty leaves free: the intercept, and the features
+        of penalty factor 0."""
+        weights = self.l2 == 0.0 or self.factor == 0.0
+        weights = np.broadcast_to(weights, self.factor.shape)
+        return np.flatnonzero(np.r_[[True] * self.fit_intercept, weights])
+
     @property
-    def null_direction(self):
-        """Unit vector of the intercepts' common shift (symmetric model), else None."""
-        if self.reference is not None or not self.fit_intercept:
+    def null_directions(self):
+        """Orthonormal columns (m q, r) of the directions the symmetric model cannot
+        identify (one common shift across classes per unpenalised column), or None."""
+        if self.reference is not None:
             return None
-        v = np.zeros((self.m, self.q))
-        v[:, 0] = 1.0 / np.sqrt(self.m)
-        return v.ravel()
+        columns = self._free_columns()
+        if columns.size == 0:
+            return None
+        V = np.zeros((self.m, self.q, columns.size))
+        V[:, columns, np.arange(columns.size)] = 1.0 / np.sqrt(self.m)
+        return V.reshape(self.m * self.q, columns.size)
 
     @property
     def n_free_params(self):
         """``k`` of the small-sample corrections and the information criteria."""
-        return self.n_params - (self.null_direction is not None)
+        V = self.null_directions
+        return self.n_params - (0 if V is None else V.shape[1])
 
     def start(self, coef, intercept):
         """``theta`` of shape (m, q) from a fit's (K, n_features) weights and (K,) intercepts."""
@@ -133,8 +147,8 @@ class InferenceModel:
         full = np.column_stack([b, W]) if self.fit_intercept else W.copy()
         if self.reference is not None:
             return full[self.rows] - full[self.reference]
-        if self.fit_intercept:
-            full[:, 0] -= full[:, 0].mean()
+        columns = self._free_columns()
+        full[:, columns] -= full[:, columns].mean(axis=0)
         return full
 
     def log_proba(self, theta, X1):
@@ -145,7 +159,9 @@ class InferenceModel:
         return log_softmax(Z, axis=1)
 
     def penalty_mask(self):
-        mask = np.ones((self.m, self.q))
+        """Each entry's share of ``l2``: 0 for intercepts, the feature's factor else."""
+        mask = np.empty((self.m, self.q))
+        mask[:, self.fit_intercept :] = self.factor
         if self.fit_intercept:
             mask[:, 0] = 0.0
         return mask
@@ -230,12 +246,12 @@ def _value_gradient_hessian(model, data, theta):
 
 
 class _Inverse:
-    """Solves with ``H`` (the pseudo-inverse along the symmetric model's null direction)."""
+    """Solves with ``H`` (the pseudo-inverse off the symmetric model's null directions)."""
 
     def __init__(self, H, null):
         self.null = null
         self.shift = float(np.mean(np.diag(H))) if null is not None else 0.0
-        Hs = H if null is None else H + self.shift * np.outer(null, null)
+        Hs = H if null is None else H + self.shift * (null @ null.T)
         try:
             self.factor = scipy.linalg.cho_factor(Hs, lower=False, check_finite=True)
         except (np.linalg.LinAlgError, ValueError) as exc:
@@ -260,7 +276,7 @@ class _Inverse:
     def matrix(self):
         inv = scipy.linalg.cho_solve(self.factor, np.eye(self.factor[0].shape[0]))
         if self.null is not None:
-            inv -= np.outer(self.null, self.null) / self.shift
+            inv -= (self.null @ self.null.T) / self.shift
         return 0.5 * (inv + inv.T)
 
 
@@ -274,7 +290,7 @@ def _newton(model, data, theta, weight_sum):
                 "with certainty, so the maximum-likelihood estimates are infinite and have "
                 "no standard errors. Fit with a finite C."
             )
-        inverse = _Inverse(H, model.null_direction)
+        inverse = _Inverse(H, model.null_directions)
         step = inverse.solve(g).reshape(theta.shape)
         size = np.abs(step).max()
         if size <= NEWTON_STEP_TOL * (1.0 + np.abs(theta).max()):

@@ -360,3 +360,33 @@ def test_n_jobs_sets_blas_threads_for_the_call_only():
     X, y = overlapping(n_classes=3)
     clf = SoftmaxClassifier(C=1.0, n_jobs=1).fit(X, y)
     assert np.isfinite(clf.std_errors(X, y)).all()
+
+
+def test_models_with_bounds_raise():
+    X, y = overlapping(n_classes=3)
+    clf = SoftmaxClassifier(C=1.0, lower_bounds=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="lower_bounds or upper_bounds"):
+        clf.std_errors(X, y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_penalty_factors_enter_the_penalized_hessian(n_classes):
+    X, y = overlapping(n=300, n_features=3, n_classes=n_classes)
+    C, factor = 0.05, np.array([1.0, 0.0, 2.5])
+    clf = SoftmaxClassifier(C=C, penalty_factor=factor).fit(X, y)
+    table = clf.coef_table(X, y)
+    theta = table["coef"].to_numpy().reshape(-1, 4)
+    # the Hessian in sum units: the oracle's at C=inf, plus factor_j / C on the weights
+    H = _fd_hessian(X, y, theta[:, 1:], theta[:, 0], np.inf, binary=n_classes == 2)
+    H += np.diag(np.tile(np.r_[0.0, factor], theta.shape[0]) / C)
+    if n_classes > 2:
+        # the intercepts and the unpenalised feature: one common shift each
+        V = np.zeros((n_classes, 4, 2))
+        V[:, 0, 0] = V[:, 2, 1] = 1 / np.sqrt(n_classes)
+        V = V.reshape(-1, 2)
+        P = np.eye(V.shape[0]) - V @ V.T
+        expected = np.linalg.pinv(P @ H @ P, rcond=1e-8, hermitian=True)
+        np.testing.assert_allclose(theta[:, [0, 2]].sum(axis=0), 0.0, atol=1e-9)
+    else:
+        expected = np.linalg.inv(H)
+    np.testing.assert_allclose(clf.covariance_matrix(X, y), expected, rtol=1e-5, atol=1e-9)
