@@ -13,7 +13,8 @@ kernels as before.  What runs where:
 * on the host, in float64: labels, sample and class weights (``sk_softmax._validation``,
   as for NumPy input), the penalty (``sk_softmax._penalty``) and the solvers of
   ``sk_softmax._solvers`` (scipy's L-BFGS-B; with ``l1_ratio > 0`` the L1 solver without
-  its Newton steps), which read the loss through the solver contract:
+  its Newton steps), which read the loss through the solver contract (a float64 fit
+  has the float32 stage NumPy input has, on a float32 copy of ``X`` on the device):
   :class:`ArrayApiLoss` implements ``FullBatchLoss``, and each evaluation moves the
   coefficient vector to the device and the gradient back (``K * (n_features + 1)``
   numbers each way).
@@ -24,6 +25,7 @@ device, in ``X``'s floating dtype (float32 stays float32); ``classes_`` is a Num
 ``solver="sgd"``, ``partial_fit``) and ``SoftmaxClassifierCV`` raise :func:`unsupported`.
 """
 
+import copy
 from types import SimpleNamespace
 
 import numpy as np
@@ -37,6 +39,8 @@ from ._compat import (
     is_numpy_namespace,
     move_to,
 )
+from . import _precision
+from ._kernels import _small
 from ._layout import CoefLayout
 from ._penalty import ElasticNet
 from ._precision import PrecisionStages
@@ -47,6 +51,7 @@ __all__ = [
     "cross_entropy_gradient",
     "fitted_arrays",
     "is_array_api_input",
+    "precision_stages",
     "prepare_fit",
     "predict_proba",
     "unsupported",
@@ -109,24 +114,29 @@ def cross_entropy_gradient(xp, X, T, weights, W, b, binary):
     grad_W : array of shape (K, n_features)
     grad_b : array of shape (K,)
     """
+    # Z and R are this call's own arrays: the augmented assignments may work in place
+    # (namespaces with immutable arrays rebind the name instead); each saves an
+    # (n_samples, K) pass and allocation, what the elementwise part costs
     Z = X @ W.T
     if b is not None:
-        Z = Z + b
+        Z += b
     if binary:
         # log(1 + exp(z)) and the sigmoid without overflow
-        e = xp.exp(-xp.abs(Z))
-        lse = (Z + xp.abs(Z)) / 2 + xp.log1p(e)
+        lse = (Z + xp.abs(Z)) / 2 + xp.log1p(xp.exp(-xp.abs(Z)))
         R = xp.exp(Z - lse)
     else:
         m = xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(Z - m)
-        s = xp.sum(E, axis=1, keepdims=True)
-        lse = m + xp.log(s)
-        R = E / s
+        Z -= m  # the shifted logits: the cross-entropy is the same
+        R = xp.exp(Z)
+        s = xp.sum(R, axis=1, keepdims=True)
+        lse = xp.log(s)
+        R /= s
     ce = lse - xp.sum(Z * T, axis=1, keepdims=True)
-    R = (R - T) * weights
-    value = xp.sum(ce * weights)
-    return value, R.T @ X, xp.sum(R, axis=0)
+    R -= T
+    if isinstance(weights, float):  # the same weight for every row: scale the sums
+        return xp.sum(ce) * weights, (R.T @ X) * weights, xp.sum(R, axis=0) * weights
+    R *= weights
+    return xp.sum(ce * weights), R.T @ X, xp.sum(R, axis=0)
 
 
 class ArrayApiLoss:
@@ -155,6 +165,9 @@ class ArrayApiLoss:
     sw_sum : float
     supports_hessian_product : bool
         False: the L1 solver takes quasi-Newton steps only.
+    small : bool
+        Whether the problem is below ``SMALL_MAX_WORK`` multiply-adds, where NumPy input
+        has no float32 stage (:func:`precision_stages` follows the same rule).
     """
 
     supports_hessian_product = False
@@ -165,6 +178,7 @@ class ArrayApiLoss:
         self.xp, self.device, self.X = xp, device, X
         n_samples, n_features = X.shape
         self.layout = layout = CoefLayout(n_features, n_classes, fit_intercept)
+        self.small = n_samples * n_features * layout.K < _small.SMALL_MAX_WORK
         self.dtype = dtype = _numpy_dtype(xp, X.dtype)
         self.sw_sum = float(n_samples if sample_weight is None else np.sum(sample_weight))
         self.penalty = ElasticNet(C, l1_ratio, self.sw_sum)
@@ -180,6 +194,14 @@ class ArrayApiLoss:
         else:
             w = (np.asarray(sample_weight, dtype=np.float64) / self.sw_sum).astype(dtype)
             self.weights = move_to(w.reshape(-1, 1), xp=xp, device=device)
+
+    def float32(self, X32):
+        """The same objective on ``X32``, a float32 copy of ``X`` on the same device."""
+        xp, new = self.xp, copy.copy(self)
+        new.X, new.T, new.dtype = X32, xp.astype(self.T, xp.float32), np.dtype(np.float32)
+        if not isinstance(self.weights, float):
+            new.weights = xp.astype(self.weights, xp.float32)
+        return new
 
     def loss_gradient(self, coef):
         """``(value, gradient)`` of the smooth part of the objective at ``coef``.
@@ -219,6 +241,26 @@ class ArrayApiLoss:
 
 
 # -- fit ---------------------------------------------------------------------------------
+def precision_stages(loss):
+    """The precision stages of an array API fit, by the rule of NumPy input
+    (:func:`sk_softmax._precision.precision_stages`): float64 data, not small, no L1 term,
+    a float32 copy within ``FLOAT32_STAGE_MAX_COPY_BYTES`` and within float32's range
+    gets a float32 stage, on a float32 copy of ``X`` made on its device."""
+    X, xp = loss.X, loss.xp
+    if (
+        X.dtype != xp.float64
+        or loss.small
+        or loss.penalty.has_l1
+        or X.shape[0] * X.shape[1] * 4 > _precision.FLOAT32_STAGE_MAX_COPY_BYTES
+    ):
+        return PrecisionStages(loss)
+    # checked before the cast, which then cannot overflow (nor warn)
+    limit = float(np.finfo(np.float32).max)
+    if not (float(xp.max(X)) <= limit and float(xp.min(X)) >= -limit):
+        return PrecisionStages(loss)
+    return PrecisionStages(loss, loss.float32(xp.astype(X, xp.float32)))
+
+
 def prepare_fit(estimator, X, y, sample_weight):
     """Validate a fit's inputs and make its loss.
 
@@ -230,7 +272,8 @@ def prepare_fit(estimator, X, y, sample_weight):
     -------
     data : SimpleNamespace
         ``X``, ``y`` (validated), ``classes`` (NumPy), ``loss`` (:class:`ArrayApiLoss`),
-        ``stages`` (:class:`~sk_softmax._precision.PrecisionStages`: no float32 stage)
+        ``stages`` (:class:`~sk_softmax._precision.PrecisionStages`, from
+        :func:`precision_stages`)
         and ``init`` (the warm start ``(W, b)`` as float64 NumPy arrays, or None).
     """
     if estimator.solver != "lbfgs":
@@ -259,7 +302,7 @@ def prepare_fit(estimator, X, y, sample_weight):
         y=y,
         classes=classes,
         loss=loss,
-        stages=PrecisionStages(loss),
+        stages=precision_stages(loss),
         init=_warm_start(estimator, loss.layout),
     )
 

@@ -261,6 +261,7 @@ def test_log_proba_is_finite():
 
 
 # -- what is not supported, and what stays as it was ------------------------------------------
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_unsupported_solvers_and_estimators_raise():
     xp = pytest.importorskip("array_api_strict")
     X, y = _iris()
@@ -312,3 +313,51 @@ def test_dispatch_off_never_imports_the_backend():
         "assert 'array_api_strict' not in sys.modules and 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("name, device_name", NAMESPACES[1:])
+def test_float32_stage(name, device_name, monkeypatch):
+    """A float64 fit large enough for NumPy input's float32 stage has it on the device too
+    (a float32 copy of X there), and ends at the float64 solution of a fit without it."""
+    xp, device = _namespace(name, device_name)
+    X, y = make_classification(
+        n_samples=3000, n_features=30, n_informative=10, n_classes=3, random_state=0
+    )
+    Xa, ya = _to(xp, device, X), _to(xp, device, y)
+    dtypes = []
+    original = ArrayApiLoss.loss_gradient
+
+    def spy(self, coef):
+        dtypes.append(self.dtype)
+        return original(self, coef)
+
+    monkeypatch.setattr(ArrayApiLoss, "loss_gradient", spy)
+    kw = {"tol": 1e-8, "max_iter": 1000}
+    with config_context(array_api_dispatch=True):
+        staged = _host(SoftmaxClassifier(**kw).fit(Xa, ya).predict_proba(Xa))
+        assert np.float32 in dtypes and dtypes[-1] == np.float64
+        dtypes.clear()
+        from sk_softmax import _precision
+
+        monkeypatch.setattr(_precision, "FLOAT32_STAGE_MAX_COPY_BYTES", 0)
+        plain = _host(SoftmaxClassifier(**kw).fit(Xa, ya).predict_proba(Xa))
+        assert set(dtypes) == {np.dtype(np.float64)}
+    np.testing.assert_allclose(staged, plain, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        staged, SoftmaxClassifier(**kw).fit(X, y).predict_proba(X), atol=1e-6
+    )
+
+
+def test_no_float32_stage_beyond_float32_range():
+    xp = pytest.importorskip("array_api_strict")
+    X, y = make_classification(
+        n_samples=3000, n_features=30, n_informative=10, n_classes=3, random_state=0
+    )
+    X[0, 0] = 1e39
+    with config_context(array_api_dispatch=True):
+        from sk_softmax._array_api import precision_stages
+
+        loss = ArrayApiLoss(xp.asarray(X), y, 3, None)
+        assert not loss.small and precision_stages(loss).float32 is None
+        loss = ArrayApiLoss(xp.asarray(X[1:]), y[1:], 3, None)
+        assert precision_stages(loss).float32 is not None
