@@ -32,6 +32,7 @@ import numpy as np
 from sklearn import config_context
 from sklearn.utils.validation import validate_data
 
+from . import _precision
 from ._compat import (
     check_same_namespace,
     get_namespace,
@@ -39,7 +40,6 @@ from ._compat import (
     is_numpy_namespace,
     move_to,
 )
-from . import _precision
 from ._kernels import _small
 from ._layout import CoefLayout
 from ._penalty import ElasticNet
