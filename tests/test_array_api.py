@@ -282,17 +282,20 @@ def test_unsupported_solvers_and_estimators_raise():
 
 
 def test_numpy_input_under_dispatch_takes_the_numba_path():
-    """NumPy (and sparse) input under dispatch gives the bits of dispatch off."""
+    """NumPy input (and lists, and sparse matrices) under dispatch takes the numba path:
+    the bits of dispatch off."""
     X, y = _iris()
     ref = SoftmaxClassifier().fit(X, y)
     with config_context(array_api_dispatch=True):
         clf = SoftmaxClassifier().fit(X, y)
         proba = clf.predict_proba(X)
         sparse = SoftmaxClassifier().fit(sp.csr_matrix(X), y)
+        as_list = SoftmaxClassifier().fit(X.tolist(), y.tolist())
     assert isinstance(clf.coef_, np.ndarray)
     np.testing.assert_array_equal(clf.coef_, ref.coef_)
     np.testing.assert_array_equal(proba, ref.predict_proba(X))
     np.testing.assert_allclose(sparse.coef_, ref.coef_, rtol=1e-6)
+    np.testing.assert_array_equal(as_list.coef_, ref.coef_)
 
 
 def test_torch_input_with_dispatch_off_is_converted():
