@@ -124,14 +124,16 @@ for _result in sorted(RESULTS.glob("*.md")):
             f"```{{include}} ../../../benchmarks/results/{_result.name}\n:relative-images:\n```\n"
         )
 
-# docs/design.md, docs/dask.md and docs/user_guide/performance.md link the result files as
-# ../benchmarks/results/NAME.md (../../benchmarks/... from user_guide/), which works on
-# GitHub; in the site each result is the page user_guide/results/NAME (an include of it).
+# docs/design.md, docs/dask.md, docs/user_guide/performance.md and array_api.md link the
+# result files as ../benchmarks/results/NAME.md (../../benchmarks/... from user_guide/),
+# which works on GitHub; in the site each result is the page user_guide/results/NAME (an
+# include of it).
 _RESULT_LINK = re.compile(r"\]\((?:\.\./)+benchmarks/results/([a-z0-9_]+)\.md\)")
 _RESULT_PAGE = {
     "design": "user_guide/results/",
     "dask": "user_guide/results/",
     "user_guide/performance": "results/",
+    "user_guide/array_api": "results/",
 }
 
 

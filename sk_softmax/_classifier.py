@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import BaseEstimator
 from sklearn.callback import CallbackSupportMixin
 from sklearn.utils import check_random_state
@@ -20,6 +21,7 @@ from ._compat import (
     LinearClassifierMixin,
     SparseCoefMixin,
     StrOptions,
+    check_same_namespace,
     fit_context,
 )
 from ._kernels import _small
@@ -42,7 +44,14 @@ from ._validation import (
     partial_fit_classes,
 )
 
-__all__ = ["SoftmaxClassifier", "check_solver", "sgd_options", "start_sgd", "warm_start_coef"]
+__all__ = [
+    "SoftmaxClassifier",
+    "array_backend",
+    "check_solver",
+    "sgd_options",
+    "start_sgd",
+    "warm_start_coef",
+]
 
 #: What a LogisticRegression user's solver becomes here: every one of them minimises the
 #: objective SoftmaxClassifier minimises with "lbfgs" (or "sgd", stochastically).
@@ -76,6 +85,18 @@ def _dask_backend():
     from . import _dask  # only imported for dask input
 
     return _dask
+
+
+def array_backend(X):
+    """The array API backend (``sk_softmax._array_api``) when ``X`` calls for it, else
+    None: only under ``array_api_dispatch=True`` and for arrays that are not NumPy's, so
+    that the backend is never imported for NumPy input and dispatch off costs one look at
+    scikit-learn's configuration."""
+    if not get_config()["array_api_dispatch"]:
+        return None
+    from . import _array_api  # only imported under array API dispatch
+
+    return _array_api if _array_api.is_array_api_input(X) else None
 
 
 def check_solver(solver, owner, allowed=("lbfgs", "sgd")):
@@ -389,6 +410,9 @@ class SoftmaxClassifier(
         check_n_jobs(self.n_jobs)
         if any(is_dask_collection(a) for a in (X, y, sample_weight)):
             return self._fit_dask(X, y, sample_weight)
+        backend = array_backend(X)
+        if backend is not None:
+            return self._fit_array_api(backend, X, y, sample_weight)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"
         )
@@ -446,12 +470,30 @@ class SoftmaxClassifier(
             self._keep_sgd_state(result.sgd_state)
         return self
 
+    def _fit_array_api(self, backend, X, y, sample_weight):
+        """``fit`` on array API input (``sk_softmax._array_api``): the loss is evaluated in
+        X's namespace on X's device, the solver runs on the host; ``coef_``,
+        ``intercept_`` and ``n_iter_`` are arrays of X's namespace and device."""
+        data = backend.prepare_fit(self, X, y, sample_weight)
+        for attr in _FIT_STATE:
+            self.__dict__.pop(attr, None)
+        tasks = FitTasks(
+            self, "fit", "lbfgs-iter", max(self.max_iter, 1) + 1, data.X, data.y,
+            sample_weight, data.classes, data.loss.dtype, self.fit_intercept,
+        )  # fmt: skip
+        with tasks:
+            W, b, n_iter = self._fit_lbfgs(data.loss, data.init, tasks, data.stages)
+            self.classes_ = data.classes
+            self.coef_, self.intercept_, self.n_iter_ = backend.fitted_arrays(data, W, b, n_iter)
+            self._fit_weight_sum = data.loss.sw_sum
+        return self
+
     def _keep_sgd_state(self, state):
         self._sgd_state = state
         self.loss_curve_ = list(state.loss_curve)
         self.t_ = state.samples_seen
 
-    def _fit_lbfgs(self, loss, init, tasks):
+    def _fit_lbfgs(self, loss, init, tasks, stages=None):
         layout = loss.layout
         coef0 = layout.start(init)
         tasks.begin(*layout.weight_intercept(coef0.copy()))
@@ -464,7 +506,7 @@ class SoftmaxClassifier(
                 raise StopIteration  # scipy >= 1.11 ends the solve there
 
         coef, n_iter, _ = minimize_full_batch(
-            precision_stages(loss),
+            precision_stages(loss) if stages is None else stages,
             coef0,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -546,6 +588,9 @@ class SoftmaxClassifier(
             On a changed set of classes or number of features, labels outside
             ``classes``, or ``class_weight="balanced"``.
         """
+        backend = array_backend(X)
+        if backend is not None:
+            raise backend.unsupported("SoftmaxClassifier.partial_fit")
         first = not hasattr(self, "classes_")
         all_classes = self._stream_classes(first, X, y, classes, sample_weight)
         X, y = validate_data(
@@ -658,6 +703,8 @@ class SoftmaxClassifier(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # array API input (sk_softmax._array_api): lbfgs, as LogisticRegression
+        tags.array_api_support = self.solver == "lbfgs"
         return tags
 
     # -- prediction ------------------------------------------------------------------
@@ -729,6 +776,10 @@ class SoftmaxClassifier(
         check_is_fitted(self)
         if is_dask_collection(X):
             return _dask_backend().predict(self, X, "predict_proba")
+        backend = array_backend(X)
+        if backend is not None:
+            return backend.predict_proba(self, X, log=False)
+        check_same_namespace(X, self, attribute="coef_", method="predict_proba")
         return self._softmax(self.decision_function(X), log=False)
 
     def predict_log_proba(self, X):
@@ -747,6 +798,10 @@ class SoftmaxClassifier(
         check_is_fitted(self)
         if is_dask_collection(X):
             return _dask_backend().predict(self, X, "predict_log_proba")
+        backend = array_backend(X)
+        if backend is not None:
+            return backend.predict_proba(self, X, log=True)
+        check_same_namespace(X, self, attribute="coef_", method="predict_log_proba")
         return self._softmax(self.decision_function(X), log=True)
 
 

@@ -18,6 +18,10 @@ there, loudly, with the name in the test, rather than somewhere deep in a fit.
 * ``raise_for_params`` / ``routing_enabled`` (``_raise_for_params`` and
   ``_routing_enabled`` of ``sklearn.utils.metadata_routing``): metadata routing's
   checks, as ``LogisticRegressionCV`` uses them (``SoftmaxClassifierCV``);
+* ``get_namespace``, ``get_namespace_and_device``, ``move_to``, ``is_numpy_namespace``
+  (``_is_numpy_namespace``) and ``check_same_namespace`` of ``sklearn.utils._array_api``:
+  the array API helpers ``LogisticRegression`` uses (the array API backend,
+  :mod:`sk_softmax._array_api`, and the prediction methods' namespace check);
 * :func:`has_callbacks`: whether a callback context has any callback (to skip building
   per-iteration models nobody reads), and :func:`init_callback_context`, the callback
   context of one ``fit`` call (``CallbackSupportMixin._init_callback_context``).
@@ -25,6 +29,13 @@ there, loudly, with the name in the test, rather than somewhere deep in a fit.
 
 from sklearn.base import _fit_context as fit_context
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.utils._array_api import _is_numpy_namespace as is_numpy_namespace
+from sklearn.utils._array_api import (
+    check_same_namespace,
+    get_namespace,
+    get_namespace_and_device,
+    move_to,
+)
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.metadata_routing import _raise_for_params as raise_for_params
 from sklearn.utils.metadata_routing import _routing_enabled as routing_enabled
@@ -36,7 +47,12 @@ __all__ = [
     "LinearClassifierMixin",
     "SparseCoefMixin",
     "StrOptions",
+    "check_same_namespace",
     "check_sample_weight",
+    "get_namespace",
+    "get_namespace_and_device",
+    "is_numpy_namespace",
+    "move_to",
     "fit_context",
     "raise_for_params",
     "routing_enabled",

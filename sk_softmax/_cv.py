@@ -13,7 +13,7 @@ from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, proces
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._classifier import SoftmaxClassifier, check_solver, constraints
+from ._classifier import SoftmaxClassifier, array_backend, check_solver, constraints
 from ._compat import (
     Interval,
     LinearClassifierMixin,
@@ -262,6 +262,9 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self : SoftmaxClassifierCV
         """
         raise_for_params(params, self, "fit")
+        backend = array_backend(X)
+        if backend is not None:
+            raise backend.unsupported("SoftmaxClassifierCV")
         Cs, l1_ratios = self._grid()
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], order="C"

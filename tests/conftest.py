@@ -165,3 +165,37 @@ def pytest_terminal_summary(terminalreporter, config):
             f"random order (pytest-randomly): reproduce it with --randomly-seed={seed}; "
             f"file order with -p no:randomly"
         )
+
+
+# -- array API checks on devices this machine lacks ------------------------------------------
+# scikit-learn's array API estimator checks skip torch on "cuda" only where torch was built
+# without CUDA (torch.backends.cuda.is_built()); the default PyTorch wheel is built with it,
+# so on a machine without a usable GPU those checks would fail on their first transfer,
+# whatever the estimator.  They are skipped here unless a CUDA device can be used.
+# (their ids name the device as device_name=cuda, or device='cuda' for mixed inputs)
+_DEVICE_CHECK = re.compile(r"check_array_api_\w+\(.*torch.*\b(cuda|mps)\b")
+
+
+def _torch_device_usable(name):
+    try:
+        import torch
+    except ImportError:  # scikit-learn's own skip then applies
+        return True
+    if name == "cuda":
+        return torch.cuda.is_available()
+    return torch.backends.mps.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    usable = {}
+    for item in items:
+        match = _DEVICE_CHECK.search(item.name)
+        if match is None:
+            continue
+        name = match.group(1)
+        if name not in usable:
+            usable[name] = _torch_device_usable(name)
+        if not usable[name]:
+            item.add_marker(
+                pytest.mark.skip(reason=f"torch is built for {name}, but no such device here")
+            )

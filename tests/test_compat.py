@@ -117,3 +117,28 @@ def test_metadata_routing_checks_behave_as_used():
     with pytest.raises(ValueError, match="groups"):
         _compat.raise_for_params({"groups": [0, 1]}, Owner(), "fit")
     _compat.raise_for_params({}, Owner(), "fit")  # nothing passed: no error
+
+
+def test_array_api_helpers_behave_as_used():
+    """get_namespace(_and_device), is_numpy_namespace, move_to and check_same_namespace,
+    as the array API backend (sk_softmax/_array_api.py) uses them."""
+    from sklearn import config_context
+
+    xp_strict = pytest.importorskip("array_api_strict")
+    X = np.arange(6.0).reshape(3, 2)
+    with config_context(array_api_dispatch=True):
+        xp, _ = _compat.get_namespace(X)
+        assert _compat.is_numpy_namespace(xp)
+        Xs = xp_strict.asarray(X, device=xp_strict.Device("device1"))
+        xp, is_array_api, device = _compat.get_namespace_and_device(Xs)
+        assert is_array_api and not _compat.is_numpy_namespace(xp)
+        assert device == xp_strict.Device("device1")
+        moved = _compat.move_to(X, xp=xp, device=device)
+        assert moved.device == device and moved.dtype == xp.float64
+        np.testing.assert_array_equal(_compat.move_to(moved, xp=np, device="cpu"), X)
+        clf = SoftmaxClassifier().fit(load_iris(return_X_y=True)[0][:, :2], [0, 1, 2] * 50)
+        _compat.check_same_namespace(X, clf, attribute="coef_", method="predict")  # NumPy both
+        with pytest.raises(ValueError, match=r"SoftmaxClassifier.predict\(\) must use the same"):
+            _compat.check_same_namespace(Xs, clf, attribute="coef_", method="predict")
+    # dispatch off: no check at all
+    _compat.check_same_namespace(Xs, clf, attribute="coef_", method="predict")

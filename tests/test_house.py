@@ -91,6 +91,20 @@ def test_both_losses_implement_the_solver_contract():
         assert hasattr(dask_loss, name), name
 
 
+def test_array_api_loss_implements_the_full_batch_contract():
+    xp = pytest.importorskip("array_api_strict")
+    from sklearn import config_context
+
+    from sk_softmax._array_api import ArrayApiLoss
+
+    X, y = load_iris(return_X_y=True)
+    with config_context(array_api_dispatch=True):
+        loss = ArrayApiLoss(xp.asarray(X), y, 3, C=0.5, l1_ratio=0.5)
+    for name in _contract_members(FullBatchLoss):
+        assert hasattr(loss, name), name
+    assert loss.supports_hessian_product is False
+
+
 @pytest.mark.parametrize("solver", ["saga", "liblinear", "newton-cg", "newton-cholesky", "sag"])
 def test_logistic_regression_solvers_get_a_clear_error(solver):
     X, y = load_iris(return_X_y=True)

@@ -8,7 +8,8 @@
 
 Each property is one test, parametrized over the paths: L-BFGS on dense float64, dense
 float32 and CSR data, the L1 and elastic-net solvers, SGD (with and without averaging),
-``partial_fit``, ``SoftmaxClassifierCV``, the dask backend (where dask is installed) and,
+``partial_fit``, ``SoftmaxClassifierCV``, the dask backend (where dask is installed), the
+array API backend on PyTorch tensors (where torch is installed) and,
 for the thread count, the loss object and the dense kernel themselves.
 """
 
@@ -278,6 +279,9 @@ def _use(case, X, y, sw):
         )
         est.predict_proba(Xd).compute()
         return
+    if case == "array API":
+        _use_array_api(X, y, sw)
+        return
     common = dict(max_iter=50, class_weight="balanced")
     if case == "SoftmaxClassifierCV":
         est = SoftmaxClassifierCV(Cs=2, cv=2, **common)
@@ -304,6 +308,25 @@ def _use(case, X, y, sw):
     est.decision_function(X)
 
 
+def _use_array_api(X, y, sw):
+    """Fit and predict on PyTorch tensors that share the NumPy arrays' memory (so that a
+    change made through them shows in the snapshot), under array API dispatch."""
+    torch = pytest.importorskip("torch")
+    from sklearn import config_context
+
+    if sp.issparse(X):
+        pytest.skip("array API input is dense (sparse X takes the numba kernels)")
+    with config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # torch on read-only arrays
+        Xt = torch.from_numpy(X)
+        est = SoftmaxClassifier(max_iter=50, class_weight="balanced")
+        est.fit(Xt, torch.from_numpy(y), sample_weight=torch.from_numpy(sw))
+        est.predict_proba(Xt)
+        est.predict_log_proba(Xt)
+        est.decision_function(Xt)
+
+
 INPUT_CASES = [
     "lbfgs",
     "l1",
@@ -313,6 +336,7 @@ INPUT_CASES = [
     "partial_fit",
     "SoftmaxClassifierCV",
     "dask",
+    "array API",
     "loss object",
 ]
 

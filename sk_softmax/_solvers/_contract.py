@@ -1,7 +1,9 @@
 """The solver contract: what a solver may use of a loss object.
 
-Two losses implement it, :class:`sk_softmax._loss.SoftmaxLoss` (data in memory) and
-:class:`sk_softmax._dask.DaskLoss` (data on a dask cluster), and every solver reads a
+Three losses implement it, :class:`sk_softmax._loss.SoftmaxLoss` (data in memory),
+:class:`sk_softmax._dask.DaskLoss` (data on a dask cluster) and
+:class:`sk_softmax._array_api.ArrayApiLoss` (arrays of another array-API namespace, on
+their device; full batch only), and every solver reads a
 loss only through these names, so that a new loss (another array kind) or a new solver
 (another penalty) needs nothing else.  No solver probes a loss with ``hasattr``: an
 optional capability is declared.
