@@ -41,7 +41,7 @@ from ._compat import (
     move_to,
 )
 from ._kernels import _small
-from ._layout import CoefLayout
+from ._layout import CoefLayout, fitted_attributes
 from ._penalty import ElasticNet
 from ._precision import PrecisionStages
 from ._validation import encode_labels, fit_sample_weight
@@ -173,7 +173,7 @@ class ArrayApiLoss:
     supports_hessian_product = False
 
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 l1_ratio=0.0):  # fmt: skip
+                 l1_ratio=0.0, penalty_factor=None, box=None):  # fmt: skip
         xp, _, device = get_namespace_and_device(X)
         self.xp, self.device, self.X = xp, device, X
         n_samples, n_features = X.shape
@@ -181,7 +181,7 @@ class ArrayApiLoss:
         self.small = n_samples * n_features * layout.K < _small.SMALL_MAX_WORK
         self.dtype = dtype = _numpy_dtype(xp, X.dtype)
         self.sw_sum = float(n_samples if sample_weight is None else np.sum(sample_weight))
-        self.penalty = ElasticNet(C, l1_ratio, self.sw_sum)
+        self.penalty = ElasticNet(C, l1_ratio, self.sw_sum, penalty_factor, box)
         y = np.asarray(y)
         T = np.zeros((n_samples, layout.K), dtype=dtype)
         if layout.binary:
@@ -288,6 +288,8 @@ def prepare_fit(estimator, X, y, sample_weight):
         sw = fit_sample_weight(
             y_host, y_host, classes, _host(sample_weight), estimator.class_weight
         )
+    from ._classifier import constraints  # the estimator's module imports this one
+
     loss = ArrayApiLoss(
         X,
         y_enc,
@@ -296,6 +298,7 @@ def prepare_fit(estimator, X, y, sample_weight):
         C=estimator.C,
         fit_intercept=estimator.fit_intercept,
         l1_ratio=estimator.l1_ratio,
+        **constraints(estimator, classes.shape[0], X.shape[1]),
     )
     return SimpleNamespace(
         X=X,
@@ -330,8 +333,8 @@ def fitted_arrays(data, W, b, n_iter):
     """
     loss = data.loss
     xp, device = loss.xp, loss.device
-    W = np.ascontiguousarray(W, dtype=loss.dtype)
-    b = np.asarray(b, dtype=loss.dtype) if loss.layout.fit_intercept else np.zeros_like(W[:, 0])
+    # the NumPy path's attributes (a float32 coef_ rounded into the box), then moved
+    W, b = fitted_attributes(W, b, loss.dtype, loss.layout.fit_intercept, loss.penalty.box)
     return (
         move_to(W, xp=xp, device=device),
         move_to(np.ascontiguousarray(b), xp=xp, device=device),

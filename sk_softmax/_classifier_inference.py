@@ -73,6 +73,12 @@ class InferenceMixin:
                 "collections (the Hessian has n_params^2 entries, which fit in memory "
                 "whenever inference makes sense)."
             )
+        if not isinstance(self.coef_, np.ndarray):
+            raise TypeError(
+                "Inference is computed with NumPy: this model was fitted on array API input "
+                f"and its coef_ is a {type(self.coef_).__module__} array. Move it to NumPy "
+                "(sklearn.utils._array_api.move_estimator_to) and pass NumPy data."
+            )
         if np.isfinite(self.C) and self.l1_ratio > 0:
             raise ValueError(
                 f"Inference is not available for L1 or elastic-net models (l1_ratio="

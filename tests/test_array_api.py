@@ -149,6 +149,27 @@ def test_l1_fit_matches_numpy(name, device_name):
 
 
 @pytest.mark.parametrize("name, device_name", NAMESPACES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bounds_and_penalty_factors_match_numpy(name, device_name, dtype):
+    """The penalty object (factors, box) is the host's: the same constrained solution, and
+    a float32 coef_ rounded into the box as on the NumPy path."""
+    xp, device = _namespace(name, device_name)
+    X, y = _iris(dtype)
+    kw = {"C": 0.5, "tol": 1e-8, "max_iter": 2000, "lower_bounds": 0.0, "upper_bounds": 1.5,
+          "penalty_factor": [1.0, 0.0, 2.0, 1.0]}  # fmt: skip
+    ref = SoftmaxClassifier(**kw).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        Xa = _to(xp, device, X)
+        clf = SoftmaxClassifier(**kw).fit(Xa, _to(xp, device, y))
+        proba = _host(clf.predict_proba(Xa))
+    coef = _host(clf.coef_)
+    assert coef.min() >= 0.0 and coef.max() <= 1.5
+    np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=0, atol=TOL[dtype])
+    with pytest.raises(TypeError, match="array API input"):
+        clf.std_errors(X, y)
+
+
+@pytest.mark.parametrize("name, device_name", NAMESPACES)
 @pytest.mark.parametrize("n_classes, fit_intercept", [(3, True), (2, True), (3, False)])
 def test_loss_gradient_matches_softmax_loss(name, device_name, n_classes, fit_intercept):
     """One evaluation on the device equals the numba kernels' (and the NumPy path's)."""
