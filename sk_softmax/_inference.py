@@ -73,6 +73,15 @@ NEWTON_MAX_ITER = 50
 # Rows per chunk: the chunk's largest array (rows x m q doubles) stays near 4 MiB, in
 # cache for the elementwise steps (16 MiB chunks were slower; syrk's speed is the same).
 _CHUNK_BYTES = 2**22
+# The Hessian scaled to a unit diagonal counts as singular (condition number above about
+# 1e10) below this squared Cholesky pivot.
+_SINGULAR_PIVOT = 1e-10
+_SINGULAR_MESSAGE = (
+    "The Hessian of the log-likelihood is singular (or nearly: condition number above 1e10 "
+    "after scaling) at the estimates: the features are collinear (a constant feature with "
+    "fit_intercept=True, a duplicated column, more coefficients than samples) or the data "
+    "are (quasi-)separated. Remove the redundant features or fit with a finite C."
+)
 # An unpenalised fit whose mean log-loss is below this predicts every sample with
 # certainty: the data are perfectly separated and the estimates run off to infinity.
 _SEPARATED_MEAN_LOSS = 1e-8
@@ -246,35 +255,37 @@ def _value_gradient_hessian(model, data, theta):
 
 
 class _Inverse:
-    """Solves with ``H`` (the pseudo-inverse off the symmetric model's null directions)."""
+    """Solves with ``H`` (the pseudo-inverse off the symmetric model's null directions).
+
+    The Cholesky factor is taken of ``H`` scaled to a unit diagonal, whose smallest pivot
+    then measures how close to singular ``H`` is whatever the features' scales: exact
+    collinearity leaves pivots of rounding size (1e-16 to 1e-14 relative), which any
+    machine's BLAS keeps far below ``_SINGULAR_PIVOT``.
+    """
 
     def __init__(self, H, null):
         self.null = null
         self.shift = float(np.mean(np.diag(H))) if null is not None else 0.0
         Hs = H if null is None else H + self.shift * (null @ null.T)
+        diag = np.diag(Hs)
+        if not (np.isfinite(Hs).all() and diag.min() > 0.0):
+            raise ValueError(_SINGULAR_MESSAGE)
+        self.scale = 1.0 / np.sqrt(diag)
         try:
-            self.factor = scipy.linalg.cho_factor(Hs, lower=False, check_finite=True)
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            raise ValueError(
-                "The Hessian of the log-likelihood is singular at the estimates: the "
-                "features are collinear (a constant feature with fit_intercept=True, a "
-                "duplicated column, more coefficients than samples) or the data are "
-                "(quasi-)separated. Remove the redundant features or fit with a finite C."
-            ) from exc
-        d = np.diag(self.factor[0])
-        if d.min() <= np.sqrt(np.finfo(np.float64).eps) * d.max():
-            raise ValueError(
-                "The Hessian of the log-likelihood is numerically singular at the "
-                f"estimates (condition number above {1 / np.finfo(np.float64).eps:.0e}): "
-                "collinear features or (quasi-)separated data. Remove the redundant "
-                "features or fit with a finite C."
+            self.factor = scipy.linalg.cho_factor(
+                Hs * self.scale[:, None] * self.scale[None, :], lower=False
             )
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(_SINGULAR_MESSAGE) from exc
+        if np.min(np.diag(self.factor[0])) ** 2 < _SINGULAR_PIVOT:
+            raise ValueError(_SINGULAR_MESSAGE)
 
     def solve(self, g):
-        return scipy.linalg.cho_solve(self.factor, g)
+        return self.scale * scipy.linalg.cho_solve(self.factor, self.scale * g)
 
     def matrix(self):
-        inv = scipy.linalg.cho_solve(self.factor, np.eye(self.factor[0].shape[0]))
+        inv = scipy.linalg.cho_solve(self.factor, np.eye(self.scale.shape[0]))
+        inv *= self.scale[:, None] * self.scale[None, :]
         if self.null is not None:
             inv -= (self.null @ self.null.T) / self.shift
         return 0.5 * (inv + inv.T)
