@@ -18,7 +18,9 @@ resumes from there.  The alternation is what the element-wise L1 solver does wit
 OWL-QN hand-over (:mod:`sk_softmax._solvers._l1`); docs/design.md has the measurements.
 
 The stopping test is the max-norm of the least-norm subgradient
-(:meth:`sk_softmax._penalty.GroupElasticNet.min_norm_subgradient`) at most ``tol``.
+(:meth:`sk_softmax._penalty.GroupElasticNet.min_norm_subgradient`) at most ``tol``, or
+a round of both phases whose relative decrease of the objective is below ``64 eps``
+(L-BFGS-B's ``ftol`` as scikit-learn sets it: converged as far as rounding allows).
 """
 
 import numpy as np
@@ -32,6 +34,7 @@ _MEMORY = 5  # non-monotone window of the line search
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 100
 _SETTLED_AFTER = 2
+_FTOL = 64 * np.finfo(float).eps
 _COLLAPSE = 1e-2  # phase 2 ends when a group shrinks by this factor
 _STEP_MIN, _STEP_MAX = 1e-10, 1e6
 
@@ -207,13 +210,21 @@ def minimize_group(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     t0 = 1.0 / max(float(np.max(np.abs(g), initial=0.0)), 1.0)
     state = [x, F, f, g, t0, [F]]
     status = 0 if info["pg"] <= tol else None
+    message = None
     try:
         while status is None and info["n_iter"] < max_iter:
+            F_before = state[1]
             _, status = _prox_gradient(problem, state, max_iter - info["n_iter"], tol, report)
             if status == 3 and info["n_iter"] < max_iter:
                 info["lbfgs"] = True
                 _smooth_phase(problem, state, max_iter - info["n_iter"], tol, report)
                 status = 0 if info["pg"] <= tol else (99 if info["stopped"] else None)
+            elif status == 3:
+                status = None
+            if status is None and F_before - state[1] <= _FTOL * max(abs(state[1]), 1.0):
+                # a round of both phases gained nothing: converged as far as rounding
+                # allows (L-BFGS-B's ftol test, as the element-wise L1 solver stops)
+                status, message = 0, "relative decrease of the objective below ftol"
     except StopIteration:
         status = 0 if info["pg"] <= tol else 99
     if status is None:
@@ -225,7 +236,7 @@ def minimize_group(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         nit=info["n_iter"],
         nfev=problem.nfev,
         status=status,
-        message=messages.get(status, "stopped by the callback"),
+        message=message or messages.get(status, "stopped by the callback"),
         subgrad_norm=info["pg"],
         phases="prox-grad+lbfgs" if info["lbfgs"] else "prox-grad",
     )
