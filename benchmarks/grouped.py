@@ -1,0 +1,158 @@
+"""Grouped L1 fits (``l1_groups="features"``) against element-wise L1 at the same C.
+
+For MNIST (a subset of ``--rows`` training rows, float64, scored on ``--test-rows`` test
+rows) and a text-like CSR set (``benchmarks/sparse_text.py``'s generator, 20 classes, a
+held-out quarter), at 10x, 100x and 1000x the grouped critical C (the largest C at which
+every group is zero, ``GroupElasticNet.critical_C``), with ``l1_ratio = 1``: the fit's
+time (best of ``--repeats``), iterations, features in use (a feature is used when any
+class has a non-zero weight on it), non-zero weights and test accuracy; the same for the
+element-wise L1 fit (``l1_groups=None``) at the same C, and the time ratio grouped /
+element-wise from the same run.  Both fits stop on the max-norm of their least-norm
+subgradient at ``tol``.  adelie's group lasso is not compared (it pins numpy < 2, not
+installable next to this package's environment).
+
+Usage::
+
+    python benchmarks/grouped.py [--rows 10000] [--text-rows 8000] [--repeats 2] [--save]
+"""
+
+import argparse
+import datetime
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import (  # noqa: E402
+    add_output_options,
+    finish,
+    load_data,
+    machine_description,
+    markdown_table,
+)
+from benchmarks.sparse_text import text_like  # noqa: E402
+from sk_softmax import SoftmaxClassifier  # noqa: E402
+from sk_softmax._loss import SoftmaxLoss  # noqa: E402
+from sk_softmax._penalty import check_l1_groups  # noqa: E402
+
+
+def grouped_critical_C(X, y):
+    """The grouped penalty's critical C at ``l1_ratio = 1``."""
+    n_classes = int(y.max()) + 1
+    groups = check_l1_groups("features", X.shape[1])
+    loss = SoftmaxLoss(X, y, n_classes, C=1.0, l1_ratio=1.0, l1_groups=groups)
+    return loss.penalty.critical_C(loss.gradient_at_zero_weights())
+
+
+def timed_fit(X, y, C, l1_groups, args):
+    best, clf = np.inf, None
+    for _ in range(args.repeats):
+        clf = SoftmaxClassifier(
+            C=C, l1_ratio=1.0, l1_groups=l1_groups, tol=args.tol, max_iter=args.max_iter
+        )
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        best = min(best, time.perf_counter() - t0)
+    return clf, best
+
+
+def describe(clf, seconds, Xt, yt):
+    coef = np.asarray(clf.coef_)
+    used = int(np.count_nonzero(np.any(coef != 0.0, axis=0)))
+    return [
+        f"{seconds:.2f}",
+        int(clf.n_iter_[0]),
+        used,
+        int(np.count_nonzero(coef)),
+        f"{clf.score(Xt, yt):.4f}",
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", help="folder with the MNIST IDX files")
+    parser.add_argument("--rows", type=int, default=10000, help="MNIST training rows")
+    parser.add_argument("--test-rows", type=int, default=5000, help="MNIST test rows")
+    parser.add_argument("--text-rows", type=int, default=8000)
+    parser.add_argument("--text-cols", type=int, default=3000)
+    parser.add_argument("--multiples", type=float, nargs="+", default=[10.0, 100.0, 1000.0])
+    parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--max-iter", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=2)
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+
+    X, y, Xt, yt, desc = load_data(args.data_dir)
+    X, y = np.ascontiguousarray(X[: args.rows]), y[: args.rows]
+    Xt, yt = np.ascontiguousarray(Xt[: args.test_rows]), yt[: args.test_rows]
+    n_text = args.text_rows + args.text_rows // 3
+    Xs_all, ys_all = text_like(n_text, args.text_cols, nnz_per_row=100, n_classes=20)
+    Xs, ys = Xs_all[: args.text_rows], ys_all[: args.text_rows]
+    Xst, yst = Xs_all[args.text_rows :], ys_all[args.text_rows :]
+    # compile the kernels outside the timings
+    for Xc, yc in [(X, y), (Xs, ys)]:
+        SoftmaxClassifier(C=1.0, l1_ratio=1.0, max_iter=2).fit(Xc[:2000], yc[:2000])
+        SoftmaxClassifier(C=1.0, l1_ratio=1.0, l1_groups="features", max_iter=2).fit(
+            Xc[:2000], yc[:2000]
+        )
+
+    rows = []
+    for name, Xc, yc, Xtc, ytc in [
+        (f"MNIST {X.shape[0]} x {X.shape[1]}", X, y, Xt, yt),
+        (f"text CSR {Xs.shape[0]} x {Xs.shape[1]}", Xs, ys, Xst, yst),
+    ]:
+        C0 = grouped_critical_C(Xc, yc)
+        for m in args.multiples:
+            C = m * C0
+            g, tg = timed_fit(Xc, yc, C, "features", args)
+            e, te = timed_fit(Xc, yc, C, None, args)
+            rows.append(
+                [name, f"{m:g}x ({C:.3g})"]
+                + describe(g, tg, Xtc, ytc)
+                + describe(e, te, Xtc, ytc)
+                + [f"**{tg / te:.2f}x**"]
+            )
+            print(" | ".join(str(v) for v in rows[-1]), flush=True)
+
+    header = [
+        "data",
+        "C (x critical)",
+        "grouped (s)",
+        "iters",
+        "features used",
+        "non-zero weights",
+        "test acc.",
+        "element-wise L1 (s)",
+        "iters",
+        "features used",
+        "non-zero weights",
+        "test acc.",
+        "grouped / element-wise",
+    ]
+    text = "\n".join(
+        [
+            "# Grouped L1 (l1_groups='features') against element-wise L1 at the same C",
+            "",
+            f"Machine: {machine_description()}",
+            f"Date: {datetime.date.today().isoformat()}",
+            f"Data: {desc}; first {X.shape[0]} training rows and {Xt.shape[0]} test rows, "
+            f"float64; text-like CSR from benchmarks/sparse_text.py ({Xs.shape[0]} x "
+            f"{Xs.shape[1]} training, {Xst.shape[0]} test rows, 20 classes, "
+            f"~{Xs.nnz / Xs.shape[0]:.0f} non-zeros per row).",
+            f"l1_ratio = 1, tol = {args.tol}, max_iter = {args.max_iter}, best of "
+            f"{args.repeats} fits; C is a multiple of the grouped critical C of each data "
+            "set; both fits stop on the max-norm of the least-norm subgradient.",
+            "",
+            markdown_table(header, rows),
+        ]
+    )
+    finish("grouped", text, args)
+
+
+if __name__ == "__main__":
+    main()
