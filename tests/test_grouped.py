@@ -271,3 +271,27 @@ def test_dask_is_an_error():
     X, y = data()
     with pytest.raises(ValueError, match="not supported on dask input"):
         SoftmaxClassifier(l1_ratio=1.0, l1_groups="features").fit(da.from_array(X, chunks=30), y)
+
+
+def test_grouped_model_exports_to_onnx_and_persists(tmp_path):
+    """ONNX export and skops persistence see a grouped model like any other (its
+    ``l1_groups`` array parameter included)."""
+    skl2onnx = pytest.importorskip("skl2onnx", reason="the onnx extra is not installed")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    skops_io = pytest.importorskip("skops.io", reason="the onnx extra is not installed")
+    import sk_softmax.onnx  # noqa: F401  (registers the converter)
+
+    X, y = data(seed=12)
+    model = SoftmaxClassifier(C=0.3, l1_ratio=1.0, l1_groups=UNEQUAL).fit(X, y)
+    X32 = X.astype(np.float32)
+    onx = skl2onnx.to_onnx(model, X32[:1], options={SoftmaxClassifier: {"zipmap": False}})
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {sess.get_inputs()[0].name: X32})
+    np.testing.assert_allclose(proba, model.predict_proba(X32), atol=1e-5)
+    path = tmp_path / "grouped.skops"
+    skops_io.dump(model, path)
+    untrusted = skops_io.get_untrusted_types(file=path)
+    assert all(t.startswith("sk_softmax.") for t in untrusted), untrusted
+    loaded = skops_io.load(path, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.get_params()["l1_groups"], UNEQUAL)
