@@ -97,8 +97,12 @@ print(
 # Which pixels each model reads
 # -----------------------------
 # Left: the grouped model reads a compact set of pixels, each by all ten digits. Right:
-# the element-wise model, at a similar number of non-zero weights, reads more pixels,
-# each by a few digits (the colour: how many digits use the pixel).
+# the element-wise model, at a similar number of non-zero weights, reads about twice as
+# many pixels, each by a few digits (the colour: how many digits use the pixel). Here
+# the element-wise model scores a little higher on the test images: the grouped model
+# pays for reading fewer pixels. Choose it when the features themselves cost something
+# (pixels to acquire, measurements to take, columns to store), and ``C`` by
+# cross-validation (:class:`~sk_softmax.SoftmaxClassifierCV` takes ``l1_groups`` too).
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
 for ax, model, title in [
     (axes[0], grouped, "grouped (l1_groups='features')"),
