@@ -240,7 +240,10 @@ class SoftmaxClassifier(
         the weight ``sqrt(n_features in the group)`` (Yuan and Lin), e.g. the one-hot
         columns of a categorical dropped together.  The L2 part stays element-wise; a
         binary model groups its one row.  With ``penalty_factor`` the factor must be
-        the same within a group (the group's weight is multiplied by it).  lbfgs only
+        the same within a group (the group's weight is multiplied by it).  All groups
+        are zero once ``C`` is at most ``l1_ratio / (S * max_g ||G_g|| / (f_g *
+        sqrt(n_g))))``, ``G_g`` the gradient of the mean cross-entropy at zero weights on
+        the group's weights.  lbfgs only
         (the solver is then proximal gradient with L-BFGS on the support); not with
         ``lower_bounds`` / ``upper_bounds``, SGD, ``partial_fit`` or dask input
         (``ValueError``).  With ``l1_ratio=0`` it has no effect.
