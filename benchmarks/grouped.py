@@ -9,12 +9,14 @@ time (best of ``--repeats``), iterations, features in use (a feature is used whe
 class has a non-zero weight on it), non-zero weights and test accuracy; the same for the
 element-wise L1 fit (``l1_groups=None``) at the same C, and the time ratio grouped /
 element-wise from the same run.  Both fits stop on the max-norm of their least-norm
-subgradient at ``tol``.  adelie's group lasso is not compared (it pins numpy < 2, not
-installable next to this package's environment).
+subgradient at ``tol``.  ``--adelie FILE`` adds adelie's multinomial group lasso on the
+MNIST rows, fitted by ``benchmarks/grouped_adelie.py`` in its own environment (adelie
+pins numpy < 2), evaluated on our objective against our fit at ``--adelie-tol``.
 
 Usage::
 
-    python benchmarks/grouped.py [--rows 10000] [--text-rows 8000] [--repeats 2] [--save]
+    python benchmarks/grouped.py [--rows 10000] [--text-rows 8000] [--repeats 2]
+        [--adelie adelie.npz] [--save]
 """
 
 import argparse
