@@ -42,7 +42,7 @@ from ._compat import (
 )
 from ._kernels import _small
 from ._layout import CoefLayout, fitted_attributes
-from ._penalty import ElasticNet
+from ._penalty import ElasticNet, GroupElasticNet
 from ._precision import PrecisionStages
 from ._validation import encode_labels, fit_sample_weight
 
@@ -173,7 +173,7 @@ class ArrayApiLoss:
     supports_hessian_product = False
 
     def __init__(self, X, y, n_classes, sample_weight=None, *, C=1.0, fit_intercept=True,
-                 l1_ratio=0.0, penalty_factor=None, box=None):  # fmt: skip
+                 l1_ratio=0.0, penalty_factor=None, box=None, l1_groups=None):  # fmt: skip
         xp, _, device = get_namespace_and_device(X)
         self.xp, self.device, self.X = xp, device, X
         n_samples, n_features = X.shape
@@ -181,7 +181,10 @@ class ArrayApiLoss:
         self.small = n_samples * n_features * layout.K < _small.SMALL_MAX_WORK
         self.dtype = dtype = _numpy_dtype(xp, X.dtype)
         self.sw_sum = float(n_samples if sample_weight is None else np.sum(sample_weight))
-        self.penalty = ElasticNet(C, l1_ratio, self.sw_sum, penalty_factor, box)
+        if l1_groups is None:
+            self.penalty = ElasticNet(C, l1_ratio, self.sw_sum, penalty_factor, box)
+        else:
+            self.penalty = GroupElasticNet(C, l1_ratio, self.sw_sum, l1_groups, penalty_factor)
         y = np.asarray(y)
         T = np.zeros((n_samples, layout.K), dtype=dtype)
         if layout.binary:

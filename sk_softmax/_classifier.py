@@ -27,7 +27,7 @@ from ._compat import (
 from ._kernels import _small
 from ._layout import fitted_attributes, n_weight_rows
 from ._loss import SoftmaxLoss
-from ._penalty import check_penalty_factor, make_box
+from ._penalty import check_l1_groups, check_penalty_factor, make_box
 from ._precision import precision_stages
 from ._solvers import (
     SGDOptions,
@@ -253,6 +253,22 @@ class SoftmaxClassifier(
         ``None``: ``S`` is the weight seen so far, which suits a stream of distinct
         samples (see :meth:`partial_fit`).  :meth:`fit` always uses the weight of its
         data.
+    l1_groups : None, "features" or array-like of shape (n_features,), default=None
+        Groups of the L1 term (``l1_ratio > 0``).  None: element-wise L1 (elastic-net).
+        ``"features"``: the L1 term is ``l1_ratio * sum_j ||coef_[:, j]||_2 / (C S)``,
+        each feature's weights for all classes one group, so a feature is used by every
+        class or by none (glmnet's grouped multinomial).  An integer array: the group
+        label of each feature; a group is its features' weights for all classes, with
+        the weight ``sqrt(n_features in the group)`` (Yuan and Lin), e.g. the one-hot
+        columns of a categorical dropped together.  The L2 part stays element-wise; a
+        binary model groups its one row.  With ``penalty_factor`` the factor must be
+        the same within a group (the group's weight is multiplied by it).  All groups
+        are zero once ``C`` is at most ``l1_ratio / (S * max_g ||G_g|| / (f_g *
+        sqrt(n_g))))``, ``G_g`` the gradient of the mean cross-entropy at zero weights on
+        the group's weights.  lbfgs only
+        (the solver is then proximal gradient with L-BFGS on the support); not with
+        ``lower_bounds`` / ``upper_bounds``, SGD, ``partial_fit`` or dask input
+        (``ValueError``).  With ``l1_ratio=0`` it has no effect.
 
     Attributes
     ----------
@@ -316,6 +332,7 @@ class SoftmaxClassifier(
         "lower_bounds": ["array-like", Real, None],
         "upper_bounds": ["array-like", Real, None],
         "penalty_factor": ["array-like", None],
+        "l1_groups": ["array-like", StrOptions({"features"}), None],
     }
 
     def __init__(
@@ -345,6 +362,7 @@ class SoftmaxClassifier(
         lower_bounds=None,
         upper_bounds=None,
         penalty_factor=None,
+        l1_groups=None,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -370,6 +388,7 @@ class SoftmaxClassifier(
         self.lower_bounds = lower_bounds
         self.upper_bounds = upper_bounds
         self.penalty_factor = penalty_factor
+        self.l1_groups = l1_groups
 
     # -- fitting ---------------------------------------------------------------------
     def _validate_params(self):
@@ -408,7 +427,9 @@ class SoftmaxClassifier(
         if self.solver == "lbfgs" and self.tol is None:
             raise ValueError("tol=None is only valid with solver='sgd'; lbfgs needs a tol.")
         check_n_jobs(self.n_jobs)
-        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
+        on_dask = any(is_dask_collection(a) for a in (X, y, sample_weight))
+        check_groups_supported(self, "fit", on_dask)
+        if on_dask:
             return self._fit_dask(X, y, sample_weight)
         backend = array_backend(X)
         if backend is not None:
@@ -591,6 +612,7 @@ class SoftmaxClassifier(
         backend = array_backend(X)
         if backend is not None:
             raise backend.unsupported("SoftmaxClassifier.partial_fit")
+        check_groups_supported(self, "partial_fit", False)
         first = not hasattr(self, "classes_")
         all_classes = self._stream_classes(first, X, y, classes, sample_weight)
         X, y = validate_data(
@@ -810,10 +832,35 @@ def constraints(estimator, n_classes, n_features):
     ``penalty_factor``, ``lower_bounds`` and ``upper_bounds`` (validated here), as the
     keywords ``penalty_factor`` and ``box`` of :class:`~sk_softmax._loss.SoftmaxLoss`
     and :class:`~sk_softmax._penalty.ElasticNet`; shared with CV and the dask backend."""
-    return {
-        "penalty_factor": check_penalty_factor(estimator.penalty_factor, n_features),
-        "box": make_box(estimator.lower_bounds, estimator.upper_bounds, n_classes, n_features),
-    }
+    factor = check_penalty_factor(estimator.penalty_factor, n_features)
+    box = make_box(estimator.lower_bounds, estimator.upper_bounds, n_classes, n_features)
+    parts = {"penalty_factor": factor, "box": box}
+    # the groups of the L1 term (issue 28): only when given, so that the keywords of a
+    # model without groups are unchanged
+    groups = check_l1_groups(estimator.l1_groups, n_features, factor, box)
+    if groups is not None:
+        parts["l1_groups"] = groups
+    return parts
+
+
+def check_groups_supported(estimator, method, on_dask):
+    """A ValueError where ``l1_groups`` has no solver: SGD (``solver="sgd"``,
+    ``partial_fit``) and the dask backend.
+
+    SGD would need the group prox after every step, and for CSR input a lazy form of it
+    (a group's shrinkage depends on its whole norm, so it cannot be deferred weight by
+    weight as the cumulative L1 penalty is); not built (issue 28)."""
+    if estimator.l1_groups is None:
+        return
+    if method == "partial_fit" or estimator.solver == "sgd":
+        raise ValueError(
+            "l1_groups is only supported by solver='lbfgs' (fit); SGD and partial_fit "
+            "have no group penalty. Use solver='lbfgs', or l1_groups=None."
+        )
+    if on_dask:
+        raise ValueError(
+            "l1_groups is not supported on dask input; fit in memory, or use l1_groups=None."
+        )
 
 
 def sgd_options(estimator):

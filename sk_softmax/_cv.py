@@ -141,6 +141,10 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         :class:`SoftmaxClassifier` (intercepts free).
     penalty_factor : array-like of shape (n_features,) or None, default=None
         Per-feature penalty factors of every fit, as in :class:`SoftmaxClassifier`.
+    l1_groups : None, "features" or array-like of shape (n_features,), default=None
+        Groups of the L1 term of every fit with ``l1_ratio > 0``, as in
+        :class:`SoftmaxClassifier` (the path is warm-started from the smallest C, where
+        most groups are zero).
 
     Attributes
     ----------
@@ -196,6 +200,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         "lower_bounds": ["array-like", Real, None],
         "upper_bounds": ["array-like", Real, None],
         "penalty_factor": ["array-like", None],
+        "l1_groups": ["array-like", StrOptions({"features"}), None],
     }
 
     def __init__(
@@ -217,6 +222,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         lower_bounds=None,
         upper_bounds=None,
         penalty_factor=None,
+        l1_groups=None,
     ):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -234,6 +240,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         self.lower_bounds = lower_bounds
         self.upper_bounds = upper_bounds
         self.penalty_factor = penalty_factor
+        self.l1_groups = l1_groups
 
     def _get_scorer(self):
         return get_scorer(self.scoring if self.scoring is not None else "accuracy")

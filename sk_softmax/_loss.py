@@ -38,7 +38,7 @@ from ._kernels import (
     dense_full_buffers,
 )
 from ._layout import CoefLayout
-from ._penalty import ElasticNet
+from ._penalty import ElasticNet, GroupElasticNet
 from ._solvers._contract import MinibatchData
 from ._threading import use_parallel
 
@@ -90,6 +90,9 @@ class SoftmaxLoss:
         Per-feature penalty factors (:func:`sk_softmax._penalty.check_penalty_factor`).
     box : Box or None
         Bounds on the weights (:func:`sk_softmax._penalty.make_box`).
+    l1_groups : ndarray of shape (n_features,), integer, or None
+        Groups of the L1 term (:func:`sk_softmax._penalty.check_l1_groups`): the
+        penalty is then a :class:`~sk_softmax._penalty.GroupElasticNet`.
 
     Attributes
     ----------
@@ -132,6 +135,7 @@ class SoftmaxLoss:
         penalty=None,
         penalty_factor=None,
         box=None,
+        l1_groups=None,
     ):
         n_samples, n_features = X.shape
         self.layout = CoefLayout(n_features, n_classes, fit_intercept)
@@ -154,7 +158,10 @@ class SoftmaxLoss:
             self.sw_sum = float(self.sample_weight.sum())
         if penalty is None:
             S = self.sw_sum if penalty_weight_sum is None else penalty_weight_sum
-            penalty = ElasticNet(C, l1_ratio, S, penalty_factor, box)
+            if l1_groups is None:
+                penalty = ElasticNet(C, l1_ratio, S, penalty_factor, box)
+            else:
+                penalty = GroupElasticNet(C, l1_ratio, S, l1_groups, penalty_factor)
         self.penalty = penalty
 
         # dense kernels read W (K, n_features); sparse ones W.T (n_features, K)

@@ -37,7 +37,9 @@ import numpy as np
 __all__ = [
     "Box",
     "ElasticNet",
+    "GroupElasticNet",
     "PenaltyScalars",
+    "check_l1_groups",
     "check_penalty_factor",
     "make_box",
     "min_norm_subgradient",
@@ -492,3 +494,235 @@ def min_norm_subgradient(coef, grad, l1, mask, box=None):
     hi = np.where(w >= box[1], np.inf, hi)
     out[mask] = np.where(lo > 0.0, lo, np.where(hi < 0.0, hi, 0.0))
     return out
+
+
+def check_l1_groups(l1_groups, n_features, penalty_factor=None, box=None):
+    """The estimators' ``l1_groups`` as one integer group per feature, or None.
+
+    Parameters
+    ----------
+    l1_groups : None, "features" or array-like of shape (n_features,)
+        None: element-wise L1; ``"features"``: each feature's ``K`` weights one group;
+        an array: any non-negative integer labels, one per feature (the labels' values
+        do not matter, only which features share one).
+    n_features : int
+    penalty_factor : ndarray of shape (n_features,) or None
+        Checked by :func:`check_penalty_factor`: it must be constant within each group.
+    box : Box or None
+        Bounds (:func:`make_box`): not supported with groups.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_features,), int64, or None
+        Groups numbered ``0 .. n_groups - 1`` in order of first appearance of their label
+        in sorted label order.
+
+    Raises
+    ------
+    ValueError
+        A wrong shape, a label that is negative, not an integer, NaN or infinite; a
+        ``penalty_factor`` that differs within a group; bounds.
+    """
+    if l1_groups is None:
+        return None
+    if isinstance(l1_groups, str):
+        if l1_groups != "features":
+            raise ValueError(
+                f"l1_groups must be None, 'features' or an array of shape (n_features,) "
+                f"of non-negative integers; got the string {l1_groups!r}."
+            )
+        groups = np.arange(n_features, dtype=np.int64)
+    else:
+        labels = np.asarray(l1_groups)
+        if labels.shape != (n_features,):
+            raise ValueError(
+                f"l1_groups must have shape (n_features,) = ({n_features},), "
+                f"got shape {labels.shape}."
+            )
+        if labels.dtype.kind not in "iub":
+            values = np.asarray(labels, dtype=np.float64)  # ValueError for strings
+            bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+            if bad.size:
+                j = bad[0]
+                raise ValueError(
+                    f"l1_groups must hold integer group labels; l1_groups[{j}] = {labels[j]!r}."
+                )
+            labels = values.astype(np.int64)
+        bad = np.flatnonzero(labels < 0)
+        if bad.size:
+            j = bad[0]
+            raise ValueError(
+                f"l1_groups must hold non-negative group labels; l1_groups[{j}] = {int(labels[j])}."
+            )
+        groups = np.unique(labels, return_inverse=True)[1].astype(np.int64).ravel()
+    if box is not None:
+        raise ValueError(
+            "l1_groups cannot be combined with lower_bounds or upper_bounds (the block "
+            "soft-thresholding of a group does not commute with a box): use one or the "
+            "other."
+        )
+    if penalty_factor is not None:
+        first = np.zeros(int(groups.max(initial=-1)) + 1)
+        first[groups] = penalty_factor
+        bad = np.flatnonzero(first[groups] != penalty_factor)
+        if bad.size:
+            j = bad[0]
+            raise ValueError(
+                "with l1_groups, penalty_factor must be the same for every feature of a "
+                f"group; feature {j} of group {int(groups[j])} has penalty_factor "
+                f"{float(penalty_factor[j])!r}, another feature of the group "
+                f"{float(first[groups[j]])!r}."
+            )
+    return groups
+
+
+class GroupElasticNet(ElasticNet):
+    """The grouped penalty: element-wise L2, L1 over groups of weights (group lasso).
+
+    ``l1_groups`` assigns each feature to a group ``g``; a group's weights are its
+    features' columns of ``W`` for every class (all ``K`` rows), and its weight in the
+    L1 term is ``w_g = f_g sqrt(n_g)`` (``n_g`` features in the group, ``f_g`` their
+    common penalty factor; Yuan and Lin's scaling)::
+
+        penalty(W) = l2 / 2 sum_kj f_j W_kj^2  +  l1 sum_g w_g ||W[:, G_g]||_F
+
+    with ``l2 = (1 - r) / (C S)`` and ``l1 = r / (C S)`` as in :class:`ElasticNet`.  With
+    one feature per group (``l1_groups="features"``) it is glmnet's grouped multinomial
+    penalty ``sum_j ||W[:, j]||_2``; for the binary model (``K = 1``) one group per
+    feature is the element-wise L1 penalty.
+
+    Parameters
+    ----------
+    C, l1_ratio, weight_sum, factor
+        As for :class:`ElasticNet`.
+    groups : ndarray of shape (n_features,), integer
+        Group of each feature, ``0 .. n_groups - 1`` (:func:`check_l1_groups`).
+
+    Attributes
+    ----------
+    groups : ndarray of shape (n_features,)
+    n_groups : int
+    group_weight : ndarray of shape (n_groups,)
+        ``w_g``.
+    """
+
+    def __init__(self, C, l1_ratio, weight_sum, groups, factor=None):
+        super().__init__(C, l1_ratio, weight_sum, factor, None)
+        self.groups = np.asarray(groups, dtype=np.int64)
+        self.n_groups = int(self.groups.max(initial=-1)) + 1
+        sizes = np.bincount(self.groups, minlength=self.n_groups).astype(np.float64)
+        weight = np.sqrt(sizes)
+        if factor is not None:
+            f = np.zeros(self.n_groups)
+            f[self.groups] = factor
+            weight = weight * f
+        self.group_weight = weight
+
+    def __repr__(self):
+        return f"Group{super().__repr__()[:-1]}, groups={self.groups!r})"
+
+    def with_weight_sum(self, weight_sum):
+        """The same penalty for another ``S``."""
+        return GroupElasticNet(self.C, self.l1_ratio, weight_sum, self.groups, self.factor)
+
+    @property
+    def uniform(self):
+        """Never: SGD's kernels do not apply a group penalty."""
+        return False
+
+    def group_norms(self, W):
+        """``||W[:, G_g]||_F`` for every group: ndarray of shape (n_groups,)."""
+        W = np.asarray(W, dtype=np.float64)
+        sq = np.bincount(self.groups, weights=np.einsum("kj,kj->j", W, W), minlength=self.n_groups)
+        return np.sqrt(sq)
+
+    def l1_value(self, W):
+        """``l1 sum_g w_g ||W[:, G_g]||_F`` (0 without an L1 term); ``W`` of shape
+        (K, n_features)."""
+        if self.l1 == 0.0:
+            return 0.0
+        return self.l1 * float(np.dot(self.group_weight, self.group_norms(W)))
+
+    def prox(self, W, step):
+        """The proximal operator of ``step * penalty`` at ``W`` (K, n_features): block
+        soft-thresholding of each group by ``step * l1 * w_g``, then the L2 shrinkage
+        ``1 / (1 + step * l2 * f_g)`` (exact: ``f`` is constant within a group, so the
+        L2 term of a group is a multiple of its squared norm and the composition is the
+        prox of the sum).
+
+        Returns
+        -------
+        W_new : ndarray of shape (K, n_features), float64
+        """
+        W = np.asarray(W, dtype=np.float64)
+        norms = self.group_norms(W)
+        thresh = step * self.l1 * self.group_weight
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(norms > thresh, 1.0 - thresh / norms, 0.0)
+        out = W * scale[self.groups]
+        if self.l2 > 0.0:
+            out /= 1.0 + self._per_weight(step * self.l2, out)
+        return out
+
+    def min_norm_subgradient(self, coef, grad, mask):
+        """The element of least norm of ``∂(smooth + group L1)`` at ``coef``.
+
+        For a group with weights ``W_g != 0`` and smooth gradient ``G_g`` it is
+        ``G_g + l1 w_g W_g / ||W_g||``; at ``W_g = 0`` the subdifferential is the ball of
+        radius ``l1 w_g`` around ``G_g`` and its point nearest 0 is
+        ``G_g max(0, 1 - l1 w_g / ||G_g||)``; for an intercept it is ``g``.  Zero exactly
+        at the optimum; its max-norm is the solver's stopping test.
+
+        Parameters
+        ----------
+        coef, grad : ndarray of shape (n_params,)
+        mask : ndarray of shape (n_params,), bool
+            The penalised entries (the weights).
+
+        Returns
+        -------
+        subgrad : ndarray of shape (n_params,), float64
+        """
+        out = np.array(grad, dtype=np.float64)
+        if self.l1 == 0.0:
+            return out
+        n_features = self.groups.shape[0]
+        W = np.asarray(coef, dtype=np.float64)[mask].reshape(-1, n_features)
+        G = out[mask].reshape(-1, n_features)
+        wnorm, gnorm = self.group_norms(W), self.group_norms(G)
+        radius = self.l1 * self.group_weight
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at_zero = np.where(gnorm > radius, 1.0 - radius / gnorm, 0.0)
+            pull = np.where(wnorm > 0.0, radius / wnorm, 0.0)
+        nonzero = (wnorm > 0.0)[self.groups]
+        sub = np.where(nonzero, G + pull[self.groups] * W, G * at_zero[self.groups])
+        out[mask] = sub.ravel()
+        return out
+
+    def critical_C(self, grad_at_zero):
+        """The largest ``C`` at which every group of the solution is zero.
+
+        At zero weights the optimality condition is ``||G_g||_F <= l1 w_g`` for every
+        group, so all groups vanish for ``C <= r / (S max_g ||G_g||_F / w_g)``.
+
+        Parameters
+        ----------
+        grad_at_zero : ndarray of shape (K, n_features)
+
+        Returns
+        -------
+        C : float
+            0 without an L1 term or when a group of weight 0 has ``G_g != 0``; ``inf``
+            when ``G = 0``.
+        """
+        if self.l1_ratio == 0.0:
+            return 0.0
+        gnorm = self.group_norms(grad_at_zero)
+        if np.any((gnorm > 0.0) & (self.group_weight == 0.0)):
+            return 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(gnorm > 0.0, gnorm / self.group_weight, 0.0)
+        top = float(np.max(ratio, initial=0.0))
+        if top == 0.0:
+            return np.inf
+        return self.l1_ratio / (self.weight_sum * top)

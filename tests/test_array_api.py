@@ -149,6 +149,21 @@ def test_l1_fit_matches_numpy(name, device_name):
 
 
 @pytest.mark.parametrize("name, device_name", NAMESPACES)
+def test_grouped_l1_fit_matches_numpy(name, device_name):
+    """The grouped penalty is the host's too: the same solution and zero groups."""
+    xp, device = _namespace(name, device_name)
+    X, y = _iris()
+    kw = {"C": 0.3, "l1_ratio": 1.0, "l1_groups": "features", "tol": 1e-9, "max_iter": 2000}
+    ref = SoftmaxClassifier(**kw).fit(X, y)
+    with config_context(array_api_dispatch=True):
+        Xa = _to(xp, device, X)
+        clf = SoftmaxClassifier(**kw).fit(Xa, _to(xp, device, y))
+        proba = _host(clf.predict_proba(Xa))
+    np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(_host(clf.coef_) == 0, ref.coef_ == 0)
+
+
+@pytest.mark.parametrize("name, device_name", NAMESPACES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_bounds_and_penalty_factors_match_numpy(name, device_name, dtype):
     """The penalty object (factors, box) is the host's: the same constrained solution, and

@@ -1,5 +1,7 @@
 """The full-batch solve: the solver the penalty calls for, over the precision stages."""
 
+from .._penalty import GroupElasticNet
+from ._group import minimize_group
 from ._l1 import minimize_l1
 from ._lbfgs import minimize_lbfgs
 
@@ -9,7 +11,9 @@ __all__ = ["minimize_full_batch"]
 def minimize_full_batch(stages, coef0, **options):
     """Minimise the objective of ``stages.final`` from ``coef0``.
 
-    With an L1 term: :func:`~sk_softmax._solvers._l1.minimize_l1` (L-BFGS-B on split
+    With a group-L1 term (:class:`~sk_softmax._penalty.GroupElasticNet`):
+    :func:`~sk_softmax._solvers._group.minimize_group`.  With an L1 term:
+    :func:`~sk_softmax._solvers._l1.minimize_l1` (L-BFGS-B on split
     weights, then OWL-QN), in ``stages.final``'s precision only; else L-BFGS
     (:func:`~sk_softmax._solvers._lbfgs.minimize_lbfgs`), with its float32 stage first
     when ``stages.float32`` is given.  Both keep the penalty's box (bounds on the
@@ -31,6 +35,9 @@ def minimize_full_batch(stages, coef0, **options):
     result : scipy.optimize.OptimizeResult or L1Result
     """
     loss = stages.final
+    if loss.penalty.has_l1 and isinstance(loss.penalty, GroupElasticNet):
+        # a group-L1 term: proximal gradient, then L-BFGS on the support (float64)
+        return minimize_group(loss, coef0, **options)
     if loss.penalty.has_l1:
         if stages.float32 is not None:
             raise ValueError("the L1 solver has no float32 stage")
