@@ -46,6 +46,7 @@ from ._validation import (
 
 __all__ = [
     "SoftmaxClassifier",
+    "CONSTRAINT_PARAMETERS",
     "array_backend",
     "check_solver",
     "sgd_options",
@@ -70,6 +71,16 @@ _FIT_STATE = (
     "validation_scores_",
     "best_validation_score_",
 )
+
+
+#: The constraint parameters' validation, shared by SoftmaxClassifier and
+#: SoftmaxClassifierCV (their values are checked in depth by :func:`constraints`).
+CONSTRAINT_PARAMETERS = {
+    "lower_bounds": ["array-like", Real, None],
+    "upper_bounds": ["array-like", Real, None],
+    "penalty_factor": ["array-like", None],
+    "l1_groups": ["array-like", StrOptions({"features"}), None],
+}
 
 
 def is_dask_collection(obj):
@@ -329,10 +340,7 @@ class SoftmaxClassifier(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "total_sample_weight": [Interval(Real, 0, None, closed="neither"), None],
-        "lower_bounds": ["array-like", Real, None],
-        "upper_bounds": ["array-like", Real, None],
-        "penalty_factor": ["array-like", None],
-        "l1_groups": ["array-like", StrOptions({"features"}), None],
+        **CONSTRAINT_PARAMETERS,
     }
 
     def __init__(

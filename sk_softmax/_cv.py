@@ -13,7 +13,13 @@ from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, proces
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._classifier import SoftmaxClassifier, array_backend, check_solver, constraints
+from ._classifier import (
+    CONSTRAINT_PARAMETERS,
+    SoftmaxClassifier,
+    array_backend,
+    check_solver,
+    constraints,
+)
 from ._compat import (
     Interval,
     LinearClassifierMixin,
@@ -197,10 +203,7 @@ class SoftmaxClassifierCV(LinearClassifierMixin, SparseCoefMixin, BaseEstimator)
         "refit": ["boolean"],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state"],
-        "lower_bounds": ["array-like", Real, None],
-        "upper_bounds": ["array-like", Real, None],
-        "penalty_factor": ["array-like", None],
-        "l1_groups": ["array-like", StrOptions({"features"}), None],
+        **CONSTRAINT_PARAMETERS,
     }
 
     def __init__(

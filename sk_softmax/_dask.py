@@ -661,19 +661,9 @@ def predict(estimator, X, method):
     X = prepare_X(estimator, X, reset=False, lengths=False)
     n_classes = estimator.classes_.shape[0]
     rows = X.chunks[0]
-    if method == "predict":
-        dtype = estimator.classes_.dtype
-        return X.map_blocks(
-            _predict_block,
-            estimator,
-            method,
-            dtype=dtype,
-            drop_axis=1,
-            chunks=(rows,),
-            meta=np.empty(0, dtype=dtype),
-        )
-    dtype = estimator.coef_.dtype
-    if method == "decision_function" and n_classes == 2:
+    dtype = estimator.classes_.dtype if method == "predict" else estimator.coef_.dtype
+    if method == "predict" or (method == "decision_function" and n_classes == 2):
+        # one column per row: labels, or the binary logit
         return X.map_blocks(
             _predict_block,
             estimator,

@@ -353,7 +353,7 @@ def _meat(model, data, theta, groups):
 
 #: The result of :func:`infer`: ``params`` (m, q) and ``cov`` (m q, m q) in the same
 #: row-major order; ``rows`` the class indices of the rows; ``n_newton`` the Newton steps.
-Inference = namedtuple("Inference", ["params", "cov", "rows", "n_newton", "weight_sum"])
+Inference = namedtuple("Inference", ["params", "cov", "rows", "n_newton"])
 
 
 def check_hessian_size(n_params):
@@ -389,8 +389,12 @@ def infer(X, y_enc, sw, model, coef, intercept, *, cov_type, groups=None):
     Returns
     -------
     Inference
+
+    Notes
+    -----
+    The caller checks the Hessian's size first (:func:`check_hessian_size`), before any
+    work on the data.
     """
-    check_hessian_size(model.n_params)
     chunk_rows = _CHUNK_BYTES // (8 * max(model.n_params, 1))
     data = _Data(X, y_enc, sw, model.fit_intercept, chunk_rows)
     weight_sum = float(data.sw.sum())
@@ -408,7 +412,7 @@ def infer(X, y_enc, sw, model, coef, intercept, *, cov_type, groups=None):
             n_groups = np.unique(groups).shape[0]
             cov *= n_groups / (n_groups - 1.0) * (weight_sum - 1.0) / (weight_sum - k)
         cov = 0.5 * (cov + cov.T)
-    return Inference(theta, cov, list(model.rows), n_newton, weight_sum)
+    return Inference(theta, cov, list(model.rows), n_newton)
 
 
 def contrast(result, n_classes, q, reference):

@@ -366,6 +366,24 @@ def test_n_jobs_sets_blas_threads_for_the_call_only():
     assert np.isfinite(clf.std_errors(X, y)).all()
 
 
+def test_blas_threads_leaves_a_kernel_call_s_limit_alone():
+    """The fallback: while a kernel call holds BLAS at one thread (any Python thread),
+    blas_threads runs on that one thread rather than lift the limit under it."""
+    from threadpoolctl import threadpool_info
+
+    from sk_softmax._threading import blas_threads, kernel_threads
+
+    def blas():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas()
+    with kernel_threads(None):
+        with blas_threads(-1):  # all cores asked for
+            assert set(blas()) <= {1}
+        assert set(blas()) <= {1}
+    assert blas() == before
+
+
 def test_models_with_bounds_raise():
     X, y = overlapping(n_classes=3)
     clf = SoftmaxClassifier(C=1.0, lower_bounds=0.0).fit(X, y)
