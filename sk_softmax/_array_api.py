@@ -238,6 +238,11 @@ class ArrayApiLoss:
         self.penalty.add_smooth_gradient(grad_W, W_host)
         return self.penalty.add_smooth(value, W_host), grad
 
+    def curvature_diagonal(self):
+        """None: no Hessian-diagonal estimate (it would cost a pass over data on another
+        array library's device), so L-BFGS runs on ``coef`` unscaled."""
+        return None
+
     def hessian_product(self, coef, free, max_rows=None):
         """Not available (``supports_hessian_product`` is False)."""
         raise NotImplementedError("ArrayApiLoss has no Hessian-vector products.")

@@ -431,6 +431,11 @@ class DaskLoss:
         self.seconds.append(time.perf_counter() - t0)
         return value, grad.ravel()
 
+    def curvature_diagonal(self):
+        """None: no Hessian-diagonal estimate (it would cost a pass over the cluster's
+        data), so L-BFGS runs on ``coef`` unscaled."""
+        return None
+
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.
 

@@ -59,6 +59,38 @@ def hessian_rows(n_samples, max_rows):
     return np.arange(0, n_samples, step), step
 
 
+def _data_curvature(loss, rows_per_chunk=4096):
+    """``(c, m2)`` of :meth:`SoftmaxLoss.curvature_diagonal`: ``c`` of shape (K,), the
+    class variances ``pi_k (1 - pi_k)`` of the stored rows, and ``m2`` of shape
+    (n_features,), the weighted column means of ``x^2`` (float64, read in row chunks so
+    that no copy of ``X`` is made; CSR repeats are squared one by one: an estimate)."""
+    X, sw = loss.X, loss.sample_weight
+    n, d = X.shape
+    lay = loss.layout
+    weighted = sw.shape[0] > 0
+    total = loss.sw_sum if loss.sw_sum > 0 else 1.0
+    counts = np.bincount(loss.y, weights=sw if weighted else None, minlength=lay.n_classes)
+    shares = counts / total
+    c = shares * (1.0 - shares)
+    c = c[1:] if lay.binary else c  # the binary model stores class 1's row
+    m2 = np.zeros(d)
+    for lo in range(0, n, rows_per_chunk):
+        hi = min(n, lo + rows_per_chunk)
+        if loss.sparse:
+            block = X[lo:hi]
+            vals = np.square(block.data, dtype=np.float64)
+            if weighted:
+                vals *= np.repeat(sw[lo:hi], np.diff(block.indptr))
+            m2 += np.bincount(block.indices, weights=vals, minlength=d)
+        else:
+            block = np.asarray(X[lo:hi], dtype=np.float64)
+            if weighted:
+                m2 += sw[lo:hi] @ np.square(block)
+            else:
+                m2 += np.einsum("ij,ij->j", block, block)
+    return c, m2 / total
+
+
 class SoftmaxLoss:
     """Softmax (or, for two classes, sigmoid) cross-entropy plus a penalty, on its data.
 
@@ -173,6 +205,8 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
+        # (class curvatures, column mean squares) for curvature_diagonal, made on first use
+        self._data_curvature = None
 
     def with_data(self, X, y, sample_weight, penalty=None):
         """A loss of the same model (classes, intercept, penalty unless given) on other
@@ -213,7 +247,9 @@ class SoftmaxLoss:
         loss : SoftmaxLoss
             A new loss object sharing ``X``, ``y`` and the weights with this one.
         """
-        return self.with_data(self.X, self.y, self.sample_weight, penalty)
+        loss = self.with_data(self.X, self.y, self.sample_weight, penalty)
+        loss._data_curvature = self._data_curvature  # the same data: a path of C reuses it
+        return loss
 
     def minibatch_data(self):
         """The data SGD steps on, as one bundle (:class:`MinibatchData`)."""
@@ -302,6 +338,31 @@ class SoftmaxLoss:
         if lay.binary:
             R = R[:, 1:]
         return np.asarray(self.X.T @ R, dtype=np.float64).T / self.sw_sum
+
+    def curvature_diagonal(self):
+        """An estimate of the objective's Hessian diagonal, for L-BFGS's scaling.
+
+        ``h[k, j] = c_k * m_j + l2 * f_j`` for the weights and ``c_k`` for the
+        intercepts, where ``m_j`` is the weighted mean of ``x_ij^2``, ``f_j`` the penalty
+        factor, and ``c_k = pi_k (1 - pi_k)`` with ``pi_k`` the weighted share of the
+        class of row ``k`` of ``W``: the exact diagonal at zero weights with the
+        intercepts at the class shares' logits, where a fit starts (and, without an
+        intercept, a fixed approximation).  It costs one pass over ``X`` on first use and
+        is shared by :meth:`with_penalty`'s losses.
+
+        Returns
+        -------
+        h : ndarray of shape (n_params,), float64
+            Non-negative, in the layout of ``coef``.
+        """
+        if self._data_curvature is None:
+            self._data_curvature = _data_curvature(self)
+        c, m2 = self._data_curvature
+        lay = self.layout
+        h = c[:, None] * m2[None, :] + self.penalty.smooth_curvature(lay.n_features)
+        if lay.fit_intercept:
+            h = np.hstack([h, c[:, None]])
+        return h.ravel()
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

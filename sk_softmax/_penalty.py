@@ -258,6 +258,21 @@ class ElasticNet:
             return self.l2
         return self.l2 * float(np.max(self.factor, initial=0.0))
 
+    def smooth_curvature(self, n_features):
+        """The smooth part's second derivative in each weight, ``l2 * f_j``.
+
+        Parameters
+        ----------
+        n_features : int
+
+        Returns
+        -------
+        curvature : ndarray of shape (n_features,), float64
+        """
+        if self.factor is None:
+            return np.full(n_features, self.l2)
+        return self.l2 * np.asarray(self.factor, dtype=np.float64)
+
     def scalars(self):
         """The kernels' view: :class:`PenaltyScalars` ``(l2, l1)`` (the uniform penalty;
         SGD runs its own steps for the others, see :attr:`uniform`)."""

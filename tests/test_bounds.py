@@ -416,7 +416,11 @@ def test_dask_lbfgs_keeps_constraints():
     mem = SoftmaxClassifier(**kw).fit(X, y)
     dsk = SoftmaxClassifier(**kw).fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
     _assert_within(dsk.coef_, 0.0, None)
-    np.testing.assert_allclose(dsk.coef_, mem.coef_, atol=1e-6)
+    # feature 0 is unpenalised: its weights are unique only up to a shift common to the
+    # classes, which the two paths (in memory: scaled L-BFGS; dask: unscaled) may leave
+    # at different points; the model (its probabilities) is unique
+    np.testing.assert_allclose(dsk.predict_proba(X), mem.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(dsk.coef_[:, 1:], mem.coef_[:, 1:], atol=1e-6)
 
 
 # -- errors -----------------------------------------------------------------------------

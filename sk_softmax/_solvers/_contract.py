@@ -64,6 +64,11 @@ class FullBatchLoss(Protocol):
     def loss_gradient(self, coef):
         """``(value, gradient)`` of the smooth part at ``coef`` (shape (n_params,))."""
 
+    def curvature_diagonal(self):
+        """An estimate of the smooth part's Hessian diagonal (ndarray of shape
+        (n_params,), non-negative), or None: L-BFGS scales ``coef`` by its inverse
+        square root (a diagonal preconditioner) when given."""
+
     def hessian_product(self, coef, free, max_rows=None):
         """``hessp(v)``: Hessian-vector products of the smooth part in the ``free``
         coordinates, on at most ``max_rows`` rows (only where declared)."""
