@@ -300,9 +300,7 @@ def test_numpy_steps_agree_with_the_kernels(rng, sparse, l1_ratio, average, n_cl
     sw = rng.uniform(0.0, 2.0, n) if weighted else None
     if weighted:
         sw[:20] = 0.0  # with shuffles, some batches weigh less, none nothing
-    opts = options(
-        batch_size=16, learning_rate="invscaling", power_t=0.3, average=average
-    )
+    opts = options(batch_size=16, learning_rate="invscaling", power_t=0.3, average=average)
     a, b = _both_paths(X, y, n_classes, sw, opts, 3, C=0.05, l1_ratio=l1_ratio)
     _assert_states_agree(a, b)
     if l1_ratio > 0 and not average:
