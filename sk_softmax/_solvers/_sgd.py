@@ -365,11 +365,11 @@ def sgd_epoch(loss, state, options, rows=None):
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
-        if loss.small or loss.penalty.factor is not None:
+        if loss.small:  # NumPy steps and gradients: numba is not started
             loss_sums = _numpy_steps(loss, state, schedule)
         elif data.sparse and _lazy_ok(loss.penalty):
             loss_sums = _sparse_steps(loss, state, schedule)
-        elif data.sparse:
+        elif data.sparse or loss.penalty.factor is not None:
             loss_sums = _numpy_steps(loss, state, schedule)
         else:  # the box, if any, is clipped inside the kernel
             loss_sums = _dense_steps(loss, state, schedule)
