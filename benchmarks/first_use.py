@@ -2,8 +2,10 @@
 
 Every number is the wall time of a fresh Python process (interpreter start included),
 best of ``--repeats``.  "cold" points numba at an empty cache directory, so every kernel
-compiles; "warm" reuses the cache the previous runs filled.  scikit-learn's import +
-LogisticRegression fit on iris is measured the same way for comparison.
+compiles; "warm" reuses the cache the previous runs filled.  scikit-learn's import + fit
+is measured the same way for comparison: ``LogisticRegression`` for the lbfgs rows,
+``SGDClassifier(loss="log_loss")`` (the same number of epochs, dense or CSR as ours) for
+the sgd rows.
 
 Usage::
 
@@ -54,14 +56,35 @@ CASES = {
         "X, y = load_iris(return_X_y=True)\nimport scipy.sparse as sp; X = sp.csr_matrix(X)",
     ),
 }
-CASES["iris", "sgd", "dense"] = CASES["iris", "lbfgs", "dense"].replace(
-    "SoftmaxClassifier(max_iter=1000)",
-    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)",
-)
-CASES["iris", "sgd", "CSR"] = CASES["iris", "lbfgs", "CSR"].replace(
-    "SoftmaxClassifier(max_iter=1000)",
-    "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)",
-)
+SGD_OURS = "SoftmaxClassifier(solver='sgd', max_iter=20, tol=None, random_state=0)"
+SGD_SKLEARN = "SGDClassifier(loss='log_loss', max_iter=20, tol=None, random_state=0)"
+for fmt in ("dense", "CSR"):
+    CASES["iris", "sgd", fmt] = CASES["iris", "lbfgs", fmt].replace(
+        "SoftmaxClassifier(max_iter=1000)", SGD_OURS
+    )
+# scikit-learn's scripts, by name: each row of CASES is compared with one of them
+REFERENCES = {
+    "LogisticRegression iris": FIT_SKLEARN,
+    **{
+        f"SGDClassifier iris {fmt}": CASES["iris", "sgd", fmt]
+        .replace(
+            "from sk_softmax import SoftmaxClassifier",
+            "from sklearn.linear_model import SGDClassifier",
+        )
+        .replace(SGD_OURS, SGD_SKLEARN)
+        for fmt in ("dense", "CSR")
+    },
+}
+
+
+def reference_of(data, solver, fmt):
+    """The name of the scikit-learn script a row of CASES is compared with: the same data
+    (and, for SGD, format and epochs)."""
+    if solver == "sgd":
+        return f"SGDClassifier {data} {fmt}"
+    return f"LogisticRegression {data}"
+
+
 # digits (1797 x 64, 10 classes) is past the NumPy path's size: the kernels start
 
 
@@ -72,7 +95,7 @@ def on_digits(code):
 
 
 CASES["digits", "lbfgs", "dense"] = on_digits(FIT_OURS)
-FIT_SKLEARN_DIGITS = on_digits(FIT_SKLEARN)
+REFERENCES["LogisticRegression digits"] = on_digits(FIT_SKLEARN)
 # the first fit on MNIST: the compilation it pays is its cold time minus its warm time
 MNIST_FIT = (
     "import sys, time, warnings; warnings.simplefilter('ignore')\n"
@@ -128,25 +151,28 @@ def main(argv=None):
                 times.append(wall(code, dict(env, NUMBA_CACHE_DIR=cache)))
         return min(times)
 
-    sk = {"iris": best(FIT_SKLEARN, env), "digits": best(FIT_SKLEARN_DIGITS, env)}
+    sk = {name: best(code, env) for name, code in REFERENCES.items()}
     rows = [["import sk_softmax", f"{best(IMPORT, env):.2f}", "", "", ""]]
     for (data, solver, fmt), code in CASES.items():
         t_cold = cold(code)
         wall(code, env)  # fill the default cache
         t_warm = best(code, env)
+        t_sk = sk[reference_of(data, solver, fmt)]
         rows.append(
             [
                 f"import + fit {data} + predict_proba, {solver}, {fmt}",
                 f"{t_cold:.2f}",
                 f"{t_warm:.2f}",
-                f"{t_cold / sk[data]:.2f}x",
-                f"{t_warm / sk[data]:.2f}x",
+                f"{t_cold / t_sk:.2f}x",
+                f"{t_warm / t_sk:.2f}x",
             ]
         )
-    for data, t in sk.items():
+    for name, t in sk.items():
+        estimator, data, *fmt = name.split()
         rows.append(
             [
-                f"scikit-learn: import + LogisticRegression fit {data} + predict_proba",
+                f"scikit-learn: import + {estimator} fit {data} + predict_proba"
+                + (f", {fmt[0]}" if fmt else ""),
                 f"{t:.2f}",
                 f"{t:.2f}",
                 "1.00x",
@@ -176,9 +202,11 @@ def main(argv=None):
             f"- best of {repeats}; after `import sk_softmax` and `from sk_softmax import "
             f"SoftmaxClassifier` no kernel is compiled (checked; numba loaded by then: {out}); "
             "`import sk_softmax` alone loads neither numba nor scikit-learn",
-            "- iris (150 x 4) is fitted and predicted with NumPy (below 200000 multiply-adds "
-            "per evaluation numba is not started); digits (1797 x 64, scaled to [0, 1]) runs "
-            "the numba kernels; each ratio is to scikit-learn on the same data",
+            "- iris (150 x 4) is fitted and predicted with NumPy, by both solvers (below "
+            "200000 multiply-adds per evaluation numba is not started); digits (1797 x 64, "
+            "scaled to [0, 1]) runs the numba kernels; each ratio is to scikit-learn on the "
+            "same data: lbfgs rows to LogisticRegression (dense), sgd rows to "
+            f"`{SGD_SKLEARN}` in the same format (ours: `{SGD_OURS}`)",
             "- cold: an empty numba cache (every kernel this call needs compiles); warm: the "
             "cache filled by an earlier run (what `python -m sk_softmax.warmup` gives)",
             f"- machine: {machine_description()}",

@@ -467,9 +467,8 @@ class SoftmaxClassifier(
             max_subtasks, name = self.max_iter, "sgd-epoch"
         tasks = self._tasks("fit", name, max_subtasks, X, y, sample_weight, classes)
         # the one owner of threads (numba's and BLAS's) for the whole call; a small
-        # problem fitted with lbfgs runs no numba kernel at all
-        numba_needed = self.solver == "sgd" or not loss.small
-        n_threads = effective_n_threads(self.n_jobs) if numba_needed else None
+        # problem runs no numba kernel at all, with either solver
+        n_threads = None if loss.small else effective_n_threads(self.n_jobs)
         with tasks, kernel_threads(n_threads):
             if self.solver == "lbfgs":
                 W, b, n_iter = self._fit_lbfgs(loss, init, tasks)
@@ -632,7 +631,10 @@ class SoftmaxClassifier(
         )
         loss = self._stream_loss(X, y_enc, all_classes.shape[0], sw)
         tasks = self._tasks("partial_fit", "sgd-epoch", 1, X, y, sample_weight, all_classes)
-        with tasks, kernel_threads(effective_n_threads(self.n_jobs)):
+        check_n_jobs(self.n_jobs)
+        # a small chunk steps in NumPy: no numba (sk_softmax._solvers._sgd._numpy_steps)
+        n_threads = None if loss.small else effective_n_threads(self.n_jobs)
+        with tasks, kernel_threads(n_threads):
             state = self._stream_state(first, loss.layout.K, loss.layout.n_features)
             tasks.begin(*state.model())
             sgd_partial_fit(

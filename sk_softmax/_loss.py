@@ -125,6 +125,11 @@ class SoftmaxLoss:
     l1_groups : ndarray of shape (n_features,), integer, or None
         Groups of the L1 term (:func:`sk_softmax._penalty.check_l1_groups`): the
         penalty is then a :class:`~sk_softmax._penalty.GroupElasticNet`.
+    small_max_work : float or None
+        Problems of fewer multiply-adds per full evaluation run with NumPy (``small``);
+        None: :data:`sk_softmax._kernels.SMALL_MAX_WORK`.  ``0`` forces the kernels and
+        ``np.inf`` NumPy, whatever the size (tests compare the two paths this way);
+        losses made from this one (:meth:`with_data`) keep it.
 
     Attributes
     ----------
@@ -138,10 +143,12 @@ class SoftmaxLoss:
     sw_sum : float
         Sum of the sample weights (``n_samples`` without weights).
     small : bool
-        Whether full-batch evaluations run with NumPy
-        (:func:`sk_softmax._kernels.small_loss_grad`: fewer than ``SMALL_MAX_WORK``
-        multiply-adds, where numba's start would cost more than the whole fit); they
-        then import no numba.  Minibatch evaluations always run the kernels.
+        Whether evaluations run with NumPy
+        (:func:`sk_softmax._kernels.small_loss_grad`: fewer than ``small_max_work``
+        multiply-adds per full evaluation, where numba's start would cost more than the
+        whole fit): full-batch ones, and minibatch ones on the batch's rows; SGD then
+        takes its steps in NumPy too (:func:`sk_softmax._solvers.sgd_epoch`), so that a
+        small fit imports no numba.
     supports_hessian_product : bool
         True: :meth:`hessian_product` is available (the solver contract).
 
@@ -168,6 +175,7 @@ class SoftmaxLoss:
         penalty_factor=None,
         box=None,
         l1_groups=None,
+        small_max_work=None,
     ):
         n_samples, n_features = X.shape
         self.layout = CoefLayout(n_features, n_classes, fit_intercept)
@@ -180,7 +188,8 @@ class SoftmaxLoss:
         # rows per block of the dense kernel: a function of the shape (docs/design.md)
         self._block_size = dense_block_size(n_features, K)
         work = (X.nnz if self.sparse else n_samples * n_features) * K
-        self.small = work < _small.SMALL_MAX_WORK
+        self._small_max_work = _small.SMALL_MAX_WORK if small_max_work is None else small_max_work
+        self.small = work < self._small_max_work
 
         if sample_weight is None:
             self.sample_weight = np.empty(0, dtype=np.float64)
@@ -233,6 +242,7 @@ class SoftmaxLoss:
             sample_weight,
             fit_intercept=self.layout.fit_intercept,
             penalty=self.penalty if penalty is None else penalty,
+            small_max_work=self._small_max_work,
         )
 
     def with_penalty(self, penalty):
@@ -540,12 +550,29 @@ class SoftmaxLoss:
             self._gW[...] = 0.0
             self._gb[...] = 0.0
             loss_sum = 0.0
+        elif self.small:
+            loss_sum = self._small_batch(Wf, b, rows)
         elif self.sparse:
             loss_sum = self._csr_batch(W, b, Wf, rows)
         else:
             loss_sum = self._dense_batch(W, b, rows)
         self._finish(grad, Wf, inv)
         return self.penalty.add_smooth(loss_sum * inv, Wf), grad.ravel()
+
+    def _small_batch(self, Wf, b, rows):
+        """The NumPy evaluation on the batch's rows (gathered: a few rows of a small
+        problem); the unscaled sums land in ``_gW``, ``_gb``."""
+        sw = self.sample_weight
+        return _small.small_loss_grad(
+            self.X[rows],
+            self.y[rows],
+            sw[rows] if sw.shape[0] else sw,
+            Wf,
+            np.asarray(b, dtype=np.float64),
+            self.layout.binary,
+            self._gW,
+            self._gb,
+        )
 
     def _csr_batch(self, W, b, Wf, rows):
         # a minibatch of CSR rows is small: evaluate the sub-matrix with its own buffers

@@ -467,26 +467,31 @@ def test_infinite_bounds_are_no_constraint():
     [
         (True, "box", None, "_sparse_steps"),
         (True, "nonneg", None, "_sparse_steps"),
-        (True, "excludes_zero", None, "_constrained_steps"),
-        (True, "box", "factor", "_constrained_steps"),
+        (True, "excludes_zero", None, "_numpy_steps"),
+        (True, "box", "factor", "_numpy_steps"),
         (False, "box", None, "_dense_steps"),
         (False, "excludes_zero", None, "_dense_steps"),
-        (False, "box", "factor", "_constrained_steps"),
+        (False, "box", "factor", "_numpy_steps"),
     ],
 )
-def test_sgd_steps_where_they_are_exact(sparse, bounds, factor, path, monkeypatch):
+@pytest.mark.parametrize("small", [False, True])
+def test_sgd_steps_where_they_are_exact(sparse, bounds, factor, path, small, monkeypatch):
     """Without factors, dense SGD clips into the box inside its kernel and CSR SGD keeps
     its lazy steps for a box that contains zero (only the batch's features can leave
-    it); factors, or a box that excludes zero on CSR data, take the eager steps.  Every
-    path keeps the box."""
+    it); factors, or a box that excludes zero on CSR data, take the eager steps, as
+    does every small problem (NumPy steps, no numba).  Every path keeps the box."""
     from sk_softmax._solvers import _sgd
 
-    X, y = text_like()
+    # 9000 rows: past SMALL_MAX_WORK (CSR: nnz * K) for the kernels' paths
+    X, y = text_like(n=200 if small else 9000)
     if not sparse:
         X = X.toarray()
+    assert SoftmaxLoss(X, y, 3).small == small
+    if small:
+        path = "_numpy_steps"
     lower, upper = _bounds(bounds, 3, X.shape[1])
     taken = []
-    for name in ("_sparse_steps", "_constrained_steps", "_dense_steps"):
+    for name in ("_sparse_steps", "_numpy_steps", "_dense_steps"):
         original = getattr(_sgd, name)
 
         def spy(*a, _name=name, _original=original):

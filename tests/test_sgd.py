@@ -30,6 +30,8 @@ def objective(est, X, y, C):
 @pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sgd_steps_match_numpy_reference(rng, n_classes, average, weighted):
+    # a small problem: the NumPy steps (tests/test_sgd_solver.py holds the kernels' steps
+    # to them)
     X = rng.standard_normal((70, 5))
     y = rng.integers(0, n_classes, 70)
     y[:n_classes] = np.arange(n_classes)
@@ -449,6 +451,7 @@ def test_partial_fit_after_fit_rejects_other_classes_and_features():
 @pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.4])
 def test_sgd_l1_steps_match_numpy_reference(rng, n_classes, average, l1_ratio):
+    # the NumPy steps, as above
     X = rng.standard_normal((70, 5))
     y = rng.integers(0, n_classes, 70)
     y[:n_classes] = np.arange(n_classes)
@@ -492,9 +495,11 @@ def test_sgd_l1_steps_match_numpy_reference(rng, n_classes, average, l1_ratio):
 @pytest.mark.parametrize("average", [False, True])
 def test_sgd_l1_csr_equals_dense_when_every_feature_is_in_every_batch(rng, average):
     # lazily on CSR, a weight gets its L1 penalty when a batch touches its feature; with
-    # no zeros in X every batch touches every feature, so lazy and eager agree
-    X = rng.uniform(0.1, 1.0, (90, 6))
-    y = rng.integers(0, 3, 90)
+    # no zeros in X every batch touches every feature, so lazy and eager agree.  12000
+    # rows: past SMALL_MAX_WORK, so that the kernels' steps (dense and lazy CSR) run
+    X = rng.uniform(0.1, 1.0, (12000, 6))
+    y = rng.integers(0, 3, 12000)
+    assert not SoftmaxLoss(sp.csr_matrix(X), y, 3).small
     kw = dict(
         solver="sgd",
         eta0=0.1,

@@ -244,3 +244,86 @@ def test_divergence_guard_restores_the_l1_state(monkeypatch, sparse):
     np.testing.assert_array_equal(again.l1_Q, state.l1_Q)
     assert again.l1_u == state.l1_u > 0
     assert np.any(state.W == 0)
+
+
+# -- the NumPy steps of small problems against the kernels' steps ------------------------
+def _both_paths(X, y, n_classes, sw, opts, n_epochs, state_kw=None, **loss_kw):
+    """The same epochs (same start, same shuffles, same schedule) on a loss forced onto
+    the kernels (``small_max_work=0``) and one forced onto NumPy (``np.inf``)."""
+    K = 1 if n_classes == 2 else n_classes
+    states = {}
+    for name, limit in (("kernels", 0), ("numpy", np.inf)):
+        loss = SoftmaxLoss(X, y, n_classes, sw, small_max_work=limit, **loss_kw)
+        assert loss.small == (name == "numpy")
+        state = SGDState.start(np.zeros((K, X.shape[1])), np.zeros(K), np.random.default_rng(5))
+        state.eta0 = state.eta = 0.3
+        for key, value in (state_kw or {}).items():
+            setattr(state, key, value)
+        with kernel_threads(1):
+            for _ in range(n_epochs):
+                sgd_epoch(loss, state, opts)
+        states[name] = state
+    return states["kernels"], states["numpy"]
+
+
+def _assert_states_agree(a, b):
+    for name in ("W", "b", "W_avg", "b_avg", "l1_Q"):
+        va, vb = getattr(a, name), getattr(b, name)
+        assert (va is None) == (vb is None), name
+        if va is not None:
+            np.testing.assert_allclose(vb, va, rtol=1e-10, atol=1e-13, err_msg=name)
+    np.testing.assert_allclose(b.loss_curve, a.loss_curve, rtol=1e-10)
+    np.testing.assert_allclose(b.l1_u, a.l1_u, rtol=1e-12)
+    assert (a.t, a.samples_seen, a.n_avg) == (b.t, b.samples_seen, b.n_avg)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+@pytest.mark.parametrize("average", [False, 40])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_numpy_steps_agree_with_the_kernels(rng, sparse, l1_ratio, average, n_classes, weighted):
+    """Small problems step in NumPy (``_numpy_steps``, minibatch gradients from
+    ``small_loss_grad``); the kernels' steps (dense: one call per epoch; CSR: the lazy
+    scaled weights) give the same iterates, average, L1 bookkeeping and epoch losses to
+    rounding.  On CSR data with an L1 term every batch touches every feature (no zeros:
+    lazily, an untouched weight gets its L1 penalty later, eagerly at every step)."""
+    import scipy.sparse as sp
+
+    n, d = 150, 6
+    X = rng.uniform(0.2, 1.5, (n, d)) * rng.choice([-1.0, 1.0], (n, d))
+    if sparse and l1_ratio == 0.0:
+        X[rng.random(X.shape) < 0.4] = 0.0  # the lazy steps skip untouched features
+    if sparse:
+        X = sp.csr_matrix(X)
+    y = rng.integers(0, n_classes, n)
+    sw = rng.uniform(0.0, 2.0, n) if weighted else None
+    if weighted:
+        sw[:20] = 0.0  # with shuffles, some batches weigh less, none nothing
+    opts = options(batch_size=16, learning_rate="invscaling", power_t=0.3, average=average)
+    a, b = _both_paths(X, y, n_classes, sw, opts, 3, C=0.05, l1_ratio=l1_ratio)
+    _assert_states_agree(a, b)
+    if l1_ratio > 0 and not average:
+        assert np.any(a.W == 0)  # the L1 penalty holds weights at exactly zero
+        np.testing.assert_array_equal(a.W == 0, b.W == 0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_numpy_steps_agree_with_the_kernels_in_a_box(rng, sparse):
+    """Bounds (a box containing zero): the dense kernel clips, CSR's lazy steps clip the
+    batch's weights, the NumPy steps project all of them; same iterates."""
+    import scipy.sparse as sp
+
+    from sk_softmax._penalty import make_box
+
+    n, d, n_classes = 120, 5, 3
+    X = rng.standard_normal((n, d))
+    if sparse:
+        X[rng.random(X.shape) < 0.3] = 0.0
+        X = sp.csr_matrix(X)
+    y = rng.integers(0, n_classes, n)
+    box = make_box(-0.05, 0.08, n_classes, d)
+    opts = options(batch_size=10, learning_rate="constant", average=True)
+    a, b = _both_paths(X, y, n_classes, None, opts, 3, C=10.0, box=box)
+    _assert_states_agree(a, b)
+    assert np.any(a.W == 0.08) or np.any(a.W == -0.05)  # the box is active

@@ -151,7 +151,9 @@ def test_sgd_dense_equals_sparse(n_classes, average):
     """Same shuffles, same steps: scaled sparse weights follow the dense iterates."""
     X, Xs, y = digits_sparse()
     if n_classes == 2:
-        y = y % 2
+        # one stored class: four copies of the rows keep the problem past SMALL_MAX_WORK
+        X, Xs, y = np.tile(X, (4, 1)), sp.vstack([Xs] * 4).tocsr(), np.tile(y % 2, 4)
+    assert not SoftmaxLoss(Xs, y, n_classes).small  # the kernels' steps, not NumPy's
     kw = dict(solver="sgd", random_state=0, max_iter=4, tol=None, average=average, C=0.05)
     dense = SoftmaxClassifier(**kw).fit(X, y)
     sparse = SoftmaxClassifier(**kw).fit(Xs, y)
@@ -263,13 +265,25 @@ def test_iris_sparse_lbfgs_agrees_with_logistic_regression():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_sq_norms_match_dense(rng, dtype):
-    """Repeated indices add up before squaring, as in ``toarray``; float64 results."""
+    """Repeated indices add up before squaring, as in ``toarray``; float64 results, from
+    NumPy (``row_sq_norms`` of a small CSR matrix) and from the kernel (larger ones)."""
+    from sk_softmax._kernels import csr_row_sq_norms, small_csr_row_sq_norms
+
     X = awkward_csr(rng, dtype=dtype)
+    data, indices = X.data.copy(), X.indices.copy()
     dense = X.toarray().astype(np.float64)
     expected = (dense**2).sum(axis=1)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
     got = row_sq_norms(X)
     assert got.dtype == np.float64
-    np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(got, expected, rtol=rtol)
+    np.testing.assert_allclose(small_csr_row_sq_norms(X), expected, rtol=rtol)
+    # X is left as it was (its repeats are summed on a copy)
+    np.testing.assert_array_equal(X.data, data)
+    np.testing.assert_array_equal(X.indices, indices)
+    kernel = np.empty(X.shape[0])
+    csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), kernel)
+    np.testing.assert_allclose(kernel, expected, rtol=rtol)
     np.testing.assert_allclose(row_sq_norms(dense.astype(dtype)), expected, rtol=1e-6)
 
 

@@ -109,9 +109,10 @@ Xd, yd = load_digits(return_X_y=True)
 Xbig = np.tile(Xd, (2, 1))
 for data in (Xd, sp.csr_matrix(Xd)):
     SoftmaxClassifier(n_jobs=1, max_iter=3).fit(data, yd).predict_proba(Xbig)
-# minibatches of a small problem run the serial variants whatever the threads
-for data in (X, sp.csr_matrix(X)):
-    SoftmaxClassifier(solver="sgd", max_iter=2, tol=None).fit(data, y).partial_fit(data, y)
+# minibatches (of a problem large enough for the kernels) are small: the serial
+# variants whatever the threads
+for data in (Xd, sp.csr_matrix(Xd)):
+    SoftmaxClassifier(solver="sgd", max_iter=2, tol=None).fit(data, yd).partial_fit(data, yd)
 variants = {"dense": _dense._dense_loss_grad, "softmax": _softmax._softmax_rows,
             "csr": _sparse._csr_loss_grad, "finish": _sparse._csr_grad_finish,
             "sgd-dense": _dense._sgd_steps, "sgd-batch": _dense._dense_batch_grad,
@@ -198,6 +199,52 @@ def test_a_small_fit_imports_no_numba():
     it the 0.5 s (warm cache) to seconds (cold) of its start, is never paid there."""
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", NO_NUMBA],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    assert out.strip() == "[]"
+
+
+SGD_NO_NUMBA = """
+import sys
+import numpy as np
+import scipy.sparse as sp
+from sklearn.datasets import load_iris
+from sk_softmax import SoftmaxClassifier
+X, y = load_iris(return_X_y=True)
+sw = np.linspace(0.5, 2.0, len(y))
+settings = [
+    {},
+    {"average": True},
+    {"early_stopping": True},
+    {"C": 0.1, "l1_ratio": 0.5, "average": 20},
+    {"C": 0.1, "l1_ratio": 1.0},
+    {"class_weight": {0: 2.0, 1: 1.0, 2: 0.5}},
+    {"lower_bounds": 0.0},
+    {"penalty_factor": np.arange(4.0)},
+]
+for data in (X, sp.csr_matrix(X), X.astype(np.float32)):
+    for labels in (y, y == 1):
+        for params in settings:
+            clf = SoftmaxClassifier(solver="sgd", max_iter=20, random_state=0, **params)
+            clf.fit(data, labels, sample_weight=sw).predict_proba(data)
+            clf.partial_fit(data, labels, sample_weight=sw)
+            clf.predict(data), clf.predict_log_proba(data)
+        stream = SoftmaxClassifier(solver="sgd", average=True)
+        stream.partial_fit(data[:60], labels[:60], classes=np.unique(labels))
+        stream.partial_fit(data[60:], labels[60:]).predict_proba(data)
+print(sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")))
+"""
+
+
+def test_a_small_sgd_fit_imports_no_numba():
+    """SGD on a small problem (iris: dense, CSR, float32; binary; averaging, early
+    stopping, L1 and elastic-net, class and sample weights, bounds, penalty factors;
+    fit, partial_fit and predictions) steps in NumPy: numba is never imported."""
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", SGD_NO_NUMBA],
         capture_output=True,
         text=True,
         check=True,

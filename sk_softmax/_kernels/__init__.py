@@ -48,6 +48,7 @@ _SOURCES = {
     "csr_row_sq_norms": "_sparse",
     "csr_sgd_step": "_sparse",
     "SMALL_MAX_WORK": "_small",
+    "small_csr_row_sq_norms": "_small",
     "small_loss_grad": "_small",
     "small_softmax_rows": "_small",
 }

@@ -20,7 +20,7 @@ in another order.
 
 import numpy as np
 
-__all__ = ["SMALL_MAX_WORK", "small_loss_grad", "small_softmax_rows"]
+__all__ = ["SMALL_MAX_WORK", "small_csr_row_sq_norms", "small_loss_grad", "small_softmax_rows"]
 
 #: Full-batch evaluations of fewer multiply-adds (``n_samples * n_features * K`` dense,
 #: ``nnz * K`` CSR) run here.  It is where the numba kernels' threads begin to pay off
@@ -85,6 +85,27 @@ def small_loss_grad(X, y, sw, W, b, ref_zero, gW, gb):
     gW[...] = np.asarray(X.T @ R.astype(X.dtype, copy=False)).T
     gb[...] = R.sum(axis=0)
     return loss_sum
+
+
+def small_csr_row_sq_norms(X):
+    """Squared Euclidean norms of the rows of a CSR matrix, in float64, with NumPy.
+
+    Repeated indices add up before squaring (the row scipy's ``toarray`` gives), as in
+    :func:`sk_softmax._kernels.csr_row_sq_norms`; ``X`` itself is not modified (a float64
+    copy of it has its duplicates summed).
+
+    Parameters
+    ----------
+    X : CSR matrix or array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    sq : ndarray of shape (n_samples,), float64
+    """
+    Xc = X.astype(np.float64, copy=True)
+    Xc.sum_duplicates()
+    Xc.data **= 2
+    return np.asarray(Xc.sum(axis=1), dtype=np.float64).ravel()
 
 
 def small_softmax_rows(Z, ref_zero, log, out):

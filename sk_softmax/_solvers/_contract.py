@@ -81,9 +81,13 @@ class MinibatchLoss(FullBatchLoss, Protocol):
     ----------
     sw_sum : float
         The data's total sample weight.
+    small : bool
+        Whether the loss evaluates with NumPy, minibatches included (a problem too
+        small for numba's start to pay off): SGD then steps in NumPy too.
     """
 
     sw_sum: float
+    small: bool
 
     def minibatch_data(self):
         """The data as :class:`MinibatchData`."""
@@ -94,4 +98,5 @@ class MinibatchLoss(FullBatchLoss, Protocol):
     def loss_gradient(self, coef, rows=None):
         """``(value, gradient)`` of the smooth part at ``coef``, on the minibatch
         ``rows`` (its weighted mean plus the penalty's smooth part) or all rows: SGD's
-        steps with penalty factors or bounds, which the SGD kernels do not take."""
+        NumPy steps (small problems; penalty factors or bounds, which the SGD kernels do
+        not take)."""

@@ -6,9 +6,11 @@ multiplication and a step touches only the batch's non-zeros), Polyak averaging
 (lazy on sparse data), the step-size schedule (computed for all of an epoch's batches
 up front), shuffling, ``t`` and the epoch driver (early-stopping split, adaptive
 schedule, best-model restore, divergence guard).  It calls the fused SGD kernels
-directly, one kernel call per epoch on dense data, and asks the loss object only for
+directly, one kernel call per epoch on dense data; a problem small enough for the loss
+to evaluate with NumPy (``loss.small``) takes its steps in NumPy instead
+(:func:`_numpy_steps`), so that it never starts numba.  It asks the loss object only for
 what the solver contract (:class:`sk_softmax._solvers._contract.MinibatchLoss`) names:
-its data (``minibatch_data()``), layout and penalty.  Its
+its data (``minibatch_data()``), size class (``small``), layout and penalty.  Its
 state lives in :class:`SGDState` so that ``partial_fit`` calls continue where the
 previous one stopped.
 
@@ -68,7 +70,10 @@ def row_sq_norms(X, block=1024):
     float32 rows of large values would overflow in their own dtype; a CSR row's repeated
     indices add up before squaring.  Dense ``X`` is read in row blocks, so at most one
     block is ever converted to float64 (small ones: this is most of what the first
-    ``partial_fit`` call allocates beyond its chunk).
+    ``partial_fit`` call allocates beyond its chunk).  CSR ``X`` of fewer than
+    ``SMALL_MAX_WORK`` stored entries (every CSR problem small enough for the NumPy
+    evaluations) is summed by NumPy on a float64 copy, so that a small fit starts no
+    numba; larger ones by a kernel, without a copy.
 
     Returns
     -------
@@ -76,6 +81,8 @@ def row_sq_norms(X, block=1024):
     """
     out = np.empty(X.shape[0], dtype=np.float64)
     if sp.issparse(X):
+        if X.nnz < _kernels.SMALL_MAX_WORK:
+            return _kernels.small_csr_row_sq_norms(X)
         _kernels.csr_row_sq_norms(X.data, X.indices, X.indptr, np.zeros(X.shape[1]), out)
         return out
     for lo in range(0, X.shape[0], block):
@@ -358,10 +365,12 @@ def sgd_epoch(loss, state, options, rows=None):
         state.b_avg = np.zeros_like(state.b)
     with np.errstate(over="ignore", invalid="ignore"):
         schedule = _Schedule(order, batch_size, weights, etas, etas_b, avg_flags)
-        if data.sparse and _lazy_ok(loss.penalty):
+        if loss.small:  # NumPy steps and gradients: numba is not started
+            loss_sums = _numpy_steps(loss, state, schedule)
+        elif data.sparse and _lazy_ok(loss.penalty):
             loss_sums = _sparse_steps(loss, state, schedule)
         elif data.sparse or loss.penalty.factor is not None:
-            loss_sums = _constrained_steps(loss, state, schedule)
+            loss_sums = _numpy_steps(loss, state, schedule)
         else:  # the box, if any, is clipped inside the kernel
             loss_sums = _dense_steps(loss, state, schedule)
         state.samples_seen += n
@@ -454,18 +463,26 @@ def _lazy_ok(penalty):
     return penalty.factor is None and (penalty.box is None or penalty.box.contains_zero)
 
 
-def _constrained_steps(loss, state, schedule):
-    """An epoch's steps with penalty factors or bounds, dense or CSR, each minibatch's
-    gradient from ``loss.loss_gradient(coef, rows)`` (the kernels) and the step in NumPy.
+def _numpy_steps(loss, state, schedule):
+    """An epoch's steps in NumPy, dense or CSR, each minibatch's gradient from
+    ``loss.loss_gradient(coef, rows)``.
 
     The same step as the kernels' (gradient step with the smooth penalty, then the
     cumulative L1 penalty, each weight's share scaled by its factor), followed by the
     projection of the weights into the box, then the running mean.  Every step touches
     all ``K * n_features`` weights (eager, not the CSR path's lazy scaled weights): the
-    projection and the per-feature decay do not factor into one scale.  Used for
-    penalty factors, and for CSR data with a box that excludes zero; without factors,
-    dense data takes the kernel's steps (which clip into the box) and CSR data with a box
-    that contains zero the lazy steps (:func:`_lazy_ok`).
+    projection and the per-feature decay do not factor into one scale.  Used
+
+    * for small problems (``loss.small``), whose minibatch gradients the loss then
+      evaluates with NumPy too: no numba is started (a step costs microseconds there,
+      numba's start seconds);
+    * for penalty factors, and for CSR data with a box that excludes zero, with the
+      kernels' minibatch gradients.
+
+    Otherwise dense data takes the kernel's steps (which clip into the box) and CSR data
+    the lazy steps (:func:`_lazy_ok`).  Results agree with the kernels' steps to
+    rounding; on CSR data with an L1 term, with the lazy steps where every batch touches
+    every feature (lazily, an untouched weight gets its L1 penalty later).
     """
     lay, penalty = loss.layout, loss.penalty
     order, batch_size, weights = schedule.order, schedule.batch_size, schedule.weights
