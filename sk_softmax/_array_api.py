@@ -42,6 +42,7 @@ from ._compat import (
 )
 from ._kernels import _small
 from ._layout import CoefLayout, fitted_attributes
+from ._loss import curvature_diagonal
 from ._penalty import ElasticNet, GroupElasticNet
 from ._precision import PrecisionStages
 from ._validation import encode_labels, fit_sample_weight
@@ -186,6 +187,11 @@ class ArrayApiLoss:
         else:
             self.penalty = GroupElasticNet(C, l1_ratio, self.sw_sum, l1_groups, penalty_factor)
         y = np.asarray(y)
+        # the class weights of curvature_diagonal (its column sums come on first use)
+        self._class_sums = np.bincount(y, weights=sample_weight, minlength=n_classes).astype(
+            np.float64
+        )
+        self._curvature_sums = None
         T = np.zeros((n_samples, layout.K), dtype=dtype)
         if layout.binary:
             T[:, 0] = y == 1
@@ -238,10 +244,28 @@ class ArrayApiLoss:
         self.penalty.add_smooth_gradient(grad_W, W_host)
         return self.penalty.add_smooth(value, W_host), grad
 
-    def curvature_diagonal(self):
-        """None: no Hessian-diagonal estimate (it would cost a pass over data on another
-        array library's device), so L-BFGS runs on ``coef`` unscaled."""
-        return None
+    def curvature_diagonal(self, rows_per_chunk=4096):
+        """:meth:`SoftmaxLoss.curvature_diagonal`: the weighted column sums of ``x^2``
+        on the device (row chunks, in ``X``'s dtype; one pass on first use), the class
+        weights from the host.
+
+        Returns
+        -------
+        h : ndarray of shape (n_params,), float64, or None
+        """
+        if self._curvature_sums is None:
+            xp, X, w = self.xp, self.X, self.weights
+            n = X.shape[0]
+            m2 = np.zeros(X.shape[1])
+            for lo in range(0, n, rows_per_chunk):
+                hi = min(n, lo + rows_per_chunk)
+                sq = X[lo:hi, :] * X[lo:hi, :]
+                part = xp.sum(sq if isinstance(w, float) else sq * w[lo:hi, :], axis=0)
+                m2 += np.asarray(_host(part), dtype=np.float64)
+            # the weights are s_i / S (or 1 / n): curvature_sums sums s_i x_ij^2
+            m2 *= self.sw_sum if not isinstance(w, float) else 1.0
+            self._curvature_sums = np.concatenate([self._class_sums, m2])
+        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Not available (``supports_hessian_product`` is False)."""

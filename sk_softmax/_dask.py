@@ -51,7 +51,7 @@ from sklearn.utils.validation import validate_data
 
 from ._classifier import constraints, sgd_options, start_sgd, warm_start_coef
 from ._layout import CoefLayout
-from ._loss import SoftmaxLoss, hessian_rows
+from ._loss import SoftmaxLoss, curvature_diagonal, curvature_sums, hessian_rows
 from ._penalty import ElasticNet
 from ._precision import PrecisionStages
 from ._solvers import guarded_epoch, minimize_full_batch
@@ -347,6 +347,12 @@ def _block_loss_grad(coef, Xb, yb, swb, n_classes, fit_intercept, dtype, n_jobs)
     return out
 
 
+def _block_curvature_sums(Xb, yb, swb, n_classes, dtype):
+    """:func:`~sk_softmax._loss.curvature_sums` of one block."""
+    sw = None if swb is None else np.asarray(swb, dtype=np.float64)
+    return curvature_sums(_block_X(Xb, dtype), np.asarray(yb, dtype=np.intp), sw, n_classes)
+
+
 def _add(*parts):
     return np.sum(parts, axis=0)
 
@@ -391,6 +397,7 @@ class DaskLoss:
     def __init__(self, data, layout, penalty, n_jobs):
         self.data, self.layout, self.penalty, self.n_jobs = data, layout, penalty, n_jobs
         self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
+        self._curvature_sums = None  # for curvature_diagonal, on first use
         self.n_evaluations = 0
         self.seconds = []
 
@@ -432,9 +439,21 @@ class DaskLoss:
         return value, grad.ravel()
 
     def curvature_diagonal(self):
-        """None: no Hessian-diagonal estimate (it would cost a pass over the cluster's
-        data), so L-BFGS runs on ``coef`` unscaled."""
-        return None
+        """:meth:`SoftmaxLoss.curvature_diagonal` of all blocks: their
+        :func:`~sk_softmax._loss.curvature_sums` added up (one pass, on first use).
+
+        Returns
+        -------
+        h : ndarray of shape (n_params,), float64, or None
+        """
+        if self._curvature_sums is None:
+            d, lay = self.data, self.layout
+            parts = [
+                dask.delayed(_block_curvature_sums)(xb, yb, swb, lay.n_classes, d.dtype)
+                for xb, yb, swb in zip(d.X_blocks, d.y_blocks, d.sw_blocks)
+            ]
+            (self._curvature_sums,) = dask.compute(tree_sum(parts))
+        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.

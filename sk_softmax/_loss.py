@@ -59,24 +59,32 @@ def hessian_rows(n_samples, max_rows):
     return np.arange(0, n_samples, step), step
 
 
-def _data_curvature(loss, rows_per_chunk=4096):
-    """``(c, m2)`` of :meth:`SoftmaxLoss.curvature_diagonal`: ``c`` of shape (K,), the
-    class variances ``pi_k (1 - pi_k)`` of the stored rows, and ``m2`` of shape
-    (n_features,), the weighted column means of ``x^2`` (float64, read in row chunks so
-    that no copy of ``X`` is made; CSR repeats are squared one by one: an estimate)."""
-    X, sw = loss.X, loss.sample_weight
+def curvature_sums(X, y, sample_weight, n_classes, rows_per_chunk=4096):
+    """The data's part of :meth:`SoftmaxLoss.curvature_diagonal`, as sums that add up
+    over blocks of rows.
+
+    Parameters
+    ----------
+    X : ndarray or CSR of shape (n_samples, n_features)
+        Read in row chunks (no copy of ``X``); CSR repeats are squared one by one (an
+        estimate).
+    y : ndarray of shape (n_samples,), integer
+    sample_weight : ndarray of shape (n_samples,) or (0,) or None
+    n_classes : int
+
+    Returns
+    -------
+    sums : ndarray of shape (n_classes + n_features,), float64
+        The weight of each class, then ``sum_i s_i x_ij^2`` for each feature.
+    """
     n, d = X.shape
-    lay = loss.layout
-    weighted = sw.shape[0] > 0
-    total = loss.sw_sum if loss.sw_sum > 0 else 1.0
-    counts = np.bincount(loss.y, weights=sw if weighted else None, minlength=lay.n_classes)
-    shares = counts / total
-    c = shares * (1.0 - shares)
-    c = c[1:] if lay.binary else c  # the binary model stores class 1's row
+    weighted = sample_weight is not None and sample_weight.shape[0] > 0
+    sw = sample_weight if weighted else None
+    counts = np.bincount(y, weights=sw, minlength=n_classes).astype(np.float64)
     m2 = np.zeros(d)
     for lo in range(0, n, rows_per_chunk):
         hi = min(n, lo + rows_per_chunk)
-        if loss.sparse:
+        if sp.issparse(X):
             block = X[lo:hi]
             vals = np.square(block.data, dtype=np.float64)
             if weighted:
@@ -84,11 +92,29 @@ def _data_curvature(loss, rows_per_chunk=4096):
             m2 += np.bincount(block.indices, weights=vals, minlength=d)
         else:
             block = np.asarray(X[lo:hi], dtype=np.float64)
-            if weighted:
-                m2 += sw[lo:hi] @ np.square(block)
-            else:
-                m2 += np.einsum("ij,ij->j", block, block)
-    return c, m2 / total
+            m2 += sw[lo:hi] @ np.square(block) if weighted else np.einsum("ij,ij->j", block, block)
+    return np.concatenate([counts, m2])
+
+
+def curvature_diagonal(sums, layout, penalty):
+    """``h`` of :meth:`SoftmaxLoss.curvature_diagonal` from :func:`curvature_sums`
+    (of all the data, however they were added up), the layout and the penalty.
+
+    Returns
+    -------
+    h : ndarray of shape (n_params,), float64
+    """
+    counts, m2 = sums[: layout.n_classes], sums[layout.n_classes :]
+    total = float(counts.sum())
+    if total <= 0.0:
+        return None
+    shares = counts / total
+    c = shares * (1.0 - shares)
+    c = c[1:] if layout.binary else c  # the binary model stores class 1's row
+    h = c[:, None] * (m2 / total)[None, :] + penalty.smooth_curvature(layout.n_features)
+    if layout.fit_intercept:
+        h = np.hstack([h, c[:, None]])
+    return h.ravel()
 
 
 class SoftmaxLoss:
@@ -214,8 +240,8 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
-        # (class curvatures, column mean squares) for curvature_diagonal, made on first use
-        self._data_curvature = None
+        # the data's sums for curvature_diagonal (curvature_sums), made on first use
+        self._curvature_sums = None
 
     def with_data(self, X, y, sample_weight, penalty=None):
         """A loss of the same model (classes, intercept, penalty unless given) on other
@@ -258,7 +284,7 @@ class SoftmaxLoss:
             A new loss object sharing ``X``, ``y`` and the weights with this one.
         """
         loss = self.with_data(self.X, self.y, self.sample_weight, penalty)
-        loss._data_curvature = self._data_curvature  # the same data: a path of C reuses it
+        loss._curvature_sums = self._curvature_sums  # the same data: a path of C reuses it
         return loss
 
     def minibatch_data(self):
@@ -362,17 +388,14 @@ class SoftmaxLoss:
 
         Returns
         -------
-        h : ndarray of shape (n_params,), float64
-            Non-negative, in the layout of ``coef``.
+        h : ndarray of shape (n_params,), float64, or None
+            Non-negative, in the layout of ``coef``; None when all weights are zero.
         """
-        if self._data_curvature is None:
-            self._data_curvature = _data_curvature(self)
-        c, m2 = self._data_curvature
-        lay = self.layout
-        h = c[:, None] * m2[None, :] + self.penalty.smooth_curvature(lay.n_features)
-        if lay.fit_intercept:
-            h = np.hstack([h, c[:, None]])
-        return h.ravel()
+        if self._curvature_sums is None:
+            self._curvature_sums = curvature_sums(
+                self.X, self.y, self.sample_weight, self.layout.n_classes
+            )
+        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

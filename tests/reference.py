@@ -73,6 +73,23 @@ def objective_gradient(X, y, W, b, C, sw=None, binary=False):
     return GW / S + l2 * np.asarray(W, np.float64), gb / S
 
 
+def hessian_diagonal(X, y, W, b, C, sw=None, binary=False, factor=None):
+    """Diagonal of the Hessian of :func:`objective` (with penalty factors ``f``) at
+    ``(W, b)``: ``sum_i s_i p_ik (1 - p_ik) x_ij^2 / S + f_j / (C S)`` for the weights and
+    ``sum_i s_i p_ik (1 - p_ik) / S`` for the intercepts, as ``(h_W, h_b)``."""
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    n = X.shape[0]
+    sw = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    S = float(sw.sum())
+    P = softmax(full_logits(X, W, b, binary))
+    if binary:
+        P = P[:, 1:]
+    V = sw[:, None] * P * (1.0 - P)
+    f = np.ones(X.shape[1]) if factor is None else np.asarray(factor, np.float64)
+    l2 = 0.0 if np.isinf(C) else 1.0 / (C * S)
+    return V.T @ (X * X) / S + l2 * f, V.sum(axis=0) / S
+
+
 def elastic_net_objective(X, y, W, b, C, l1_ratio, sw=None, binary=False):
     """LogisticRegression's objective with the elastic-net penalty:
     ``mean_w(CE) + ((1 - r)/2 ||W||^2 + r ||W||_1) / (C S)``."""

@@ -203,6 +203,8 @@ def test_loss_gradient_matches_softmax_loss(name, device_name, n_classes, fit_in
     assert isinstance(value, float) and grad.dtype == np.float64
     assert value == pytest.approx(ref_value, rel=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-13)
+    # L-BFGS's scaling: the same estimate as in memory (same iterates)
+    np.testing.assert_allclose(loss.curvature_diagonal(), ref.curvature_diagonal(), rtol=1e-12)
     assert loss.supports_hessian_product is False
     with pytest.raises(NotImplementedError):
         loss.hessian_product(coef, np.ones(coef.shape, dtype=bool))

@@ -316,7 +316,9 @@ def test_in_memory_X_with_dask_y(client, da):
     # warm_start continues from the fitted coefficients: at the optimum already
     clf.set_params(warm_start=True).fit(X, da.from_array(y, chunks=500))
     assert clf.n_iter_[0] <= 1
-    _assert_same_fit(clf, ref)
+    # one step at the optimum's flat bottom (objective flat to rounding there) may move
+    # the coefficients by ~1e-7: a looser comparison than between the two fits above
+    _assert_same_fit(clf, ref, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -369,6 +371,32 @@ def test_workers_use_their_threads(client, monkeypatch):
     assert task_threads(None) == min(2, numba_max)
     State.executing_count = 8
     assert task_threads(None) == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_curvature_diagonal_equals_in_memory(client, da, monkeypatch):
+    """L-BFGS's scaling on dask is the in-memory estimate (sums over blocks)."""
+    from sk_softmax import _dask
+    from sk_softmax._loss import SoftmaxLoss
+
+    X, y = _data(n=1000, k=3, seed=4)
+    sw = np.random.default_rng(4).uniform(0.0, 2.0, X.shape[0])
+    seen = []
+    original = _dask.DaskLoss.curvature_diagonal
+
+    def spy(self):
+        seen.append(original(self))
+        return seen[-1]
+
+    monkeypatch.setattr(_dask.DaskLoss, "curvature_diagonal", spy)
+    SoftmaxClassifier(C=0.5, max_iter=2).fit(
+        da.from_array(X, chunks=(250, -1)),
+        da.from_array(y, chunks=250),
+        sample_weight=da.from_array(sw, chunks=250),
+    )
+    y_enc = np.unique(y, return_inverse=True)[1]
+    expected = SoftmaxLoss(X, y_enc, 3, sw, C=0.5).curvature_diagonal()
+    np.testing.assert_allclose(seen[0], expected, rtol=1e-12)
 
 
 @pytest.mark.slow

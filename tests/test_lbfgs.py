@@ -206,3 +206,83 @@ def test_the_float32_stage_reaches_the_float64_objective(rng):
     assert r64.status == rmp.status == 0
     assert abs(fmp - f64) <= 1e-8 * f64
     np.testing.assert_allclose(xmp, x64, atol=1e-6)
+
+
+# -- the Jacobi scaling ------------------------------------------------------------------
+def _data(rng, n=300, d=6, n_classes=3):
+    X = rng.standard_normal((n, d)) * np.logspace(-2, 2, d)  # columns of scales 1e-2..1e2
+    X[:, 0] = 0.0  # a column of zeros: no curvature at all at C = inf
+    y = rng.integers(0, n_classes, n)
+    y[:5] = np.arange(5) % n_classes
+    return X, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_curvature_diagonal_is_the_hessian_diagonal_at_the_start(n_classes, sparse, weighted):
+    """At zero weights and the intercepts at the class shares' logits (where the optimum
+    of the intercepts alone is) the estimate is the exact Hessian diagonal."""
+    import scipy.sparse as sp
+
+    from . import reference as ref
+
+    rng = np.random.default_rng(0)
+    X, y = _data(rng, n_classes=n_classes)
+    X[rng.random(X.shape) < 0.3] = 0.0
+    sw = rng.uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    factor = np.linspace(0.0, 2.0, X.shape[1])
+    C = 0.3
+    loss = SoftmaxLoss(sp.csr_array(X) if sparse else X, y, n_classes, sw, C=C,
+                       penalty_factor=factor)  # fmt: skip
+    shares = np.bincount(y, weights=sw, minlength=n_classes)
+    shares = shares / shares.sum()
+    binary = n_classes == 2
+    b = np.log(shares[1:] / shares[0]) if binary else np.log(shares)
+    W = np.zeros((loss.layout.K, X.shape[1]))
+    h_W, h_b = ref.hessian_diagonal(X, y, W, b, C, sw, binary, factor)
+    h = loss.curvature_diagonal().reshape(loss.layout.coef_shape)
+    np.testing.assert_allclose(h[:, :-1], h_W, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(h[:, -1], h_b, rtol=1e-12)
+
+
+def test_scaling_converges_on_badly_scaled_columns():
+    """Columns of scales 1e-2..1e2: unscaled L-BFGS is far from the optimum after 300
+    iterations; scaled, it meets tol on the unscaled gradient well before."""
+    rng = np.random.default_rng(1)
+    X, y = _data(rng, n=2000)
+    loss = SoftmaxLoss(X, y, 3, C=10.0)
+    h = loss.curvature_diagonal()
+    tol = 1e-6
+    x, n_iter, result = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=300, tol=tol,
+                                       curvature=h)  # fmt: skip
+    assert result.message == "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+    assert n_iter < 100
+    assert np.max(np.abs(loss.loss_gradient(x)[1])) <= tol  # the test on coef, not coef / s
+    with pytest.warns(ConvergenceWarning):
+        minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=300, tol=tol)
+
+
+def test_scaled_solve_at_its_optimum_takes_no_iteration():
+    rng = np.random.default_rng(2)
+    X, y = _data(rng)
+    loss = SoftmaxLoss(X, y, 3, C=1.0)
+    h = loss.curvature_diagonal()
+    x, _, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-9, curvature=h)
+    calls = []
+    x2, n_iter, result = minimize_lbfgs(
+        loss, x, tol=1e-6, curvature=h, callback=lambda c, f: calls.append(f)
+    )
+    assert n_iter == 0 and result.nfev == 1 and result.status == 0 and not calls
+    np.testing.assert_array_equal(x2, x)
+
+
+def test_jacobi_scale_guards():
+    from sk_softmax._solvers._lbfgs import jacobi_scale
+
+    assert jacobi_scale(None) is None
+    assert jacobi_scale(np.zeros(4)) is None
+    s = jacobi_scale(np.array([4.0, 1.0, 0.0, 0.25]))
+    assert np.all(np.isfinite(s)) and np.median(s) == pytest.approx(1.0)
+    # a curvature of 0 is raised to 1e-12 of the largest: finite, the largest scale
+    assert s[2] == s.max() and s[2] / s[1] == pytest.approx(1.0 / np.sqrt(1e-12 * 4.0))
