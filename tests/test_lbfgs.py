@@ -286,3 +286,77 @@ def test_jacobi_scale_guards():
     assert np.all(np.isfinite(s)) and np.median(s) == pytest.approx(1.0)
     # a curvature of 0 is raised to 1e-12 of the largest: finite, the largest scale
     assert s[2] == s.max() and s[2] / s[1] == pytest.approx(1.0 / np.sqrt(1e-12 * 4.0))
+
+
+# -- L-BFGS without bounds (lbfgs_unbounded) -----------------------------------------------
+def _recorded(fun, values):
+    def wrapped(x):
+        value, grad = fun(x)
+        values.append(value)
+        return value, grad
+
+    return wrapped
+
+
+@pytest.mark.parametrize("data", ["iris", "digits"])
+def test_unbounded_lbfgs_is_lbfgsb_without_bounds(data):
+    """The same objective values, evaluation for evaluation, as scipy's L-BFGS-B until
+    rounding parts them (iris: the whole solve)."""
+    from scipy import optimize
+    from sklearn.datasets import load_digits, load_iris
+
+    from sk_softmax._solvers._lbfgs import _FTOL, lbfgs_unbounded
+
+    X, y = (load_iris if data == "iris" else load_digits)(return_X_y=True)
+    loss = SoftmaxLoss(X / X.max(), y, len(np.unique(y)), C=1.0)
+    x0 = np.zeros(loss.n_params)
+    theirs, ours = [], []
+    opts = dict(maxiter=1000, gtol=1e-6, ftol=_FTOL, maxls=50)
+    ref = optimize.minimize(
+        _recorded(loss.loss_gradient, theirs), x0, method="L-BFGS-B", jac=True, options=opts
+    )
+    res = lbfgs_unbounded(_recorded(loss.loss_gradient, ours), x0, None, **opts)
+    n = 36 if data == "iris" else 60  # digits: rounding parts them after ~70 evaluations
+    np.testing.assert_allclose(ours[:n], theirs[:n], rtol=1e-12)
+    assert res.status == ref.status == 0
+    assert np.max(np.abs(res.jac)) <= 1e-6
+    assert res.fun == pytest.approx(ref.fun, rel=1e-7)  # both stopped at |g| <= 1e-6
+    if data == "iris":
+        assert (res.nit, res.nfev) == (ref.nit, ref.nfev)
+
+
+def test_unbounded_lbfgs_statuses():
+    from sk_softmax._solvers._lbfgs import _FTOL, lbfgs_unbounded
+
+    rng = np.random.default_rng(0)
+    q = Quadratic(rng.standard_normal(30), np.logspace(0, 3, 30))
+    opts = dict(maxls=50, gtol=1e-10, ftol=_FTOL)
+    assert lbfgs_unbounded(q.loss_gradient, np.zeros(30), None, maxiter=3, **opts).status == 1
+
+    def stop(result):
+        raise StopIteration
+
+    r = lbfgs_unbounded(q.loss_gradient, np.zeros(30), stop, maxiter=100, **opts)
+    assert (r.status, r.nit) == (99, 1)
+    r = lbfgs_unbounded(q.loss_gradient, q.a.copy(), None, maxiter=100, **opts)
+    assert (r.status, r.nit, r.nfev) == (0, 0, 1)  # at the minimiser: no iteration
+    # the relative decrease test ends a solve whose gradient test cannot be met
+    r = lbfgs_unbounded(q.loss_gradient, np.zeros(30), None, maxiter=1000,
+                        maxls=50, gtol=0.0, ftol=_FTOL)  # fmt: skip
+    assert r.status == 0 and "REDUCTION" in r.message
+
+
+def test_unbounded_lbfgs_line_search_failure_restarts_then_stops():
+    """A gradient that is not the objective's: the line search fails, the memory is
+    cleared and steepest descent tried once more, then the solve stops (status 2)."""
+    from sk_softmax._solvers._lbfgs import _FTOL, lbfgs_unbounded
+
+    calls = []
+
+    def wrong(x):  # f increases along -g everywhere
+        calls.append(1)
+        return float(x @ x), -2.0 * x + 1.0
+
+    r = lbfgs_unbounded(wrong, np.ones(4), None, maxiter=100, maxls=5, gtol=1e-8, ftol=_FTOL)
+    assert r.status == 2 and not r.success and "LINE SEARCH" in r.message
+    assert r.nit == 0 and len(calls) == r.nfev <= 1 + 2 * 5

@@ -17,9 +17,11 @@ converging).
 """
 
 import warnings
+from collections import deque
 
 import numpy as np
 from scipy import optimize
+from scipy.linalg import blas
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import _precision
@@ -296,21 +298,25 @@ def _run(
 
     solve = _Solve(loss, coef0, tol, bounds, scale, float32, report if verbose else None, callback)
     per_iteration = verbose or callback is not None or float32 or scale is not None
+    options = {
+        "maxiter": max_iter,
+        "maxls": _MAXLS,
+        "gtol": tol if scale is None else 0.0,
+        "ftol": _FTOL,
+    }
     try:
-        result = optimize.minimize(
-            solve.fun,
-            coef0 / solve.s,
-            method="L-BFGS-B",
-            jac=True,
-            bounds=solve.scaled_bounds,
-            callback=solve.iteration if per_iteration else None,
-            options={
-                "maxiter": max_iter,
-                "maxls": 50,
-                "gtol": tol if scale is None else 0.0,
-                "ftol": 64 * np.finfo(float).eps,
-            },
-        )
+        if bounds is None:
+            result = lbfgs_unbounded(solve.fun, coef0 / solve.s, solve.iteration, **options)
+        else:
+            result = optimize.minimize(
+                solve.fun,
+                coef0 / solve.s,
+                method="L-BFGS-B",
+                jac=True,
+                bounds=solve.scaled_bounds,
+                callback=solve.iteration if per_iteration else None,
+                options=options,
+            )
     except _NonFinite:
         x = np.array(solve.x, dtype=np.float64)
         status = dict(status=2, success=False, message="non-finite float32 evaluation")
@@ -327,3 +333,167 @@ def _run(
 
 
 _CONVERGED = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+
+
+# -- L-BFGS without bounds -------------------------------------------------------------
+#: L-BFGS-B's options as scikit-learn sets them: the relative decrease of the objective
+#: that stops a solve (``ftol``), line-search evaluations per iteration (``maxls``)
+_FTOL = 64 * np.finfo(float).eps
+_MAXLS = 50
+_MEMORY = 10  # scipy's default ``maxcor``
+# L-BFGS-B's line search (MINPACK-2's dcsrch): sufficient decrease, curvature, interval
+_LS_FTOL, _LS_GTOL, _LS_XTOL, _LS_STPMAX = 1e-3, 0.9, 0.1, 1e10
+_MESSAGES = {
+    0: _CONVERGED,
+    1: "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+    2: "ABNORMAL: LINE SEARCH FAILED",
+    3: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+    99: "`callback` raised `StopIteration`.",
+}
+
+
+def lbfgs_unbounded(fun, x0, callback=None, *, maxiter, maxls, gtol, ftol):
+    """L-BFGS without bounds: L-BFGS-B's iteration, with the two-loop recursion.
+
+    Without bounds L-BFGS-B's step is the L-BFGS direction ``-H g`` (its compact
+    representation and subspace minimisation reduce to it), found by the same line
+    search (MINPACK-2's ``dcsrch``, scipy's port, with L-BFGS-B's constants; a first
+    step of length 1, then the unit step) and the same tests: stop when
+    ``max |g| <= gtol``, when the relative decrease ``(f_old - f) / max(|f_old|, |f|, 1)``
+    is at most ``ftol``, or after ``maxiter`` iterations; a pair with
+    ``s.y <= eps * (-g_old.s)`` is not stored; a failed line search clears the memory and
+    retries once along ``-g``.  The direction costs ``O(memory * n)`` where L-BFGS-B's
+    subspace step forms ``O(memory^2 * n)`` products: on a million coefficients (the
+    text-like CSR fit) 36 ms per iteration against L-BFGS-B's 117 ms (docs/design.md).
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> (value, gradient)``.
+    x0 : ndarray of shape (n,)
+    callback : callable or None
+        ``callback(intermediate_result)`` after every iteration (scipy's convention: its
+        ``x`` and ``fun``); raising ``StopIteration`` ends the solve (status 99).
+    maxiter, maxls : int
+    gtol, ftol : float
+
+    Returns
+    -------
+    result : scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``status`` (0 converged, 1
+        ``maxiter``, 2 line search failed, 99 stopped by the callback), ``success``,
+        ``message``.
+    """
+    x = np.array(x0, dtype=np.float64)
+    f, g = fun(x)
+    counter = {"nfev": 1}
+    pairs = deque(maxlen=_MEMORY)
+    nit, status = 0, None
+    if gtol > 0.0 and np.max(np.abs(g), initial=0.0) <= gtol:
+        status = 0
+    while status is None and nit < maxiter:
+        found = _step(fun, x, f, g, pairs, nit == 0, maxls, counter)
+        if found is None:
+            status = 2
+            break
+        x_new, f_new, g_new = found
+        s_k, y_k = x_new - x, g_new - g
+        if float(s_k @ y_k) > np.finfo(float).eps * float(-(g @ s_k)):
+            pairs.append((s_k, y_k, 1.0 / float(s_k @ y_k)))
+        f_old, x, f, g = f, x_new, f_new, g_new
+        nit += 1
+        if callback is not None:
+            try:
+                callback(optimize.OptimizeResult(x=x, fun=f))
+            except StopIteration:
+                status = 99
+                break
+        if gtol > 0.0 and np.max(np.abs(g)) <= gtol:
+            status = 0
+        elif (f_old - f) <= ftol * max(abs(f_old), abs(f), 1.0):
+            status = 3  # converged, on the objective's relative decrease
+    status = 1 if status is None else status
+    return optimize.OptimizeResult(
+        x=x,
+        fun=f,
+        jac=g,
+        nit=nit,
+        nfev=counter["nfev"],
+        status=0 if status == 3 else status,
+        success=status in (0, 3),
+        message=_MESSAGES[status],
+    )
+
+
+def _step(fun, x, f, g, pairs, first, maxls, counter):
+    """One iteration's line search along the L-BFGS direction (the first from a step of
+    length 1); when it fails with stored pairs, they are cleared and steepest descent is
+    tried once.  ``(x, f, g)`` of the new point, or None."""
+    d = -_two_loop(g, pairs)
+    step0 = min(1.0 / float(np.linalg.norm(d)), _LS_STPMAX) if first else 1.0
+    found = _line_search(fun, x, f, g, d, step0, maxls, counter)
+    if found is None and pairs:
+        pairs.clear()
+        d = -g
+        step0 = min(1.0 / float(np.linalg.norm(d)), _LS_STPMAX)
+        found = _line_search(fun, x, f, g, d, step0, maxls, counter)
+    return found
+
+
+def _two_loop(g, pairs):
+    """``H g`` for the L-BFGS inverse-Hessian estimate of ``pairs`` ``(s, y, 1 / s.y)``,
+    its initial matrix ``(s.y / y.y) I`` from the newest pair (the identity without one)."""
+    q = np.array(g, dtype=np.float64)
+    alphas = []
+    # BLAS axpy updates q in place: a million coefficients' temporaries would triple the
+    # memory traffic of the recursion
+    for s_k, y_k, rho in reversed(pairs):
+        a = rho * float(s_k @ q)
+        q = blas.daxpy(y_k, q, a=-a)
+        alphas.append(a)
+    if pairs:
+        _, y_k, rho = pairs[-1]
+        q *= 1.0 / (rho * float(y_k @ y_k))
+    for (s_k, y_k, rho), a in zip(pairs, reversed(alphas)):
+        q = blas.daxpy(s_k, q, a=a - rho * float(y_k @ q))
+    return q
+
+
+def _line_search(fun, x, f, g, d, step0, maxls, counter):
+    """MINPACK-2's ``dcsrch`` along ``d`` (scipy's port), at most ``maxls`` evaluations;
+    ``(x, f, g)`` of the accepted point, or None."""
+    from scipy.optimize._dcsrch import DCSRCH
+
+    last = {}
+
+    def phi(step):
+        if step not in last:
+            if counter["nfev_ls"] >= maxls:
+                raise _LineSearchSpent
+            counter["nfev_ls"] += 1
+            counter["nfev"] += 1
+            x_new = x + step * d
+            last.clear()
+            last[step] = (x_new, *fun(x_new))
+        return last[step][1]
+
+    def derphi(step):
+        phi(step)
+        return float(last[step][2] @ d)
+
+    counter["nfev_ls"] = 0
+    derphi0 = float(g @ d)
+    if not derphi0 < 0.0:
+        return None
+    search = DCSRCH(phi, derphi, _LS_FTOL, _LS_GTOL, _LS_XTOL, 0.0, _LS_STPMAX)
+    try:
+        step, _, _, task = search(step0, phi0=f, derphi0=derphi0, maxiter=maxls)
+    except _LineSearchSpent:
+        return None
+    if step is None or step not in last:
+        return None
+    return last[step]
+
+
+class _LineSearchSpent(Exception):
+    """A line search used its ``maxls`` evaluations."""
