@@ -3,9 +3,11 @@
 For each data set and dtype, the estimator's full-batch path (``precision_stages``, then
 ``minimize_lbfgs``; C=1, tol=1e-4, max_iter=1000, from zero, two kernel threads) with:
 
-- ``unscaled``: L-BFGS-B on ``coef`` (the solver before issue 30);
-- ``scaled``: on ``coef / s``, ``s = 1 / sqrt(h)`` from ``SoftmaxLoss.curvature_diagonal``
-  (as shipped);
+- ``unscaled``: L-BFGS on ``coef`` (the iterates of the solver before issue 30);
+- ``scaled``: on ``coef / s``, ``s = 1 / sqrt(h)`` from ``SoftmaxLoss.curvature_diagonal``,
+  always (the rule ``MIN_CURVATURE_SPREAD`` switched off for this run);
+- ``as shipped``: scaled where the weights' curvatures spread over at least
+  ``MIN_CURVATURE_SPREAD`` (the column "spread"), else unscaled;
 - ``SGD epoch + scaled``: one SGD epoch (``SoftmaxClassifier(solver="sgd")`` defaults) as
   the starting point, its time included;
 - CSR only, ``scaled + float32 stage``: a float32 copy of the CSR data evaluated first.
@@ -78,7 +80,7 @@ def run(method, X, y, K):
     from sk_softmax import SoftmaxClassifier
     from sk_softmax._loss import SoftmaxLoss
     from sk_softmax._precision import precision_stages
-    from sk_softmax._solvers import minimize_lbfgs
+    from sk_softmax._solvers import _lbfgs, minimize_lbfgs
     from sk_softmax._threading import kernel_threads
 
     trace = []
@@ -96,14 +98,30 @@ def run(method, X, y, K):
     h = None if method == "unscaled" else loss.curvature_diagonal()
     final = Counted(stages.final, trace)
     first = None if f32 is None else Counted(f32, trace)
-    with kernel_threads(2), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        coef, n_iter, _ = minimize_lbfgs(
-            final, coef0, max_iter=1000, tol=1e-4, float32_loss=first, curvature=h
-        )
+    spread_rule = _lbfgs.MIN_CURVATURE_SPREAD
+    if method != "as shipped":
+        _lbfgs.MIN_CURVATURE_SPREAD = 0.0  # a benchmark's switch, restored below
+    try:
+        with kernel_threads(2), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            coef, n_iter, _ = minimize_lbfgs(final, coef0, max_iter=1000, tol=1e-4,
+                                             float32_loss=first, curvature=h,
+                                             weights=loss.layout.penalty_mask)  # fmt: skip
+    finally:
+        _lbfgs.MIN_CURVATURE_SPREAD = spread_rule
     elapsed = time.perf_counter() - t0
     check = SoftmaxLoss(X.astype(np.float64), y, K, None, C=1.0)
     return n_iter, len(trace), elapsed, check.loss_gradient(coef)[0], trace
+
+
+def _spread(X, y, K):
+    """Largest / smallest curvature of the weights (what ``MIN_CURVATURE_SPREAD`` reads)."""
+    from sk_softmax._loss import SoftmaxLoss
+
+    loss = SoftmaxLoss(X, y, K, None, C=1.0)
+    h = loss.curvature_diagonal()[loss.layout.penalty_mask]
+    h = np.maximum(h, 1e-12 * h.max())
+    return float(h.max() / h.min())
 
 
 def main(argv=None):
@@ -122,9 +140,10 @@ def main(argv=None):
         _, y = np.unique(y, return_inverse=True)
         y = y.astype(np.intp)
         K = int(y.max()) + 1
-        methods = ["unscaled", "scaled", "SGD epoch + scaled"]
+        methods = ["unscaled", "scaled", "as shipped", "SGD epoch + scaled"]
         if sp.issparse(X):
             methods.append("scaled + float32 stage")
+        spread = _spread(X, y, K)
         for dtype in (np.float64, np.float32):
             if sp.issparse(X) and dtype == np.float32:
                 continue  # the float32 stage row stands for it
@@ -138,7 +157,7 @@ def main(argv=None):
                 reach = next((i + 1 for i, v in enumerate(trace) if v <= base[0]), None)
                 rows.append(
                     [
-                        name,
+                        f"{name} (spread {spread:.2g})",
                         np.dtype(dtype).name,
                         method,
                         n_iter,

@@ -50,5 +50,6 @@ def minimize_full_batch(stages, coef0, **options):
         float32_loss=stages.float32,
         bounds=bounds,
         curvature=loss.curvature_diagonal(),
+        weights=loss.layout.penalty_mask,
         **options,
     )
