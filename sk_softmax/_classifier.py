@@ -165,8 +165,9 @@ class SoftmaxClassifier(
     by ``"lbfgs"`` (without an L1 term) on a float32 copy first, then in float64 until
     the float64 gradient meets ``tol`` (docs/design.md, "Two precisions").  Two solvers
     minimise it:
-    ``"lbfgs"`` (scipy's L-BFGS-B with ``LogisticRegression``'s options; with an L1
-    term, L-BFGS-B on split weights then OWL-QN with Newton steps, on the same kernel)
+    ``"lbfgs"`` (L-BFGS with ``LogisticRegression``'s options, on diagonally scaled
+    coefficients where the data are badly scaled; with an L1 term, L-BFGS-B on split
+    weights then OWL-QN with Newton steps, on the same kernel)
     and ``"sgd"``
     (minibatch stochastic gradient descent, which also offers :meth:`partial_fit` for
     streaming and out-of-core data).
@@ -184,7 +185,7 @@ class SoftmaxClassifier(
     fit_intercept : bool, default=True
         Whether to fit (unpenalised) intercepts.
     solver : {"lbfgs", "sgd"}, default="lbfgs"
-        ``"lbfgs"``: L-BFGS-B on the whole data, or, when ``l1_ratio > 0`` (and ``C``
+        ``"lbfgs"``: L-BFGS on the whole data, or, when ``l1_ratio > 0`` (and ``C``
         is finite), L-BFGS-B on the weights split into positive and negative parts,
         handing very sparse models over to orthant-wise L-BFGS with Newton steps
         (``sk_softmax._solvers._l1``); both yield exact zeros.  ``"sgd"``:

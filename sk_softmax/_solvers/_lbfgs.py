@@ -1,6 +1,7 @@
-"""L-BFGS-B (scipy) with the options scikit-learn's ``LogisticRegression`` uses, in one
-precision or in two stages (float32 evaluations, then float64 ones: the stages are
-made by :mod:`sk_softmax._precision`), on diagonally scaled coefficients.
+"""L-BFGS with the options scikit-learn's ``LogisticRegression`` uses (our own iteration
+without bounds, scipy's L-BFGS-B with them), in one precision or in two stages (float32
+evaluations, then float64 ones: the stages are made by :mod:`sk_softmax._precision`), on
+diagonally scaled coefficients where the data are badly scaled.
 
 **The scaling (a Jacobi preconditioner).**  L-BFGS-B starts every solve with a multiple
 of the identity as its inverse-Hessian estimate, so coefficients of very different
@@ -10,10 +11,10 @@ intercepts) slow it down.  Given the loss's estimate ``h`` of the Hessian diagon
 ``v = coef / s`` with ``s = 1 / sqrt(h)`` (normalised to a median of 1), the same as
 starting from the diagonal inverse-Hessian estimate ``diag(s^2)``, where the weights'
 curvatures spread over at least :data:`MIN_CURVATURE_SPREAD` (badly scaled columns, rare
-features at a weak penalty); on well-scaled data it cost iterations and is not used.  The stopping test
-stays on the unscaled gradient: a callback stops the solve when the max-norm of the
-projected gradient of ``coef`` is at most ``tol``, as scipy's ``gtol`` does without the
-scaling.  Measured in benchmarks/results/preconditioner.md (MNIST: a third fewer
+features at a weak penalty); on well-scaled data it cost iterations and is not used.
+The stopping test stays on the unscaled gradient: a callback stops the solve when the
+max-norm of the projected gradient of ``coef`` is at most ``tol``, as scipy's ``gtol``
+does without the scaling.  Measured in benchmarks/results/preconditioner.md (MNIST: a third fewer
 evaluations; features of scales 1e-3 to 1e3: 100 evaluations instead of 1000 without
 converging).  Without bounds the iteration is :func:`lbfgs_unbounded`, not scipy's.
 """
