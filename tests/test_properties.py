@@ -60,6 +60,16 @@ def _fit(n_jobs, dtype=np.float64, sparse=False, weighted=False, **params):
     return out
 
 
+def _fit_badly_scaled(n_jobs):
+    """Columns of scales 1e-2..1e2: L-BFGS on Jacobi-scaled coefficients."""
+    X, y = _digits()
+    X = X * np.logspace(-2, 2, X.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = SoftmaxClassifier(n_jobs=n_jobs, max_iter=300).fit(X, y)
+    return _fitted(est, X)
+
+
 def _partial_fit(n_jobs, sparse=False):
     X, y = _digits(sparse=sparse)
     est = SoftmaxClassifier(solver="sgd", batch_size=1024, random_state=0, n_jobs=n_jobs)
@@ -137,6 +147,7 @@ THREAD_CASES = {
     "lbfgs dense": lambda n, mp: _fit(n, max_iter=300),
     "lbfgs dense float32, weighted": lambda n, mp: _fit(n, np.float32, weighted=True, max_iter=300),
     "lbfgs csr": lambda n, mp: _fit(n, sparse=True, max_iter=300),
+    "lbfgs dense, badly scaled (Jacobi scaling)": lambda n, mp: _fit_badly_scaled(n),
     "l1": lambda n, mp: _fit(n, C=0.05, l1_ratio=1.0, tol=1e-6, max_iter=500),
     "elastic-net": lambda n, mp: _fit(n, C=0.05, l1_ratio=0.5, tol=1e-6, max_iter=500),
     "elastic-net csr": lambda n, mp: _fit(n, sparse=True, C=0.05, l1_ratio=0.5, max_iter=100),
