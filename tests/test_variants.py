@@ -194,17 +194,22 @@ print(sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")))
 """
 
 
-def test_a_small_fit_imports_no_numba():
-    """A small problem (iris, wine) is fitted and predicted with NumPy: numba, and with
-    it the 0.5 s (warm cache) to seconds (cold) of its start, is never paid there."""
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", NO_NUMBA],
+def _numba_modules_after(script):
+    """The numba modules a fresh interpreter has loaded after running ``script`` (which
+    prints them last)."""
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
-    ).stdout
-    assert out.strip() == "[]"
+    ).stdout.strip()
+
+
+def test_a_small_fit_imports_no_numba():
+    """A small problem (iris, wine) is fitted and predicted with NumPy: numba, and with
+    it the 0.5 s (warm cache) to seconds (cold) of its start, is never paid there."""
+    assert _numba_modules_after(NO_NUMBA) == "[]"
 
 
 SGD_NO_NUMBA = """
@@ -243,11 +248,4 @@ def test_a_small_sgd_fit_imports_no_numba():
     """SGD on a small problem (iris: dense, CSR, float32; binary; averaging, early
     stopping, L1 and elastic-net, class and sample weights, bounds, penalty factors;
     fit, partial_fit and predictions) steps in NumPy: numba is never imported."""
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", SGD_NO_NUMBA],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    assert out.strip() == "[]"
+    assert _numba_modules_after(SGD_NO_NUMBA) == "[]"
