@@ -262,8 +262,8 @@ class ArrayApiLoss:
                 sq = X[lo:hi, :] * X[lo:hi, :]
                 part = xp.sum(sq if isinstance(w, float) else sq * w[lo:hi, :], axis=0)
                 m2 += np.asarray(_host(part), dtype=np.float64)
-            # the weights are s_i / S (or 1 / n): curvature_sums sums s_i x_ij^2
-            m2 *= self.sw_sum if not isinstance(w, float) else 1.0
+            if not isinstance(w, float):  # weights s_i / S: curvature_sums sums s_i x_ij^2
+                m2 *= self.sw_sum
             self._curvature_sums = np.concatenate([self._class_sums, m2])
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 

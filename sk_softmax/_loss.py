@@ -102,7 +102,8 @@ def curvature_diagonal(sums, layout, penalty):
 
     Returns
     -------
-    h : ndarray of shape (n_params,), float64
+    h : ndarray of shape (n_params,), float64, or None
+        None when the weights sum to zero.
     """
     counts, m2 = sums[: layout.n_classes], sums[layout.n_classes :]
     total = float(counts.sum())
@@ -389,7 +390,8 @@ class SoftmaxLoss:
         Returns
         -------
         h : ndarray of shape (n_params,), float64, or None
-            Non-negative, in the layout of ``coef``; None when all weights are zero.
+            Non-negative, in the layout of ``coef``; None when the sample weights sum
+            to zero.
         """
         if self._curvature_sums is None:
             self._curvature_sums = curvature_sums(

@@ -479,17 +479,14 @@ def _two_loop(g, pairs):
 
 
 def _line_search(fun, x, f, g, d, step0, maxls, counter):
-    """MINPACK-2's ``dcsrch`` along ``d`` (scipy's port), at most ``maxls`` evaluations;
-    ``(x, f, g)`` of the accepted point, or None."""
+    """MINPACK-2's ``dcsrch`` along ``d`` (scipy's port), at most ``maxls`` evaluations
+    (one per iteration of the search); ``(x, f, g)`` of the accepted point, or None."""
     from scipy.optimize._dcsrch import DCSRCH
 
-    last = {}
+    last = {}  # the latest evaluated step: dcsrch asks phi and derphi at the same point
 
     def phi(step):
         if step not in last:
-            if counter["nfev_ls"] >= maxls:
-                raise _LineSearchSpent
-            counter["nfev_ls"] += 1
             counter["nfev"] += 1
             x_new = x + step * d
             last.clear()
@@ -500,19 +497,11 @@ def _line_search(fun, x, f, g, d, step0, maxls, counter):
         phi(step)
         return float(last[step][2] @ d)
 
-    counter["nfev_ls"] = 0
     derphi0 = float(g @ d)
     if not derphi0 < 0.0:
         return None
     search = DCSRCH(phi, derphi, _LS_FTOL, _LS_GTOL, _LS_XTOL, 0.0, _LS_STPMAX)
-    try:
-        step, _, _, task = search(step0, phi0=f, derphi0=derphi0, maxiter=maxls)
-    except _LineSearchSpent:
-        return None
+    step = search(step0, phi0=f, derphi0=derphi0, maxiter=maxls)[0]
     if step is None or step not in last:
         return None
     return last[step]
-
-
-class _LineSearchSpent(Exception):
-    """A line search used its ``maxls`` evaluations."""
