@@ -15,7 +15,7 @@ features at a weak penalty); on well-scaled data it cost iterations and is not u
 The stopping test stays on the unscaled gradient: a callback stops the solve when the
 max-norm of the projected gradient of ``coef`` is at most ``tol``, as scipy's ``gtol``
 does without the scaling.  Measured in benchmarks/results/preconditioner.md (MNIST: a third fewer
-evaluations; features of scales 1e-3 to 1e3: 100 evaluations instead of 1000 without
+evaluations; features of scales 1e-3 to 1e3: 81 evaluations instead of 1066 without
 converging).  Without bounds the iteration is :func:`lbfgs_unbounded`, not scipy's.
 """
 
@@ -48,7 +48,7 @@ _MIN_RELATIVE_CURVATURE = 1e-12
 #: The scaling is used only where the weights' curvatures spread over at least this
 #: factor (largest / smallest): below it, on well-scaled data, it cost iterations
 #: (4000 MNIST rows at C = 0.01 to 2.5, spreads 3 to 486: 79-113 -> 91-165; digits,
-#: 107: 76 -> 90); above it, it saved them (all of MNIST at C = 1, 2900: 281 -> 193
+#: 107: 76 -> 90); above it, it saved them (all of MNIST at C = 1, 2900: 272 -> 180
 #: evaluations; 4000 rows at C = 10, 1900: 120 -> 102; unscaled wine and breast cancer,
 #: columns of scales 1e-3..1e3: thousands -> hundreds or tens).  docs/design.md.
 MIN_CURVATURE_SPREAD = 1e3
