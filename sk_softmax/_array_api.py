@@ -267,6 +267,10 @@ class ArrayApiLoss:
             self._curvature_sums = np.concatenate([self._class_sums, m2])
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
+    def curvature_kronecker(self):
+        """Not estimated here (None): L-BFGS takes :meth:`curvature_diagonal`."""
+        return None
+
     def hessian_product(self, coef, free, max_rows=None):
         """Not available (``supports_hessian_product`` is False)."""
         raise NotImplementedError("ArrayApiLoss has no Hessian-vector products.")

@@ -455,6 +455,10 @@ class DaskLoss:
             (self._curvature_sums,) = dask.compute(tree_sum(parts))
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
+    def curvature_kronecker(self):
+        """Not estimated here (None): L-BFGS takes :meth:`curvature_diagonal`."""
+        return None
+
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.
 

@@ -25,6 +25,8 @@ intercept is not penalised and ``C = inf`` means no penalty.  The coefficient la
 is described in :mod:`sk_softmax._layout`.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -42,7 +44,7 @@ from ._penalty import ElasticNet, GroupElasticNet
 from ._solvers._contract import MinibatchData
 from ._threading import use_parallel
 
-__all__ = ["SoftmaxLoss", "hessian_rows"]
+__all__ = ["KroneckerCurvature", "SoftmaxLoss", "hessian_rows"]
 
 
 def hessian_rows(n_samples, max_rows):
@@ -96,6 +98,17 @@ def curvature_sums(X, y, sample_weight, n_classes, rows_per_chunk=4096):
     return np.concatenate([counts, m2])
 
 
+def class_curvature(counts, layout):
+    """``c_k = pi_k (1 - pi_k)`` of each stored row of ``W``, ``pi_k`` the weighted share
+    of its class (``counts``: the classes' weights), or None when they sum to zero."""
+    total = float(counts.sum())
+    if total <= 0.0:
+        return None
+    shares = counts / total
+    c = shares * (1.0 - shares)
+    return c[1:] if layout.binary else c  # the binary model stores class 1's row
+
+
 def curvature_diagonal(sums, layout, penalty):
     """``h`` of :meth:`SoftmaxLoss.curvature_diagonal` from :func:`curvature_sums`
     (of all the data, however they were added up), the layout and the penalty.
@@ -106,16 +119,81 @@ def curvature_diagonal(sums, layout, penalty):
         None when the weights sum to zero.
     """
     counts, m2 = sums[: layout.n_classes], sums[layout.n_classes :]
-    total = float(counts.sum())
-    if total <= 0.0:
+    c = class_curvature(counts, layout)
+    if c is None:
         return None
-    shares = counts / total
-    c = shares * (1.0 - shares)
-    c = c[1:] if layout.binary else c  # the binary model stores class 1's row
-    h = c[:, None] * (m2 / total)[None, :] + penalty.smooth_curvature(layout.n_features)
+    h = c[:, None] * (m2 / float(counts.sum()))[None, :] + penalty.smooth_curvature(
+        layout.n_features
+    )
     if layout.fit_intercept:
         h = np.hstack([h, c[:, None]])
     return h.ravel()
+
+
+class KroneckerCurvature(NamedTuple):
+    """A Kronecker-factored estimate of the objective's Hessian:
+    ``H ~ diag(c) (x) S + I (x) diag(p)`` in the layout of ``coef`` (class rows of
+    ``n_features`` weights and the intercept).
+
+    Attributes
+    ----------
+    class_curvature : ndarray of shape (K,), float64
+        ``c_k = pi_k (1 - pi_k)`` (as in :meth:`SoftmaxLoss.curvature_diagonal`).
+    second_moment : ndarray of shape (m, m), float64
+        ``S``: the weighted mean of ``a a^T`` with ``a = [x, 1]`` (``x`` without an
+        intercept), ``m = n_features + fit_intercept``, over evenly spaced rows.
+    penalty_curvature : ndarray of shape (m,), float64
+        ``p``: the penalty's ``l2 * f_j`` for each weight, 0 for the intercept.
+    """
+
+    class_curvature: np.ndarray
+    second_moment: np.ndarray
+    penalty_curvature: np.ndarray
+
+
+#: :meth:`SoftmaxLoss.curvature_kronecker`'s second moments come from evenly spaced rows,
+#: ``max(KRONECKER_MIN_ROWS, 4 * m)`` of them at most (``m`` columns with the
+#: intercept's): enough for the preconditioner (MNIST: 2500 to 30000 rows gave 94 to 59
+#: evaluations, against 185 with the diagonal), and cheap next to the evaluations saved.
+KRONECKER_MIN_ROWS = 2048
+#: The Kronecker estimate is made for at most this many columns (``S`` is ``m x m``
+#: float64: 32 MiB here), and where ``S`` and its Cholesky factor cost at most
+#: ``KRONECKER_MAX_COST`` full evaluations' multiply-adds (``2 n m K`` each).
+KRONECKER_MAX_FEATURES = 2048
+KRONECKER_MAX_COST = 30.0
+
+
+def second_moment(X, sample_weight, fit_intercept, rows):
+    """The weighted mean of ``a a^T``, ``a = [x, 1]`` (``[x]`` without an intercept), over
+    ``rows`` of dense ``X``: the ``S`` of :class:`KroneckerCurvature`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,) or (0,)
+        Non-negative; empty means all ones.
+    fit_intercept : bool
+    rows : ndarray of shape (n_rows,), integer
+
+    Returns
+    -------
+    S : ndarray of shape (m, m), float64, or None
+        ``m = n_features + fit_intercept``; None when the rows' weights sum to zero.
+    """
+    A = np.asarray(X[rows], dtype=np.float64)
+    if fit_intercept:
+        A = np.hstack([A, np.ones((A.shape[0], 1))])
+    if sample_weight.shape[0] == 0:
+        total = float(A.shape[0])
+    else:
+        w = sample_weight[rows]
+        total = float(w.sum())
+        A *= np.sqrt(w)[:, None]
+    if not total > 0.0:
+        return None
+    S = A.T @ A
+    S /= total
+    return S
 
 
 class SoftmaxLoss:
@@ -241,8 +319,10 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
-        # the data's sums for curvature_diagonal (curvature_sums), made on first use
+        # the data's sums for curvature_diagonal (curvature_sums) and second moment for
+        # curvature_kronecker, made on first use
         self._curvature_sums = None
+        self._second_moment = None
 
     def with_data(self, X, y, sample_weight, penalty=None):
         """A loss of the same model (classes, intercept, penalty unless given) on other
@@ -285,7 +365,9 @@ class SoftmaxLoss:
             A new loss object sharing ``X``, ``y`` and the weights with this one.
         """
         loss = self.with_data(self.X, self.y, self.sample_weight, penalty)
-        loss._curvature_sums = self._curvature_sums  # the same data: a path of C reuses it
+        # the same data: a path of C reuses them
+        loss._curvature_sums = self._curvature_sums
+        loss._second_moment = self._second_moment
         return loss
 
     def minibatch_data(self):
@@ -398,6 +480,48 @@ class SoftmaxLoss:
                 self.X, self.y, self.sample_weight, self.layout.n_classes
             )
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
+
+    def curvature_kronecker(self):
+        """A Kronecker-factored estimate of the objective's Hessian, for L-BFGS's
+        preconditioner (:class:`KroneckerCurvature`).
+
+        The multinomial Hessian at the fit's start (zero weights, intercepts at the class
+        shares' logits) is ``(diag(pi) - pi pi^T) (x) S_all`` plus the penalty; the
+        estimate keeps the diagonal of the class factor (``c_k``) and takes ``S`` from
+        evenly spaced rows (:data:`KRONECKER_MIN_ROWS`), so that it captures how the
+        columns scale and correlate (pixels, an uncentred intercept).  Made for dense
+        ``X`` of at most :data:`KRONECKER_MAX_FEATURES` columns where it costs at most
+        :data:`KRONECKER_MAX_COST` evaluations; ``S`` is shared by
+        :meth:`with_penalty`'s losses.
+
+        Returns
+        -------
+        curvature : KroneckerCurvature or None
+            None for CSR ``X``, too many columns or too few rows for the cost, or
+            sample weights that sum to zero.
+        """
+        if self.sparse:
+            return None
+        lay = self.layout
+        n, d = self.X.shape
+        m = d + int(lay.fit_intercept)
+        rows, _ = hessian_rows(n, max(KRONECKER_MIN_ROWS, 4 * m))
+        cost = rows.shape[0] * m * m / 2.0 + m**3 / 3.0
+        if m > KRONECKER_MAX_FEATURES or cost > KRONECKER_MAX_COST * 2.0 * n * m * lay.K:
+            return None
+        sw = self.sample_weight
+        counts = np.bincount(self.y, weights=sw if sw.shape[0] else None, minlength=lay.n_classes)
+        c = class_curvature(counts.astype(np.float64), lay)
+        if c is None:
+            return None
+        if self._second_moment is None:
+            self._second_moment = second_moment(self.X, sw, lay.fit_intercept, rows)
+        if self._second_moment is None:
+            return None
+        p = self.penalty.smooth_curvature(d)
+        if lay.fit_intercept:
+            p = np.append(p, 0.0)
+        return KroneckerCurvature(c, self._second_moment, p)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

@@ -90,6 +90,32 @@ def hessian_diagonal(X, y, W, b, C, sw=None, binary=False, factor=None):
     return V.T @ (X * X) / S + l2 * f, V.sum(axis=0) / S
 
 
+def hessian_class_blocks(X, y, W, b, C, sw=None, binary=False, factor=None):
+    """The Hessian's diagonal blocks, one per stored class ``k`` (its weights, then its
+    intercept): ``sum_i s_i p_ik (1 - p_ik) a_i a_i^T / S + diag(f / (C S), 0)`` with
+    ``a_i = [x_i, 1]``, shape ``(K, n_features + 1, n_features + 1)``."""
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    n, d = X.shape
+    sw = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    S = float(sw.sum())
+    P = softmax(full_logits(X, W, b, binary))
+    if binary:
+        P = P[:, 1:]
+    A = np.hstack([X, np.ones((n, 1))])
+    f = np.ones(d) if factor is None else np.asarray(factor, np.float64)
+    l2 = 0.0 if np.isinf(C) else 1.0 / (C * S)
+    blocks = []
+    for k in range(P.shape[1]):
+        v = sw * P[:, k] * (1.0 - P[:, k])
+        H = np.zeros((d + 1, d + 1))
+        for i in range(n):
+            H += v[i] * np.outer(A[i], A[i])
+        H /= S
+        H[np.arange(d), np.arange(d)] += l2 * f
+        blocks.append(H)
+    return np.array(blocks)
+
+
 def elastic_net_objective(X, y, W, b, C, l1_ratio, sw=None, binary=False):
     """LogisticRegression's objective with the elastic-net penalty:
     ``mean_w(CE) + ((1 - r)/2 ||W||^2 + r ||W||_1) / (C S)``."""

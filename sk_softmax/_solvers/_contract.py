@@ -69,6 +69,13 @@ class FullBatchLoss(Protocol):
         (n_params,), non-negative), or None: L-BFGS scales ``coef`` by its inverse
         square root (a diagonal preconditioner) when given."""
 
+    def curvature_kronecker(self):
+        """A Kronecker-factored estimate of the smooth part's Hessian
+        (:class:`sk_softmax._loss.KroneckerCurvature`), or None (not estimated for this
+        data): without bounds L-BFGS then runs on coefficients transformed by the
+        inverse square root of its factors, and falls back to
+        :meth:`curvature_diagonal` on None."""
+
     def hessian_product(self, coef, free, max_rows=None):
         """``hessp(v)``: Hessian-vector products of the smooth part in the ``free``
         coordinates, on at most ``max_rows`` rows (only where declared)."""

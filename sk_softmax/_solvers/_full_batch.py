@@ -16,8 +16,8 @@ def minimize_full_batch(stages, coef0, **options):
     :func:`~sk_softmax._solvers._l1.minimize_l1` (L-BFGS-B on split
     weights, then OWL-QN), in ``stages.final``'s precision only; else L-BFGS
     (:func:`~sk_softmax._solvers._lbfgs.minimize_lbfgs`), with its float32 stage first
-    when ``stages.float32`` is given, on coefficients scaled by the loss's
-    :meth:`curvature_diagonal`.  Both keep the penalty's box (bounds on the
+    when ``stages.float32`` is given, preconditioned by the loss's
+    :meth:`curvature_kronecker` (without bounds) or :meth:`curvature_diagonal`.  Both keep the penalty's box (bounds on the
     weights: the L1 solver reads it from the penalty, L-BFGS gets it as its bounds).
 
     Parameters
@@ -44,12 +44,16 @@ def minimize_full_batch(stages, coef0, **options):
             raise ValueError("the L1 solver has no float32 stage")
         return minimize_l1(loss, coef0, **options)
     bounds = loss.penalty.flat_bounds(loss.layout.penalty_mask)
+    # the Kronecker preconditioner where the loss estimates it and there is no box, else
+    # the diagonal (whose estimate is then the only one made)
+    kronecker = loss.curvature_kronecker() if bounds is None else None
     return minimize_lbfgs(
         loss,
         coef0,
         float32_loss=stages.float32,
         bounds=bounds,
-        curvature=loss.curvature_diagonal(),
+        kronecker=kronecker,
+        curvature=loss.curvature_diagonal() if kronecker is None else None,
         weights=loss.layout.penalty_mask,
         **options,
     )

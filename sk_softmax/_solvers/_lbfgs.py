@@ -23,7 +23,7 @@ import warnings
 from collections import deque
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
 from scipy.linalg import blas
 from sklearn.exceptions import ConvergenceWarning
 
@@ -85,6 +85,94 @@ def jacobi_scale(h, weights=None):
     return s / np.median(s)
 
 
+#: Added to the unit diagonal of the equilibrated matrix before its Cholesky factor: a
+#: floor on its eigenvalues (collinear or constant columns at ``C = inf``) that keeps
+#: the factorisation defined; directions that flat carry no gradient to amplify.
+_KRONECKER_RIDGE = 1e-8
+
+
+class _Diagonal:
+    """``coef = v * s`` (:func:`jacobi_scale`): the gradient in ``v`` is ``g * s``."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def to_coef(self, v):
+        return v * self.s
+
+    def to_v(self, coef):
+        return coef / self.s
+
+    def grad_v(self, grad):
+        return grad * self.s
+
+    def grad_coef(self, grad_v):
+        return grad_v / self.s
+
+
+class _Kronecker:
+    """``coef_k = t_k L^-T v_k`` for each class row ``k`` (weights and intercept), where
+    ``L L^T = A`` and ``t_k = 1 / sqrt(c_k)``: the inverse square root of the Kronecker
+    estimate ``diag(c) (x) A``, so that L-BFGS meets a Hessian near the identity in
+    ``v`` (see :func:`kronecker_preconditioner`)."""
+
+    def __init__(self, L, t):
+        self.L, self.t = L, t
+        self.shape = (t.shape[0], L.shape[0])
+
+    def _solve(self, M, trans):
+        # (m, K) right-hand sides: L^-T (trans) or L^-1 applied to every class row
+        return linalg.solve_triangular(self.L, M.T, lower=True, trans=trans, check_finite=False)
+
+    def to_coef(self, v):
+        return (self._solve(v.reshape(self.shape), "T") * self.t).T.ravel()
+
+    def to_v(self, coef):
+        return (self.L.T @ coef.reshape(self.shape).T / self.t).T.ravel()
+
+    def grad_v(self, grad):
+        return (self._solve(grad.reshape(self.shape), "N") * self.t).T.ravel()
+
+    def grad_coef(self, grad_v):
+        return (self.L @ (grad_v.reshape(self.shape).T / self.t)).T.ravel()
+
+
+def kronecker_preconditioner(curvature):
+    """The preconditioner of a :class:`~sk_softmax._loss.KroneckerCurvature`
+    ``diag(c) (x) S + I (x) diag(p)``, approximated as ``diag(c) (x) A`` with
+    ``A = S + diag(p) / mean(c)`` (one factorisation for all classes).
+
+    ``A`` is equilibrated (unit diagonal; a diagonal entry below
+    ``_MIN_RELATIVE_CURVATURE`` of the largest is raised to it), ``_KRONECKER_RIDGE``
+    is added to its diagonal, and its Cholesky factor scaled back.  The class factors
+    ``1 / sqrt(c_k)`` are normalised to a median of 1.
+
+    Returns
+    -------
+    preconditioner : _Kronecker or None
+        None when ``c`` has no positive entry or the factorisation fails.
+    """
+    c, S, p = (np.asarray(a, dtype=np.float64) for a in curvature)
+    top = float(np.max(c, initial=0.0))
+    if not (np.isfinite(top) and top > 0.0):
+        return None
+    c = np.maximum(c, _MIN_RELATIVE_CURVATURE * top)
+    A = S + np.diag(p / float(np.mean(c)))
+    diag = np.diag(A)
+    top = float(np.max(diag, initial=0.0))
+    if not (np.isfinite(top) and top > 0.0):
+        return None
+    r = 1.0 / np.sqrt(np.maximum(diag, _MIN_RELATIVE_CURVATURE * top))
+    R = A * r[:, None] * r[None, :]
+    R[np.diag_indices_from(R)] += _KRONECKER_RIDGE
+    try:
+        L = linalg.cholesky(R, lower=True, check_finite=True)
+    except (linalg.LinAlgError, ValueError):
+        return None
+    t = 1.0 / np.sqrt(c)
+    return _Kronecker(L / r[:, None], t / np.median(t))
+
+
 def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=None, **stages):
     """Minimise ``loss.loss_gradient`` from ``coef0`` with scipy's L-BFGS-B.
 
@@ -123,9 +211,11 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         ``float32_loss``: the float32 evaluation of the same objective (object with
         ``loss_gradient``), or None (default) for a one-stage solve; ``bounds``:
         ``(lower, upper)``, ndarrays of shape (n_params,) (``-inf`` / ``inf``: none),
-        or None; ``curvature``: a Hessian-diagonal estimate (n_params,) that scales
-        ``coef`` in both stages where its ``weights`` entries (a mask, None: all)
-        spread widely (:func:`jacobi_scale`), or None (unscaled).
+        or None; ``kronecker``: a :class:`~sk_softmax._loss.KroneckerCurvature`, whose
+        preconditioner (:func:`kronecker_preconditioner`) L-BFGS uses in both stages
+        when there are no bounds, or None; ``curvature``: a Hessian-diagonal estimate
+        (n_params,) that scales ``coef`` in both stages otherwise, where its ``weights``
+        entries (a mask, None: all) spread widely (:func:`jacobi_scale`), or None.
 
     Returns
     -------
@@ -144,11 +234,11 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         When L-BFGS stops before the gradient criterion is met; it names ``max_iter``
         when that limit was hit.
     """
-    coef0, float32_loss, bounds, scale = _stages(coef0, **stages)
+    coef0, float32_loss, bounds, precond = _stages(coef0, **stages)
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
-        stage = dict(float32=True, bounds=bounds, scale=scale)
+        stage = dict(float32=True, bounds=bounds, precond=precond)
         coef0, it1, result1 = _run(
             float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ", **stage
         )
@@ -160,7 +250,16 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         coef, it2, result = coef0, 0, _check_only(loss, coef0, tol, bounds)
     else:
         coef, it2, result = _run(
-            loss, coef0, max_iter - it1, tol, verbose, callback, it1, "", bounds=bounds, scale=scale
+            loss,
+            coef0,
+            max_iter - it1,
+            tol,
+            verbose,
+            callback,
+            it1,
+            "",
+            bounds=bounds,
+            precond=precond,
         )
     n_iter = it1 + it2
     result.nfev = int(result.nfev) + nfev1
@@ -171,15 +270,22 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     return coef, n_iter, result
 
 
-def _stages(coef0, float32_loss=None, bounds=None, curvature=None, weights=None):
+def _stages(coef0, float32_loss=None, bounds=None, curvature=None, weights=None, kronecker=None):
     """``coef0`` (a float64 copy) projected into ``bounds``, the float32 loss, the
-    bounds as scipy's and the scaling (:func:`jacobi_scale`)."""
+    bounds as scipy's and the preconditioner: :func:`kronecker_preconditioner` without
+    bounds (a box is not a box after its change of variables), else the diagonal
+    scaling (:func:`jacobi_scale`), or None."""
     coef0 = np.array(coef0, dtype=np.float64)
-    scale = jacobi_scale(curvature, weights)
+    precond = None
+    if bounds is None and kronecker is not None:
+        precond = kronecker_preconditioner(kronecker)
+    if precond is None:
+        s = jacobi_scale(curvature, weights)
+        precond = None if s is None else _Diagonal(s)
     if bounds is None:
-        return coef0, float32_loss, None, scale
+        return coef0, float32_loss, None, precond
     coef0 = np.clip(coef0, bounds[0], bounds[1])
-    return coef0, float32_loss, optimize.Bounds(*bounds), scale
+    return coef0, float32_loss, optimize.Bounds(*bounds), precond
 
 
 def _projected_gradient_norm(coef, grad, bounds):
@@ -222,28 +328,36 @@ def _warn_not_converged(result, n_iter, max_iter):
 
 
 class _Solve:
-    """One L-BFGS-B solve's evaluations and per-iteration work, on ``v = coef / scale``.
+    """One L-BFGS solve's evaluations and per-iteration work, on ``v``, the coefficients
+    after the preconditioner's change of variables (``coef`` itself without one).
 
     ``float32``: an evaluation with a non-finite value or gradient ends the solve at the
-    last accepted iterate instead of handing scipy the overflow.  ``scale`` (or None:
-    none): scipy works on ``coef / scale`` (the bounds scaled alike) with its ``gtol``
-    test off, and :meth:`iteration` stops it on the unscaled projected gradient."""
+    last accepted iterate instead of handing scipy the overflow.  ``precond`` (or None:
+    none; with bounds only a :class:`_Diagonal`): L-BFGS works on ``v`` (the bounds
+    scaled alike) with its ``gtol`` test off, and :meth:`iteration` stops it on the
+    projected gradient of ``coef``."""
 
-    def __init__(self, loss, coef0, tol, bounds, scale, float32, report, callback):
-        self.loss, self.tol, self.bounds, self.scale = loss, tol, bounds, scale
+    def __init__(self, loss, coef0, tol, bounds, precond, float32, report, callback):
+        self.loss, self.tol, self.bounds, self.precond = loss, tol, bounds, precond
         self.float32, self.report, self.callback = float32, report, callback
-        self.s = np.ones(1) if scale is None else scale
         self.scaled_bounds = bounds
-        if scale is not None and bounds is not None:
-            self.scaled_bounds = optimize.Bounds(bounds.lb / scale, bounds.ub / scale)
+        if precond is not None and bounds is not None:
+            lb, ub = precond.to_v(bounds.lb), precond.to_v(bounds.ub)
+            self.scaled_bounds = optimize.Bounds(lb, ub)
         self.it = self.nfev = 0
         self.grad, self.x, self.converged = None, coef0, False
 
+    def v0(self, coef0):
+        return coef0 if self.precond is None else self.precond.to_v(coef0)
+
     def coef(self, v):
-        """``coef = v * scale``, a coefficient at a scaled bound exactly at its bound
-        (``(lb / s) * s`` may round to either side of ``lb``)."""
-        coef = v * self.s
-        if self.bounds is not None and self.scale is not None:
+        """``coef`` of ``v``; with a diagonal scaling and bounds, a coefficient at a
+        scaled bound exactly at its bound (``(lb / s) * s`` may round to either side of
+        ``lb``)."""
+        if self.precond is None:
+            return v
+        coef = self.precond.to_coef(v)
+        if self.bounds is not None:
             lb, ub = self.bounds.lb, self.bounds.ub
             coef = np.where(v <= self.scaled_bounds.lb, lb, coef)
             coef = np.where(v >= self.scaled_bounds.ub, ub, coef)
@@ -257,11 +371,11 @@ class _Solve:
         if self.float32 and not (np.isfinite(value) and np.isfinite(grad).all()):
             raise _NonFinite
         self.grad = grad
-        if self.scale is None:
+        if self.precond is None:
             return value, grad
         if self.nfev == 1 and _projected_gradient_norm(coef, grad, self.bounds) <= self.tol:
             raise _ConvergedAtStart(value, grad)
-        return value, grad * self.s
+        return value, self.precond.grad_v(grad)
 
     def iteration(self, intermediate_result):
         self.it += 1
@@ -275,7 +389,7 @@ class _Solve:
         if self.callback is not None:
             self.callback(x, intermediate_result.fun)
         # after the user's callback, which sees every iterate, as with scipy's own test
-        if self.scale is not None:
+        if self.precond is not None:
             if _projected_gradient_norm(x, self.grad, self.bounds) <= self.tol:
                 self.converged = True
                 raise StopIteration
@@ -287,8 +401,8 @@ class _Solve:
         if self.converged:
             result.status, result.success, result.message = 0, True, _CONVERGED
             result.jac = self.grad
-        elif self.scale is not None:
-            result.jac = result.jac / self.scale
+        elif self.precond is not None:
+            result.jac = self.precond.grad_coef(result.jac)
         return coef, min(int(result.nit), max_iter), result
 
 
@@ -303,7 +417,7 @@ def _run(
     label,
     float32=False,
     bounds=None,
-    scale=None,
+    precond=None,
 ):
     """One L-BFGS-B solve (:class:`_Solve`); returns ``(coef, n_iter, result)``,
     warning about nothing."""
@@ -315,21 +429,23 @@ def _run(
             flush=True,
         )
 
-    solve = _Solve(loss, coef0, tol, bounds, scale, float32, report if verbose else None, callback)
-    per_iteration = verbose or callback is not None or float32 or scale is not None
+    solve = _Solve(
+        loss, coef0, tol, bounds, precond, float32, report if verbose else None, callback
+    )
+    per_iteration = verbose or callback is not None or float32 or precond is not None
     options = {
         "maxiter": max_iter,
         "maxls": _MAXLS,
-        "gtol": tol if scale is None else 0.0,
+        "gtol": tol if precond is None else 0.0,
         "ftol": _FTOL,
     }
     try:
         if bounds is None:
-            result = lbfgs_unbounded(solve.fun, coef0 / solve.s, solve.iteration, **options)
+            result = lbfgs_unbounded(solve.fun, solve.v0(coef0), solve.iteration, **options)
         else:
             result = optimize.minimize(
                 solve.fun,
-                coef0 / solve.s,
+                solve.v0(coef0),
                 method="L-BFGS-B",
                 jac=True,
                 bounds=solve.scaled_bounds,
