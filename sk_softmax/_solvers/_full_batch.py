@@ -17,8 +17,9 @@ def minimize_full_batch(stages, coef0, **options):
     weights, then OWL-QN), in ``stages.final``'s precision only; else L-BFGS
     (:func:`~sk_softmax._solvers._lbfgs.minimize_lbfgs`), with its float32 stage first
     when ``stages.float32`` is given, preconditioned by the loss's
-    :meth:`curvature_kronecker` (without bounds) or :meth:`curvature_diagonal`.  Both keep the penalty's box (bounds on the
-    weights: the L1 solver reads it from the penalty, L-BFGS gets it as its bounds).
+    :meth:`curvature_kronecker` (without bounds) or :meth:`curvature_diagonal`.  Both
+    keep the penalty's box (bounds on the weights: the L1 solver reads it from the
+    penalty, L-BFGS gets it as its bounds).
 
     Parameters
     ----------
