@@ -42,7 +42,7 @@ from ._compat import (
 )
 from ._kernels import _small
 from ._layout import CoefLayout, fitted_attributes
-from ._loss import curvature_diagonal
+from ._loss import curvature_diagonal, kronecker_curvature, kronecker_rows, second_moment
 from ._penalty import ElasticNet, GroupElasticNet
 from ._precision import PrecisionStages
 from ._validation import encode_labels, fit_sample_weight
@@ -192,6 +192,11 @@ class ArrayApiLoss:
             np.float64
         )
         self._curvature_sums = None
+        # curvature_kronecker's: the host's weights of its rows, and its second moment
+        self._sample_weight_host = (
+            None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        )
+        self._second_moment = None
         T = np.zeros((n_samples, layout.K), dtype=dtype)
         if layout.binary:
             T[:, 0] = y == 1
@@ -268,8 +273,28 @@ class ArrayApiLoss:
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
     def curvature_kronecker(self):
-        """Not estimated here (None): L-BFGS takes :meth:`curvature_diagonal`."""
-        return None
+        """:meth:`SoftmaxLoss.curvature_kronecker`: the evenly spaced rows are copied to
+        the host (at most ``max(KRONECKER_MIN_ROWS, 4 m)`` of them) and their second
+        moment made there, as for NumPy input.
+
+        Returns
+        -------
+        curvature : KroneckerCurvature or None
+        """
+        lay = self.layout
+        rows = kronecker_rows(self.X.shape[0], lay)
+        if rows is None:
+            return None
+        if self._second_moment is None:
+            xp = self.xp
+            Xs = np.asarray(
+                _host(xp.take(self.X, move_to(rows, xp=xp, device=self.device), axis=0))
+            )
+            sw = self._sample_weight_host
+            sws = np.empty(0) if sw is None else sw[rows]
+            rows_s = np.arange(rows.shape[0])
+            self._second_moment = second_moment(Xs, sws, lay.fit_intercept, rows_s)
+        return kronecker_curvature(self._class_sums, self._second_moment, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Not available (``supports_hessian_product`` is False)."""

@@ -51,7 +51,15 @@ from sklearn.utils.validation import validate_data
 
 from ._classifier import constraints, sgd_options, start_sgd, warm_start_coef
 from ._layout import CoefLayout
-from ._loss import SoftmaxLoss, curvature_diagonal, curvature_sums, hessian_rows
+from ._loss import (
+    SoftmaxLoss,
+    curvature_diagonal,
+    curvature_sums,
+    hessian_rows,
+    kronecker_curvature,
+    kronecker_rows,
+    second_moment,
+)
 from ._penalty import ElasticNet
 from ._precision import PrecisionStages
 from ._solvers import guarded_epoch, minimize_full_batch
@@ -398,6 +406,7 @@ class DaskLoss:
         self.data, self.layout, self.penalty, self.n_jobs = data, layout, penalty, n_jobs
         self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
         self._curvature_sums = None  # for curvature_diagonal, on first use
+        self._kronecker_sums = None  # (class weights, second moment), on first use
         self.n_evaluations = 0
         self.seconds = []
 
@@ -456,8 +465,28 @@ class DaskLoss:
         return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
 
     def curvature_kronecker(self):
-        """Not estimated here (None): L-BFGS takes :meth:`curvature_diagonal`."""
-        return None
+        """:meth:`SoftmaxLoss.curvature_kronecker` of all blocks: the second moment of
+        the same evenly spaced rows, gathered to the client, and the classes' weights
+        (one computation, on first use; None for sparse blocks).
+
+        Returns
+        -------
+        curvature : KroneckerCurvature or None
+        """
+        d, lay = self.data, self.layout
+        rows = None if d.sparse else kronecker_rows(d.X.shape[0], lay)
+        if rows is None:
+            return None
+        if self._kronecker_sums is None:
+            counts = da.bincount(d.y_enc, weights=d.sw, minlength=lay.n_classes)
+            Xs, sws, counts = dask.compute(
+                d.X[rows], d.sw[rows] if d.sw is not None else None, counts
+            )
+            sws = np.empty(0) if sws is None else np.asarray(sws, dtype=np.float64)
+            rows_s = np.arange(rows.shape[0])
+            S = second_moment(_block_X(Xs, d.dtype), sws, lay.fit_intercept, rows_s)
+            self._kronecker_sums = (counts, S)
+        return kronecker_curvature(*self._kronecker_sums, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.

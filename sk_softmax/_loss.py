@@ -158,7 +158,8 @@ class KroneckerCurvature(NamedTuple):
 KRONECKER_MIN_ROWS = 2048
 #: The Kronecker estimate is made for at most this many columns (``S`` is ``m x m``
 #: float64: 32 MiB here), and where ``S`` and its Cholesky factor cost at most
-#: ``KRONECKER_MAX_COST`` full evaluations' multiply-adds (``2 n m K`` each).
+#: ``KRONECKER_MAX_COST`` full evaluations' multiply-adds (``2 n m K`` each): on
+#: 4000-row MNIST folds they cost ~15 and saved 40-60 (benchmarks/results/preconditioner.md).
 KRONECKER_MAX_FEATURES = 2048
 KRONECKER_MAX_COST = 30.0
 
@@ -194,6 +195,39 @@ def second_moment(X, sample_weight, fit_intercept, rows):
     S = A.T @ A
     S /= total
     return S
+
+
+def kronecker_rows(n_samples, layout):
+    """The rows of :class:`KroneckerCurvature`'s second moment: evenly spaced
+    (:func:`hessian_rows`), at most ``max(KRONECKER_MIN_ROWS, 4 m)`` of them for ``m``
+    columns with the intercept's; None where the estimate is not made (more than
+    :data:`KRONECKER_MAX_FEATURES` columns, or a cost above
+    :data:`KRONECKER_MAX_COST` evaluations).
+
+    Returns
+    -------
+    rows : ndarray of shape (n_rows,), integer, or None
+    """
+    m = layout.n_features + int(layout.fit_intercept)
+    rows, _ = hessian_rows(n_samples, max(KRONECKER_MIN_ROWS, 4 * m))
+    # the second moment's products and the Cholesky factor, in multiply-adds
+    cost = rows.shape[0] * m * m / 2.0 + m**3 / 3.0
+    if m > KRONECKER_MAX_FEATURES or cost > KRONECKER_MAX_COST * 2.0 * n_samples * m * layout.K:
+        return None
+    return rows
+
+
+def kronecker_curvature(counts, S, layout, penalty):
+    """:class:`KroneckerCurvature` from the classes' weights (``counts``, of all the
+    rows), the second moment ``S`` (:func:`second_moment`, or None) and the penalty;
+    None when either weight sum is zero."""
+    c = class_curvature(np.asarray(counts, dtype=np.float64), layout)
+    if c is None or S is None:
+        return None
+    p = penalty.smooth_curvature(layout.n_features)
+    if layout.fit_intercept:
+        p = np.append(p, 0.0)
+    return KroneckerCurvature(c, S, p)
 
 
 class SoftmaxLoss:
@@ -488,40 +522,25 @@ class SoftmaxLoss:
         The multinomial Hessian at the fit's start (zero weights, intercepts at the class
         shares' logits) is ``(diag(pi) - pi pi^T) (x) S_all`` plus the penalty; the
         estimate keeps the diagonal of the class factor (``c_k``) and takes ``S`` from
-        evenly spaced rows (:data:`KRONECKER_MIN_ROWS`), so that it captures how the
-        columns scale and correlate (pixels, an uncentred intercept).  Made for dense
-        ``X`` of at most :data:`KRONECKER_MAX_FEATURES` columns where it costs at most
-        :data:`KRONECKER_MAX_COST` evaluations; ``S`` is shared by
-        :meth:`with_penalty`'s losses.
+        evenly spaced rows (:func:`kronecker_rows`), so that it captures how the columns
+        scale and correlate (pixels, an uncentred intercept).  ``S`` is made on first
+        use and shared by :meth:`with_penalty`'s losses.
 
         Returns
         -------
         curvature : KroneckerCurvature or None
-            None for CSR ``X``, too many columns or too few rows for the cost, or
-            sample weights that sum to zero.
+            None for CSR ``X``, where :func:`kronecker_rows` refuses (too many columns,
+            too few rows for the cost), or sample weights that sum to zero.
         """
-        if self.sparse:
-            return None
         lay = self.layout
-        n, d = self.X.shape
-        m = d + int(lay.fit_intercept)
-        rows, _ = hessian_rows(n, max(KRONECKER_MIN_ROWS, 4 * m))
-        cost = rows.shape[0] * m * m / 2.0 + m**3 / 3.0
-        if m > KRONECKER_MAX_FEATURES or cost > KRONECKER_MAX_COST * 2.0 * n * m * lay.K:
+        rows = None if self.sparse else kronecker_rows(self.X.shape[0], lay)
+        if rows is None:
             return None
+        if self._second_moment is None:
+            self._second_moment = second_moment(self.X, self.sample_weight, lay.fit_intercept, rows)
         sw = self.sample_weight
         counts = np.bincount(self.y, weights=sw if sw.shape[0] else None, minlength=lay.n_classes)
-        c = class_curvature(counts.astype(np.float64), lay)
-        if c is None:
-            return None
-        if self._second_moment is None:
-            self._second_moment = second_moment(self.X, sw, lay.fit_intercept, rows)
-        if self._second_moment is None:
-            return None
-        p = self.penalty.smooth_curvature(d)
-        if lay.fit_intercept:
-            p = np.append(p, 0.0)
-        return KroneckerCurvature(c, self._second_moment, p)
+        return kronecker_curvature(counts, self._second_moment, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

@@ -321,13 +321,16 @@ def test_numpy_input_under_dispatch_takes_the_numba_path():
     with config_context(array_api_dispatch=True):
         clf = SoftmaxClassifier().fit(X, y)
         proba = clf.predict_proba(X)
-        sparse = SoftmaxClassifier().fit(sp.csr_matrix(X), y)
+        sparse = SoftmaxClassifier(tol=1e-10, max_iter=1000).fit(sp.csr_matrix(X), y)
         as_list = SoftmaxClassifier().fit(X.tolist(), y.tolist())
     assert isinstance(clf.coef_, np.ndarray)
     np.testing.assert_array_equal(clf.coef_, ref.coef_)
     np.testing.assert_array_equal(proba, ref.predict_proba(X))
-    np.testing.assert_allclose(sparse.coef_, ref.coef_, rtol=1e-6)
     np.testing.assert_array_equal(as_list.coef_, ref.coef_)
+    # CSR takes another L-BFGS path (no Kronecker preconditioner): the same optimum, to
+    # how closely both solves reach it
+    tight = SoftmaxClassifier(tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(sparse.coef_, tight.coef_, rtol=1e-6, atol=1e-8)
 
 
 def test_torch_input_with_dispatch_off_is_converted():

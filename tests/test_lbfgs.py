@@ -482,3 +482,24 @@ def test_bounds_take_the_diagonal_scaling():
     assert not isinstance(_stages(np.zeros(n), **kw)[3], _Diagonal)
     bounds = (np.full(n, -1.0), np.full(n, 1.0))
     assert isinstance(_stages(np.zeros(n), bounds=bounds, **kw)[3], _Diagonal)
+
+
+@pytest.mark.parametrize("precond", ["kronecker", "diagonal"])
+def test_preconditioned_solves_keep_the_classes_sum(precond):
+    """The softmax's gradient sums to zero over the classes, so unpreconditioned L-BFGS
+    from zero keeps the sum of the intercepts (which the objective leaves free) at zero,
+    as LogisticRegression does; the preconditioners scale every class alike to keep it
+    (imbalanced classes: per-class curvatures would move it)."""
+    rng = np.random.default_rng(8)
+    X, _ = _data(rng, n=600)
+    y = np.minimum(rng.geometric(0.5, X.shape[0]) - 1, 3)  # shares ~ 1/2, 1/4, 1/8, 1/8
+    loss = SoftmaxLoss(X, y, 4, C=1.0)
+    kw = {"n_class_rows": loss.layout.K}
+    if precond == "kronecker":
+        kw["kronecker"] = loss.curvature_kronecker()
+    else:
+        kw["curvature"] = loss.curvature_diagonal()
+    x, _, result = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-8, max_iter=500, **kw)
+    assert result.status == 0
+    coef = x.reshape(loss.layout.coef_shape)
+    assert abs(coef[:, -1].sum()) < 1e-12 * np.abs(coef[:, -1]).max() * 10
