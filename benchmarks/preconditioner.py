@@ -1,22 +1,23 @@
-"""L-BFGS's Jacobi scaling, and the other leads of issue 30 for fewer evaluations.
+"""L-BFGS's preconditioners: none, the diagonal (Jacobi) scaling, the Kronecker one.
 
 For each data set and dtype, the estimator's full-batch path (``precision_stages``, then
-``minimize_lbfgs``; C=1, tol=1e-4, max_iter=1000, from zero, two kernel threads) with:
+``minimize_lbfgs``; tol=1e-4, max_iter=1000, from zero, two kernel threads) with:
 
-- ``unscaled``: L-BFGS on ``coef`` (the iterates of the solver before issue 30);
-- ``scaled``: on ``coef / s``, ``s = 1 / sqrt(h)`` from ``SoftmaxLoss.curvature_diagonal``,
-  always (the rule ``MIN_CURVATURE_SPREAD`` switched off for this run);
-- ``as shipped``: scaled where the weights' curvatures spread over at least
-  ``MIN_CURVATURE_SPREAD`` (the column "spread"), else unscaled;
-- ``SGD epoch + scaled``: one SGD epoch (``SoftmaxClassifier(solver="sgd")`` defaults) as
-  the starting point, its time included;
-- CSR only, ``scaled + float32 stage``: a float32 copy of the CSR data evaluated first.
+- ``none``: L-BFGS on ``coef`` (the iterates of the solver before issue 30);
+- ``diagonal``: on ``coef / s``, ``s = 1 / sqrt(h)`` from ``SoftmaxLoss.curvature_diagonal``
+  (averaged over the classes), always (the rule ``MIN_CURVATURE_SPREAD`` switched off for
+  this run);
+- ``Kronecker``: ``coef_k = L^-T v_k`` from ``SoftmaxLoss.curvature_kronecker`` (dense
+  data only), its second moment and factorisation timed with the fit;
+- ``as shipped``: ``minimize_full_batch``'s choice (Kronecker where the loss estimates it,
+  else the diagonal where the weights' curvatures spread over ``MIN_CURVATURE_SPREAD``).
 
 Reported: iterations, loss+gradient evaluations (both stages), time, the final objective
-(float64, one function for all) and the evaluations until the unscaled run's final
-objective is reached (the comparison at equal objective).  Data: MNIST (IDX files,
-/255), digits (/16), a text-like CSR set (``--text-rows`` x ``--text-cols``, 20
-classes), make_classification with columns of scales 1e-3..1e3, and wine unscaled.
+(float64, one function for all) and the evaluations until the unpreconditioned run's
+final objective is reached (the comparison at equal objective).  Data: MNIST (IDX files,
+/255) at C=1 and 4000 of its rows at three values of C (a ``GridSearchCV`` fold), digits
+(/16), a text-like CSR set (``--text-rows`` x ``--text-cols``, 20 classes),
+make_classification with columns of scales 1e-3..1e3, and wine unscaled.
 
 Usage::
 
@@ -49,15 +50,18 @@ def data_sets(args):
     from benchmarks.sparse_text import text_like
 
     X, y, _, _, desc = load_data(args.data_dir, quick=args.quick)
-    yield "MNIST" if "MNIST" in desc else desc, X, y
+    name = "MNIST" if "MNIST" in desc else desc
+    yield name, X, y, 1.0
+    for C in (0.01, 0.158, 10.0):
+        yield f"{name}, 4000 rows", X[:4000], y[:4000], C
     X, y = load_digits(return_X_y=True)
-    yield "digits (/16)", X / 16.0, y
+    yield "digits (/16)", X / 16.0, y, 1.0
     X, y = text_like(args.text_rows, args.text_cols, n_classes=20, seed=0)
-    yield f"text-like CSR {args.text_rows} x {args.text_cols}", X, y
+    yield f"text-like CSR {args.text_rows} x {args.text_cols}", X, y, 1.0
     X, y = make_classification(20000, 50, n_informative=30, n_classes=5, random_state=0)
-    yield "20000 x 50, columns 1e-3..1e3", X * np.logspace(-3, 3, 50), y
+    yield "20000 x 50, columns 1e-3..1e3", X * np.logspace(-3, 3, 50), y, 1.0
     X, y = load_wine(return_X_y=True)
-    yield "wine (unscaled)", X, y
+    yield "wine (unscaled)", X, y, 1.0
 
 
 class Counted:
@@ -75,51 +79,57 @@ class Counted:
     def curvature_diagonal(self):
         return self.loss.curvature_diagonal()
 
+    def curvature_kronecker(self):
+        return self.loss.curvature_kronecker()
 
-def run(method, X, y, K):
-    from sk_softmax import SoftmaxClassifier
+
+def run(method, X, y, K, C):
     from sk_softmax._loss import SoftmaxLoss
-    from sk_softmax._precision import precision_stages
-    from sk_softmax._solvers import _lbfgs, minimize_lbfgs
+    from sk_softmax._precision import PrecisionStages, precision_stages
+    from sk_softmax._solvers import _lbfgs, minimize_full_batch, minimize_lbfgs
     from sk_softmax._threading import kernel_threads
 
     trace = []
     t0 = time.perf_counter()
-    loss = SoftmaxLoss(X, y, K, None, C=1.0)
+    loss = SoftmaxLoss(X, y, K, None, C=C)
     stages = precision_stages(loss)
-    f32 = stages.float32
-    if method == "scaled + float32 stage":
-        f32 = loss.with_data(X.astype(np.float32), y, loss.sample_weight)
-    coef0 = np.zeros(loss.n_params)
-    if method == "SGD epoch + scaled":
-        sgd = SoftmaxClassifier(solver="sgd", max_iter=1, tol=None, random_state=0)
-        sgd.fit(X, y)
-        coef0 = loss.pack(sgd.coef_, sgd.intercept_)
-    h = None if method == "unscaled" else loss.curvature_diagonal()
     final = Counted(stages.final, trace)
-    first = None if f32 is None else Counted(f32, trace)
+    first = None if stages.float32 is None else Counted(stages.float32, trace)
+    options = dict(max_iter=1000, tol=1e-4)
     spread_rule = _lbfgs.MIN_CURVATURE_SPREAD
-    if method != "as shipped":
+    if method == "diagonal":
         _lbfgs.MIN_CURVATURE_SPREAD = 0.0  # a benchmark's switch, restored below
     try:
         with kernel_threads(2), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            coef, n_iter, _ = minimize_lbfgs(final, coef0, max_iter=1000, tol=1e-4,
-                                             float32_loss=first, curvature=h,
-                                             weights=loss.layout.penalty_mask)  # fmt: skip
+            if method == "as shipped":
+                coef, n_iter, _ = minimize_full_batch(
+                    PrecisionStages(final, first), np.zeros(loss.n_params), **options
+                )
+            else:
+                kw = {"n_class_rows": loss.layout.K}
+                if method == "diagonal":
+                    kw["curvature"] = loss.curvature_diagonal()
+                elif method == "Kronecker":
+                    kw["kronecker"] = loss.curvature_kronecker()
+                    if kw["kronecker"] is None:
+                        return None
+                coef, n_iter, _ = minimize_lbfgs(
+                    final, np.zeros(loss.n_params), float32_loss=first, **kw, **options
+                )
     finally:
         _lbfgs.MIN_CURVATURE_SPREAD = spread_rule
     elapsed = time.perf_counter() - t0
-    check = SoftmaxLoss(X.astype(np.float64), y, K, None, C=1.0)
+    check = SoftmaxLoss(X.astype(np.float64), y, K, None, C=C)
     return n_iter, len(trace), elapsed, check.loss_gradient(coef)[0], trace
 
 
-def _spread(X, y, K):
-    """Largest / smallest curvature of the weights (what ``MIN_CURVATURE_SPREAD`` reads)."""
+def _spread(X, y, K, C):
+    """Largest / smallest class-averaged curvature (what ``MIN_CURVATURE_SPREAD`` reads)."""
     from sk_softmax._loss import SoftmaxLoss
 
-    loss = SoftmaxLoss(X, y, K, None, C=1.0)
-    h = loss.curvature_diagonal()[loss.layout.penalty_mask]
+    loss = SoftmaxLoss(X, y, K, None, C=C)
+    h = loss.curvature_diagonal().reshape(loss.layout.K, -1).mean(axis=0)
     h = np.maximum(h, 1e-12 * h.max())
     return float(h.max() / h.min())
 
@@ -136,28 +146,28 @@ def main(argv=None):
     args.text_cols = args.text_cols or (5000 if args.quick else 50000)
 
     rows = []
-    for name, X, y in data_sets(args):
+    for name, X, y, C in data_sets(args):
         _, y = np.unique(y, return_inverse=True)
         y = y.astype(np.intp)
         K = int(y.max()) + 1
-        methods = ["unscaled", "scaled", "as shipped", "SGD epoch + scaled"]
-        if sp.issparse(X):
-            methods.append("scaled + float32 stage")
-        spread = _spread(X, y, K)
+        spread = _spread(X, y, K, C)
         for dtype in (np.float64, np.float32):
             if sp.issparse(X) and dtype == np.float32:
-                continue  # the float32 stage row stands for it
+                continue
             Xd = X.astype(dtype) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
             base = None
-            for method in methods:
-                n_iter, nfev, elapsed, f, trace = run(method, Xd, y, K)
+            for method in ("none", "diagonal", "Kronecker", "as shipped"):
+                out = run(method, Xd, y, K, C)
+                if out is None:
+                    continue
+                n_iter, nfev, elapsed, f, trace = out
                 if base is None:
                     base = (f, elapsed)
                 # an evaluation of the float32 stage is within ~1e-7 of float64's
                 reach = next((i + 1 for i, v in enumerate(trace) if v <= base[0]), None)
                 rows.append(
                     [
-                        f"{name} (spread {spread:.2g})",
+                        f"{name}, C={C:g} (spread {spread:.2g})",
                         np.dtype(dtype).name,
                         method,
                         n_iter,
@@ -176,18 +186,21 @@ def main(argv=None):
         "method",
         "iterations",
         "evaluations",
-        "evaluations to the unscaled objective",
+        "evaluations to the unpreconditioned objective",
         "time (s)",
-        "time / unscaled",
+        "time / none",
         "final objective",
-        "vs unscaled",
+        "vs none",
     ]
     text = "\n".join(
         [
-            "# preconditioner: L-BFGS with and without the Jacobi scaling",
+            "# preconditioner: L-BFGS with no, the diagonal and the Kronecker preconditioner",
             "",
-            "- C=1, tol=1e-4 (max |gradient| of coef, float64), max_iter=1000, from zero; the "
-            "estimator's precision stages (float32 stage for dense float64 data); two threads",
+            "- tol=1e-4 (max |gradient| of coef, float64), max_iter=1000, from zero; the "
+            "estimator's precision stages (float32 stage for dense float64 data); two threads; "
+            "the Kronecker rows include its second moment and factorisation",
+            "- the diagonal scaling's run with the leads not kept (SGD epoch start, CSR float32 "
+            "stage): [preconditioner_diagonal.md](preconditioner_diagonal.md)",
             f"- machine: {machine_description()}",
             f"- date: {time.strftime('%Y-%m-%d')}",
             "",

@@ -48,7 +48,12 @@ def test_same_search_as_logistic_regression_cv(load):
     assert ours.scores_.shape == theirs.scores_.shape == (5, 1, 8)
     assert ours.coefs_paths_.shape == theirs.coefs_paths_.shape
     assert ours.n_iter_.shape == theirs.n_iter_.shape
-    np.testing.assert_allclose(ours.scores_.mean(axis=0), theirs.scores_.mean(axis=0), atol=0.01)
+    ours_mean, theirs_mean = ours.scores_.mean(axis=0), theirs.scores_.mean(axis=0)
+    np.testing.assert_allclose(ours_mean[:, :-1], theirs_mean[:, :-1], atol=0.01)
+    # at the weakest penalty (C = 1e4; standardised wine is separable, l2 ~ 7e-7) a
+    # gradient of tol=1e-6 leaves the weights ~1 apart between two solvers' paths, at
+    # objectives within 1%: a sample of a fold may flip (measured: 2 of 178)
+    np.testing.assert_allclose(ours_mean[:, -1], theirs_mean[:, -1], atol=0.025)
     mean = theirs.scores_.mean(axis=0)[0]
     top = np.sort(mean)[-2:]
     if top[1] - top[0] > 0.005:  # not tied: the same choice

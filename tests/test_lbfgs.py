@@ -282,11 +282,9 @@ def test_jacobi_scale_guards():
 
     assert jacobi_scale(None) is None
     assert jacobi_scale(np.zeros(4)) is None
-    # well-scaled weights (spread below MIN_CURVATURE_SPREAD): no scaling, whatever the
-    # intercepts' curvature
-    h = np.array([1.0, 2.0, 300.0, 1e-6])
-    assert jacobi_scale(h, np.array([True, True, True, False])) is None
-    assert jacobi_scale(h) is not None
+    # spread below MIN_CURVATURE_SPREAD: no scaling; above: scaled
+    assert jacobi_scale(np.array([1.0, 2.0, 300.0, 3.0])) is None
+    assert jacobi_scale(np.array([1.0, 2.0, 300.0, 1e-6])) is not None
     s = jacobi_scale(np.array([4.0, 1.0, 0.0, 0.25]))
     assert np.all(np.isfinite(s)) and np.median(s) == pytest.approx(1.0)
     # a curvature of 0 is raised to 1e-12 of the largest: finite, the largest scale

@@ -55,7 +55,6 @@ def minimize_full_batch(stages, coef0, **options):
         bounds=bounds,
         kronecker=kronecker,
         curvature=loss.curvature_diagonal() if kronecker is None else None,
-        weights=loss.layout.penalty_mask,
         n_class_rows=loss.layout.K,
         **options,
     )

@@ -1,22 +1,27 @@
 """L-BFGS with the options scikit-learn's ``LogisticRegression`` uses (our own iteration
 without bounds, scipy's L-BFGS-B with them), in one precision or in two stages (float32
 evaluations, then float64 ones: the stages are made by :mod:`sk_softmax._precision`), on
-diagonally scaled coefficients where the data are badly scaled.
+preconditioned coefficients.
 
-**The scaling (a Jacobi preconditioner).**  L-BFGS-B starts every solve with a multiple
-of the identity as its inverse-Hessian estimate, so coefficients of very different
-curvature (features of different scales, rare and frequent ones, weights and
-intercepts) slow it down.  Given the loss's estimate ``h`` of the Hessian diagonal
-(:meth:`sk_softmax._loss.SoftmaxLoss.curvature_diagonal`), L-BFGS runs on
-``v = coef / s`` with ``s = 1 / sqrt(h)`` (normalised to a median of 1), the same as
-starting from the diagonal inverse-Hessian estimate ``diag(s^2)``, where the weights'
-curvatures spread over at least :data:`MIN_CURVATURE_SPREAD` (badly scaled columns, rare
-features at a weak penalty); on well-scaled data it cost iterations and is not used.
-The stopping test stays on the unscaled gradient: a callback stops the solve when the
-max-norm of the projected gradient of ``coef`` is at most ``tol``, as scipy's ``gtol``
-does without the scaling.  Measured in benchmarks/results/preconditioner.md (MNIST: a third fewer
-evaluations; features of scales 1e-3 to 1e3: 81 evaluations instead of 1066 without
-converging).  Without bounds the iteration is :func:`lbfgs_unbounded`, not scipy's.
+**Preconditioners.**  L-BFGS starts every solve with a multiple of the identity as its
+inverse-Hessian estimate, so coefficients of very different or coupled curvature
+(features of different scales, correlated features, weights and their intercept) slow it
+down.  L-BFGS therefore runs on ``v``, a linear change of variables of ``coef``, the same as
+starting from the inverse-Hessian estimate it implies:
+
+- without bounds, where the loss gives a Kronecker-factored Hessian estimate
+  (:meth:`sk_softmax._loss.SoftmaxLoss.curvature_kronecker`: dense data),
+  ``coef_k = L^-T v_k`` for every class row, ``L`` the Cholesky factor of its feature
+  factor (:func:`kronecker_preconditioner`);
+- otherwise (CSR data, bounds, wide data) ``v = coef / s``, ``s = 1 / sqrt(h)`` from the
+  Hessian diagonal's estimate (:meth:`~sk_softmax._loss.SoftmaxLoss.curvature_diagonal`,
+  averaged over the classes), where it spreads over at least
+  :data:`MIN_CURVATURE_SPREAD`: a Jacobi preconditioner (:func:`jacobi_scale`).
+
+The stopping test stays on the gradient of ``coef``: a callback stops the solve when the
+max-norm of its projected gradient is at most ``tol``, as scipy's ``gtol`` does without a
+preconditioner.  Measured in benchmarks/results/preconditioner.md.  Without bounds the
+iteration is :func:`lbfgs_unbounded`, not scipy's.
 """
 
 import warnings
@@ -45,31 +50,30 @@ class _ConvergedAtStart(Exception):
 #: ``1 / sqrt(h)``: a column of zeros (or an unpenalised one at ``C = inf``) has no
 #: curvature, and its scale would be infinite.
 _MIN_RELATIVE_CURVATURE = 1e-12
-#: The scaling is used only where the weights' curvatures spread over at least this
-#: factor (largest / smallest): below it, on well-scaled data, it cost iterations
-#: (4000 MNIST rows at C = 0.01 to 2.5, spreads 3 to 486: 79-113 -> 91-165; digits,
-#: 107: 76 -> 90); above it, it saved them (all of MNIST at C = 1, 2900: 272 -> 180
-#: evaluations; 4000 rows at C = 10, 1900: 120 -> 102; unscaled wine and breast cancer,
-#: columns of scales 1e-3..1e3: thousands -> hundreds or tens).  docs/design.md.
+#: The scaling is used only where the (class-averaged) curvatures of all coefficients,
+#: weights and intercepts, spread over at least this factor (largest / smallest).  Where
+#: it applies since the Kronecker preconditioner (CSR data, bounds, wide dense data),
+#: measured on the text-like CSR sets (class-averaged, always on; none -> scaled
+#: evaluations): 100000 rows at C = 1 (spread ~4600) 44 -> 22 and C = 10 (~3e4) 49 -> 26,
+#: 50000 rows at C = 1 (~2400) 35 -> 34; below it, 100000 rows at C = 0.1 (~480) 13 -> 20;
+#: columns of scales 1e-3..1e3 and unscaled wine (spreads 1e6 and more): thousands ->
+#: tens or hundreds.  docs/design.md.
 MIN_CURVATURE_SPREAD = 1e3
 
 
-def jacobi_scale(h, weights=None):
+def jacobi_scale(h):
     """The scaling ``s = 1 / sqrt(h)`` of a Hessian-diagonal estimate ``h``, normalised to
     a median of 1 (the first L-BFGS step, a multiple of the gradient, keeps its size).
 
     Parameters
     ----------
     h : ndarray of shape (n_params,) or None
-    weights : ndarray of shape (n_params,), bool, or None
-        The entries of ``h`` that are weights (not intercepts), whose spread decides;
-        None: all.
 
     Returns
     -------
     s : ndarray of shape (n_params,), float64, or None
-        None when ``h`` is None, has no positive finite entry, or its weights' entries
-        spread over less than :data:`MIN_CURVATURE_SPREAD` (no scaling).
+        None when ``h`` is None, has no positive finite entry, or its entries spread
+        over less than :data:`MIN_CURVATURE_SPREAD` (no scaling).
     """
     if h is None:
         return None
@@ -78,8 +82,7 @@ def jacobi_scale(h, weights=None):
     if not (np.isfinite(top) and top > 0.0):
         return None
     h = np.maximum(h, _MIN_RELATIVE_CURVATURE * top)
-    hw = h if weights is None else h[weights]
-    if hw.size == 0 or float(hw.max()) < MIN_CURVATURE_SPREAD * float(hw.min()):
+    if top < MIN_CURVATURE_SPREAD * float(h.min()):
         return None
     s = 1.0 / np.sqrt(h)
     return s / np.median(s)
@@ -220,8 +223,8 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         or None; ``kronecker``: a :class:`~sk_softmax._loss.KroneckerCurvature`, whose
         preconditioner (:func:`kronecker_preconditioner`) L-BFGS uses in both stages
         when there are no bounds, or None; ``curvature``: a Hessian-diagonal estimate
-        (n_params,) that scales ``coef`` in both stages otherwise, where its ``weights``
-        entries (a mask, None: all) spread widely (:func:`jacobi_scale`), or None;
+        (n_params,) that scales ``coef`` in both stages otherwise, where its entries
+        spread widely (:func:`jacobi_scale`), or None;
         ``n_class_rows``: the layout's class rows (``K``), over which the diagonal is
         averaged (every class scaled alike, see :func:`kronecker_preconditioner`).
 
@@ -284,7 +287,6 @@ def _stages(
     float32_loss=None,
     bounds=None,
     curvature=None,
-    weights=None,
     kronecker=None,
     n_class_rows=1,
 ):
@@ -297,7 +299,7 @@ def _stages(
     if bounds is None and kronecker is not None:
         precond = kronecker_preconditioner(kronecker)
     if precond is None and curvature is not None:
-        s = jacobi_scale(_class_mean(curvature, n_class_rows), weights)
+        s = jacobi_scale(_class_mean(curvature, n_class_rows))
         precond = None if s is None else _Diagonal(s)
     if bounds is None:
         return coef0, float32_loss, None, precond
