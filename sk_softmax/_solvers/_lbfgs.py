@@ -365,6 +365,7 @@ class _Solve:
             self.scaled_bounds = optimize.Bounds(lb, ub)
         self.it = self.nfev = 0
         self.grad, self.x, self.converged = None, coef0, False
+        self.last = (None, None)
 
     def v0(self, coef0):
         return coef0 if self.precond is None else self.precond.to_v(coef0)
@@ -392,13 +393,21 @@ class _Solve:
         self.grad = grad
         if self.precond is None:
             return value, grad
+        # the accepted iterate is the last point evaluated: iteration() reuses its coef
+        # (a Kronecker change of variables costs a third of an evaluation on 4000 x 784)
+        self.last = (np.array(v), coef)
         if self.nfev == 1 and _projected_gradient_norm(coef, grad, self.bounds) <= self.tol:
             raise _ConvergedAtStart(value, grad)
         return value, self.precond.grad_v(grad)
 
     def iteration(self, intermediate_result):
         self.it += 1
-        x = self.coef(intermediate_result.x)
+        v = intermediate_result.x
+        last_v, last_coef = self.last
+        if self.precond is None or not np.array_equal(v, last_v):
+            x = self.coef(v)
+        else:
+            x = last_coef
         if self.float32:  # where a non-finite evaluation would end the stage
             self.x = np.array(x)  # (scipy reuses its array)
         # L-BFGS-B's line search ends on the accepted point, so the last gradient
