@@ -71,18 +71,22 @@ def _path(
     coefs, n_iters = [None] * len(Cs), np.zeros(len(Cs), dtype=np.int32)
     coef = coef0
     float32_X = None  # one float32 copy of the fold for the whole path
+    base = None  # the fold's first loss: the others share its sums (with_penalty)
     with kernel_threads(n_threads):
         for i in order:
-            loss = SoftmaxLoss(
-                X,
-                y_enc,
-                n_classes,
-                sample_weight,
-                C=float(Cs[i]),
-                fit_intercept=fit_intercept,
-                l1_ratio=l1_ratio,
-                **(constraints or {}),
-            )
+            if base is None:
+                loss = base = SoftmaxLoss(
+                    X,
+                    y_enc,
+                    n_classes,
+                    sample_weight,
+                    C=float(Cs[i]),
+                    fit_intercept=fit_intercept,
+                    l1_ratio=l1_ratio,
+                    **(constraints or {}),
+                )
+            else:
+                loss = base.with_penalty(base.penalty.with_C(float(Cs[i])))
             if coef is None:
                 coef = loss.layout.start()
             stages = precision_stages(loss, float32_X)

@@ -353,10 +353,10 @@ class SoftmaxLoss:
         # of size n_samples (only the returned gradient, of size n_params).
         self._full = None
         self._batch = None
-        # the data's sums for curvature_diagonal (curvature_sums) and second moment for
-        # curvature_kronecker, made on first use
-        self._curvature_sums = None
-        self._second_moment = None
+        # the data's sums for curvature_diagonal ("curvature_sums") and second moment for
+        # curvature_kronecker ("second_moment"), made on first use; with_penalty's losses
+        # share the dict, so that a path of C makes them once
+        self._data_sums = {}
 
     def with_data(self, X, y, sample_weight, penalty=None):
         """A loss of the same model (classes, intercept, penalty unless given) on other
@@ -399,9 +399,7 @@ class SoftmaxLoss:
             A new loss object sharing ``X``, ``y`` and the weights with this one.
         """
         loss = self.with_data(self.X, self.y, self.sample_weight, penalty)
-        # the same data: a path of C reuses them
-        loss._curvature_sums = self._curvature_sums
-        loss._second_moment = self._second_moment
+        loss._data_sums = self._data_sums  # the same data
         return loss
 
     def minibatch_data(self):
@@ -509,11 +507,12 @@ class SoftmaxLoss:
             Non-negative, in the layout of ``coef``; None when the sample weights sum
             to zero.
         """
-        if self._curvature_sums is None:
-            self._curvature_sums = curvature_sums(
+        sums = self._data_sums
+        if "curvature_sums" not in sums:
+            sums["curvature_sums"] = curvature_sums(
                 self.X, self.y, self.sample_weight, self.layout.n_classes
             )
-        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
+        return curvature_diagonal(sums["curvature_sums"], self.layout, self.penalty)
 
     def curvature_kronecker(self):
         """A Kronecker-factored estimate of the objective's Hessian, for L-BFGS's
@@ -536,11 +535,13 @@ class SoftmaxLoss:
         rows = None if self.sparse else kronecker_rows(self.X.shape[0], lay)
         if rows is None:
             return None
-        if self._second_moment is None:
-            self._second_moment = second_moment(self.X, self.sample_weight, lay.fit_intercept, rows)
-        sw = self.sample_weight
-        counts = np.bincount(self.y, weights=sw if sw.shape[0] else None, minlength=lay.n_classes)
-        return kronecker_curvature(counts, self._second_moment, lay, self.penalty)
+        sums, sw = self._data_sums, self.sample_weight
+        if "second_moment" not in sums:
+            sums["second_moment"] = second_moment(self.X, sw, lay.fit_intercept, rows)
+            sums["class_weights"] = np.bincount(
+                self.y, weights=sw if sw.shape[0] else None, minlength=lay.n_classes
+            )
+        return kronecker_curvature(sums["class_weights"], sums["second_moment"], lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

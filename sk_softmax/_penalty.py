@@ -231,6 +231,10 @@ class ElasticNet:
         """The same penalty (factors and bounds included) for another ``S``."""
         return ElasticNet(self.C, self.l1_ratio, weight_sum, self.factor, self.box)
 
+    def with_C(self, C):
+        """The same penalty (factors and bounds included) at another ``C``."""
+        return ElasticNet(C, self.l1_ratio, self.weight_sum, self.factor, self.box)
+
     @property
     def has_l1(self):
         """Whether there is a non-smooth (L1) term: the solvers for it differ."""
@@ -642,6 +646,10 @@ class GroupElasticNet(ElasticNet):
     def with_weight_sum(self, weight_sum):
         """The same penalty for another ``S``."""
         return GroupElasticNet(self.C, self.l1_ratio, weight_sum, self.groups, self.factor)
+
+    def with_C(self, C):
+        """The same penalty at another ``C``."""
+        return GroupElasticNet(C, self.l1_ratio, self.weight_sum, self.groups, self.factor)
 
     @property
     def uniform(self):

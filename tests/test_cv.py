@@ -92,6 +92,20 @@ def test_warm_started_path_needs_fewer_iterations_than_independent_fits():
     assert n_iter.sum() < 0.8 * sum(cold)
 
 
+def test_path_makes_the_folds_second_moment_once(monkeypatch):
+    """The fits of a path share one loss's data sums (with_penalty): the Kronecker
+    estimate's second moment is made once per fold, not once per C."""
+    from sk_softmax import _loss
+
+    calls = []
+    original = _loss.second_moment
+    monkeypatch.setattr(_loss, "second_moment", lambda *a: calls.append(1) or original(*a))
+    X, y = digits()
+    _path(X, y.astype(np.intp), 10, None, [0.1, 1.0, 10.0], 0.0, fit_intercept=True,
+          max_iter=100, tol=1e-4, verbose=0, n_threads=1)  # fmt: skip
+    assert len(calls) == 1
+
+
 def test_path_order_does_not_depend_on_the_order_of_cs():
     X, y = load_iris(return_X_y=True)
     Cs = [10.0, 0.01, 1.0]

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 from sk_softmax import SoftmaxClassifier
 from sk_softmax._layout import CoefLayout, fitted_attributes
 from sk_softmax._loss import SoftmaxLoss
-from sk_softmax._penalty import ElasticNet
+from sk_softmax._penalty import Box, ElasticNet, GroupElasticNet
 
 from . import reference as ref
 
@@ -24,6 +24,15 @@ def test_strengths_are_logistic_regressions_scaling(l1_ratio):
     none = ElasticNet(C=np.inf, l1_ratio=l1_ratio, weight_sum=40.0)
     assert (none.l2, none.l1) == (0.0, 0.0)
     assert pen.with_weight_sum(80.0).l2 == pytest.approx(pen.l2 / 2, rel=1e-15)
+    # another C, all else kept (a path of C), bit for bit the penalty made at that C
+    box = Box(np.full((1, 1), -1.0), np.full((1, 1), 1.0))
+    pen = ElasticNet(C=0.5, l1_ratio=l1_ratio, weight_sum=40.0, factor=np.ones(3), box=box)
+    other = pen.with_C(2.0)
+    made = ElasticNet(C=2.0, l1_ratio=l1_ratio, weight_sum=40.0)
+    assert (other.l2, other.l1, other.C) == (made.l2, made.l1, 2.0)
+    assert other.factor is pen.factor and other.box is pen.box
+    groups = GroupElasticNet(0.5, l1_ratio, 40.0, np.array([0, 0, 1])).with_C(2.0)
+    assert isinstance(groups, GroupElasticNet) and (groups.l2, groups.l1) == (made.l2, made.l1)
 
 
 def test_value_and_smooth_gradient(rng):
