@@ -167,7 +167,8 @@ def kronecker_preconditioner(curvature):
     c_mean = float(np.mean(c)) if c.size else 0.0
     if not (np.isfinite(c_mean) and c_mean > 0.0):
         return None
-    A = S + np.diag(p / c_mean)
+    A = np.array(S)
+    A[np.diag_indices_from(A)] += p / c_mean
     diag = np.diag(A)
     top = float(np.max(diag, initial=0.0))
     if not (np.isfinite(top) and top > 0.0):
