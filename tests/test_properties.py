@@ -61,9 +61,10 @@ def _fit(n_jobs, dtype=np.float64, sparse=False, weighted=False, **params):
 
 
 def _fit_badly_scaled(n_jobs):
-    """Columns of scales 1e-2..1e2: L-BFGS on Jacobi-scaled coefficients."""
+    """Columns of scales 1e-2..1e2, CSR: L-BFGS on Jacobi-scaled coefficients (dense
+    data take the Kronecker preconditioner, the "lbfgs dense" cases)."""
     X, y = _digits()
-    X = X * np.logspace(-2, 2, X.shape[1])
+    X = sp.csr_matrix(X * np.logspace(-2, 2, X.shape[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = SoftmaxClassifier(n_jobs=n_jobs, max_iter=300).fit(X, y)
@@ -147,7 +148,7 @@ THREAD_CASES = {
     "lbfgs dense": lambda n, mp: _fit(n, max_iter=300),
     "lbfgs dense float32, weighted": lambda n, mp: _fit(n, np.float32, weighted=True, max_iter=300),
     "lbfgs csr": lambda n, mp: _fit(n, sparse=True, max_iter=300),
-    "lbfgs dense, badly scaled (Jacobi scaling)": lambda n, mp: _fit_badly_scaled(n),
+    "lbfgs csr, badly scaled (Jacobi scaling)": lambda n, mp: _fit_badly_scaled(n),
     "l1": lambda n, mp: _fit(n, C=0.05, l1_ratio=1.0, tol=1e-6, max_iter=500),
     "elastic-net": lambda n, mp: _fit(n, C=0.05, l1_ratio=0.5, tol=1e-6, max_iter=500),
     "elastic-net csr": lambda n, mp: _fit(n, sparse=True, C=0.05, l1_ratio=0.5, max_iter=100),
