@@ -153,13 +153,14 @@ class KroneckerCurvature(NamedTuple):
 
 #: :meth:`SoftmaxLoss.curvature_kronecker`'s second moments come from evenly spaced rows,
 #: ``max(KRONECKER_MIN_ROWS, 4 * m)`` of them at most (``m`` columns with the
-#: intercept's): enough for the preconditioner (MNIST: 2500 to 30000 rows gave 94 to 59
-#: evaluations, against 185 with the diagonal), and cheap next to the evaluations saved.
+#: intercept's): enough for the preconditioner (MNIST, exploratory runs: 2500 to 30000
+#: rows gave 94 to 59 evaluations, noisy, against 183 with the diagonal), and cheap next to
+#: the evaluations saved.
 KRONECKER_MIN_ROWS = 2048
 #: The Kronecker estimate is made for at most this many columns (``S`` is ``m x m``
 #: float64: 32 MiB here), and where ``S`` and its Cholesky factor cost at most
 #: ``KRONECKER_MAX_COST`` full evaluations' multiply-adds (``2 n m K`` each): on
-#: 4000-row MNIST folds they cost ~15 and saved 40-60 (benchmarks/results/preconditioner.md).
+#: 4000-row MNIST folds they cost ~15 and saved 49-56 (benchmarks/results/preconditioner.md).
 KRONECKER_MAX_FEATURES = 2048
 KRONECKER_MAX_COST = 30.0
 
