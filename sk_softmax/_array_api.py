@@ -258,6 +258,10 @@ class ArrayApiLoss:
         -------
         h : ndarray of shape (n_params,), float64, or None
         """
+        return curvature_diagonal(self._sums(rows_per_chunk), self.layout, self.penalty)
+
+    def _sums(self, rows_per_chunk=4096):
+        """:func:`~sk_softmax._loss.curvature_sums` of ``X`` (on the device, on first use)."""
         if self._curvature_sums is None:
             xp, X, w = self.xp, self.X, self.weights
             n = X.shape[0]
@@ -270,12 +274,13 @@ class ArrayApiLoss:
             if not isinstance(w, float):  # weights s_i / S: curvature_sums sums s_i x_ij^2
                 m2 *= self.sw_sum
             self._curvature_sums = np.concatenate([self._class_sums, m2])
-        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
+        return self._curvature_sums
 
     def curvature_kronecker(self):
         """:meth:`SoftmaxLoss.curvature_kronecker`: the evenly spaced rows are copied to
         the host (at most ``max(KRONECKER_MIN_ROWS, 4 m)`` of them) and their second
-        moment made there, as for NumPy input.
+        moment made there, as for NumPy input, rescaled by the column sums of
+        :meth:`curvature_diagonal` (on the device).
 
         Returns
         -------
@@ -294,7 +299,7 @@ class ArrayApiLoss:
             sws = np.empty(0) if sw is None else sw[rows]
             rows_s = np.arange(rows.shape[0])
             self._second_moment = second_moment(Xs, sws, lay.fit_intercept, rows_s)
-        return kronecker_curvature(self._class_sums, self._second_moment, lay, self.penalty)
+        return kronecker_curvature(self._sums(), self._second_moment, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Not available (``supports_hessian_product`` is False)."""

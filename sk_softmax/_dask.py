@@ -406,7 +406,7 @@ class DaskLoss:
         self.data, self.layout, self.penalty, self.n_jobs = data, layout, penalty, n_jobs
         self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
         self._curvature_sums = None  # for curvature_diagonal, on first use
-        self._kronecker_sums = None  # (class weights, second moment), on first use
+        self._second_moment = None  # (the sampled rows' second moment,), on first use
         self.n_evaluations = 0
         self.seconds = []
 
@@ -455,6 +455,10 @@ class DaskLoss:
         -------
         h : ndarray of shape (n_params,), float64, or None
         """
+        return curvature_diagonal(self._sums(), self.layout, self.penalty)
+
+    def _sums(self):
+        """:func:`~sk_softmax._loss.curvature_sums` of all blocks (one pass, on first use)."""
         if self._curvature_sums is None:
             d, lay = self.data, self.layout
             parts = [
@@ -462,12 +466,12 @@ class DaskLoss:
                 for xb, yb, swb in zip(d.X_blocks, d.y_blocks, d.sw_blocks)
             ]
             (self._curvature_sums,) = dask.compute(tree_sum(parts))
-        return curvature_diagonal(self._curvature_sums, self.layout, self.penalty)
+        return self._curvature_sums
 
     def curvature_kronecker(self):
         """:meth:`SoftmaxLoss.curvature_kronecker` of all blocks: the second moment of
-        the same evenly spaced rows, gathered to the client, and the classes' weights
-        (one computation, on first use; None for sparse blocks).
+        the same evenly spaced rows, gathered to the client, rescaled by the blocks'
+        :func:`~sk_softmax._loss.curvature_sums` (on first use; None for sparse blocks).
 
         Returns
         -------
@@ -477,16 +481,14 @@ class DaskLoss:
         rows = None if d.sparse else kronecker_rows(d.X.shape[0], lay)
         if rows is None:
             return None
-        if self._kronecker_sums is None:
-            counts = da.bincount(d.y_enc, weights=d.sw, minlength=lay.n_classes)
-            Xs, sws, counts = dask.compute(
-                d.X[rows], d.sw[rows] if d.sw is not None else None, counts
-            )
+        if self._second_moment is None:
+            Xs, sws = dask.compute(d.X[rows], d.sw[rows] if d.sw is not None else None)
             sws = np.empty(0) if sws is None else np.asarray(sws, dtype=np.float64)
             rows_s = np.arange(rows.shape[0])
-            S = second_moment(_block_X(Xs, d.dtype), sws, lay.fit_intercept, rows_s)
-            self._kronecker_sums = (counts, S)
-        return kronecker_curvature(*self._kronecker_sums, lay, self.penalty)
+            self._second_moment = (
+                second_moment(_block_X(Xs, d.dtype), sws, lay.fit_intercept, rows_s),
+            )
+        return kronecker_curvature(self._sums(), self._second_moment[0], lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.

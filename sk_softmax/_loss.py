@@ -141,7 +141,8 @@ class KroneckerCurvature(NamedTuple):
         ``c_k = pi_k (1 - pi_k)`` (as in :meth:`SoftmaxLoss.curvature_diagonal`).
     second_moment : ndarray of shape (m, m), float64
         ``S``: the weighted mean of ``a a^T`` with ``a = [x, 1]`` (``x`` without an
-        intercept), ``m = n_features + fit_intercept``, over evenly spaced rows.
+        intercept), ``m = n_features + fit_intercept``: its diagonal over all rows, the
+        correlations over evenly spaced rows (:func:`kronecker_curvature`).
     penalty_curvature : ndarray of shape (m,), float64
         ``p``: the penalty's ``l2 * f_j`` for each weight, 0 for the intercept.
     """
@@ -182,9 +183,11 @@ def second_moment(X, sample_weight, fit_intercept, rows):
     S : ndarray of shape (m, m), float64, or None
         ``m = n_features + fit_intercept``; None when the rows' weights sum to zero.
     """
-    A = np.asarray(X[rows], dtype=np.float64)
+    d = X.shape[1]
+    A = np.empty((rows.shape[0], d + int(fit_intercept)))  # one float64 copy of the rows
+    A[:, :d] = X[rows]
     if fit_intercept:
-        A = np.hstack([A, np.ones((A.shape[0], 1))])
+        A[:, d] = 1.0
     if sample_weight.shape[0] == 0:
         total = float(A.shape[0])
     else:
@@ -218,17 +221,38 @@ def kronecker_rows(n_samples, layout):
     return rows
 
 
-def kronecker_curvature(counts, S, layout, penalty):
-    """:class:`KroneckerCurvature` from the classes' weights (``counts``, of all the
-    rows), the second moment ``S`` (:func:`second_moment`, or None) and the penalty;
-    None when either weight sum is zero."""
+def kronecker_curvature(sums, S, layout, penalty):
+    """:class:`KroneckerCurvature` from :func:`curvature_sums` of all the rows, the second
+    moment ``S`` of the sampled rows (:func:`second_moment`, or None) and the penalty.
+
+    The sample gives the columns' correlations, all the rows their scales: ``S`` is
+    rescaled to the full data's ``mean(x_j^2)`` on its diagonal, and a column that is zero
+    on every sampled row (but not in the data: a periodic column, a rare one) keeps its
+    full-data scale with no correlation, where the sample alone would give it no
+    curvature at all and the preconditioner a near-singular factor.
+
+    Returns
+    -------
+    curvature : KroneckerCurvature or None
+        None when the classes' or the sampled rows' weights sum to zero.
+    """
+    counts, m2 = sums[: layout.n_classes], sums[layout.n_classes :]
     c = class_curvature(np.asarray(counts, dtype=np.float64), layout)
     if c is None or S is None:
         return None
+    full = m2 / float(counts.sum())
+    if layout.fit_intercept:
+        full = np.append(full, 1.0)
+    sampled = np.diag(S)
+    inv = np.zeros_like(sampled)
+    np.divide(1.0, np.sqrt(sampled), out=inv, where=sampled > 0.0)
+    corr = S * inv[:, None] * inv[None, :]
+    corr[np.diag_indices_from(corr)] = 1.0
+    scale = np.sqrt(full)
     p = penalty.smooth_curvature(layout.n_features)
     if layout.fit_intercept:
         p = np.append(p, 0.0)
-    return KroneckerCurvature(c, S, p)
+    return KroneckerCurvature(c, corr * scale[:, None] * scale[None, :], p)
 
 
 class SoftmaxLoss:
@@ -508,12 +532,16 @@ class SoftmaxLoss:
             Non-negative, in the layout of ``coef``; None when the sample weights sum
             to zero.
         """
+        return curvature_diagonal(self._curvature_sums(), self.layout, self.penalty)
+
+    def _curvature_sums(self):
+        """:func:`curvature_sums` of this data (one pass over ``X``, on first use)."""
         sums = self._data_sums
         if "curvature_sums" not in sums:
             sums["curvature_sums"] = curvature_sums(
                 self.X, self.y, self.sample_weight, self.layout.n_classes
             )
-        return curvature_diagonal(sums["curvature_sums"], self.layout, self.penalty)
+        return sums["curvature_sums"]
 
     def curvature_kronecker(self):
         """A Kronecker-factored estimate of the objective's Hessian, for L-BFGS's
@@ -521,10 +549,12 @@ class SoftmaxLoss:
 
         The multinomial Hessian at the fit's start (zero weights, intercepts at the class
         shares' logits) is ``(diag(pi) - pi pi^T) (x) S_all`` plus the penalty; the
-        estimate keeps the diagonal of the class factor (``c_k``) and takes ``S`` from
-        evenly spaced rows (:func:`kronecker_rows`), so that it captures how the columns
-        scale and correlate (pixels, an uncentred intercept).  ``S`` is made on first
-        use and shared by :meth:`with_penalty`'s losses.
+        estimate keeps the diagonal of the class factor (``c_k``) and takes the columns'
+        correlations from evenly spaced rows (:func:`kronecker_rows`), their scales from
+        all rows (:func:`kronecker_curvature`), so that it captures how the columns scale
+        and correlate (pixels, an uncentred intercept).  Its sums are made on first use
+        (a pass over ``X`` and the sample's product) and shared by :meth:`with_penalty`'s
+        losses.
 
         Returns
         -------
@@ -536,13 +566,13 @@ class SoftmaxLoss:
         rows = None if self.sparse else kronecker_rows(self.X.shape[0], lay)
         if rows is None:
             return None
-        sums, sw = self._data_sums, self.sample_weight
+        sums = self._data_sums
         if "second_moment" not in sums:
-            sums["second_moment"] = second_moment(self.X, sw, lay.fit_intercept, rows)
-            sums["class_weights"] = np.bincount(
-                self.y, weights=sw if sw.shape[0] else None, minlength=lay.n_classes
+            sums["second_moment"] = second_moment(
+                self.X, self.sample_weight, lay.fit_intercept, rows
             )
-        return kronecker_curvature(sums["class_weights"], sums["second_moment"], lay, self.penalty)
+        S = sums["second_moment"]
+        return kronecker_curvature(self._curvature_sums(), S, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part at ``coef``, in a subspace.

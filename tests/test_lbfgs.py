@@ -399,11 +399,15 @@ def test_kronecker_curvature_rows_and_refusals():
     n = 3 * _loss.KRONECKER_MIN_ROWS
     X = rng.standard_normal((n, 5))
     y = rng.integers(0, 3, n)
-    # every third row (evenly spaced, deterministic), no intercept column
+    # the correlations of every third row (evenly spaced, deterministic), the scales of
+    # all rows; no intercept column
     loss = SoftmaxLoss(X, y, 3, fit_intercept=False)
     rows = np.arange(0, n, 3)
+    sample = X[rows].T @ X[rows] / rows.size
+    corr = sample / np.sqrt(np.outer(np.diag(sample), np.diag(sample)))
+    scale = np.sqrt(np.mean(X * X, axis=0))
     np.testing.assert_allclose(loss.curvature_kronecker().second_moment,
-                               X[rows].T @ X[rows] / rows.size, rtol=1e-12)  # fmt: skip
+                               corr * np.outer(scale, scale), rtol=1e-12)  # fmt: skip
     assert SoftmaxLoss(sp.csr_array(X), y, 3).curvature_kronecker() is None
     wide = np.zeros((4, _loss.KRONECKER_MAX_FEATURES + 1))
     assert SoftmaxLoss(wide, np.arange(4) % 2, 2).curvature_kronecker() is None
@@ -470,14 +474,14 @@ def test_kronecker_solve_at_its_optimum_takes_no_iteration():
 def test_bounds_take_the_diagonal_scaling():
     """A box is no box after the Kronecker change of variables: with bounds the
     estimate is ignored and the diagonal scaling (if any) used."""
-    from sk_softmax._solvers._lbfgs import _Diagonal, _stages
+    from sk_softmax._solvers._lbfgs import _Diagonal, _Kronecker, _stages
 
     rng = np.random.default_rng(7)
     X, y = _data(rng)
     loss = SoftmaxLoss(X, y, 3, C=1.0)
     kw = dict(kronecker=loss.curvature_kronecker(), curvature=loss.curvature_diagonal())
     n = loss.n_params
-    assert not isinstance(_stages(np.zeros(n), **kw)[3], _Diagonal)
+    assert isinstance(_stages(np.zeros(n), **kw)[3], _Kronecker)
     bounds = (np.full(n, -1.0), np.full(n, 1.0))
     assert isinstance(_stages(np.zeros(n), bounds=bounds, **kw)[3], _Diagonal)
 
@@ -501,3 +505,24 @@ def test_preconditioned_solves_keep_the_classes_sum(precond):
     assert result.status == 0
     coef = x.reshape(loss.layout.coef_shape)
     assert abs(coef[:, -1].sum()) < 1e-12 * np.abs(coef[:, -1]).max() * 10
+
+
+def test_kronecker_scales_come_from_all_rows():
+    """A column that is zero on every sampled row (a periodic one: every 4th row is
+    sampled here) keeps its scale from all the rows; from the sample alone it would get no
+    curvature, and the solve would stall far from tol (review of the preconditioner:
+    max |grad| 2.4e-2 at a 'converged' stop)."""
+    from sk_softmax import SoftmaxClassifier
+    from sk_softmax._loss import KRONECKER_MIN_ROWS
+
+    rng = np.random.default_rng(0)
+    n = 4 * KRONECKER_MIN_ROWS
+    X = rng.standard_normal((n, 5))
+    X[:, 0] = np.arange(n) % 2  # zero on the even rows, the only ones sampled
+    y = (X[:, 1] + 2 * X[:, 0] + rng.standard_normal(n) > 0.5).astype(int)
+    loss = SoftmaxLoss(X, y, 2, C=np.inf)
+    S = loss.curvature_kronecker().second_moment
+    assert S[0, 0] == pytest.approx(0.5)  # mean(x_0^2) over all rows
+    clf = SoftmaxClassifier(C=np.inf).fit(X, y)
+    coef = loss.pack(clf.coef_, clf.intercept_)
+    assert np.max(np.abs(loss.loss_gradient(coef)[1])) <= 1e-4

@@ -46,15 +46,14 @@ def minimize_full_batch(stages, coef0, **options):
         return minimize_l1(loss, coef0, **options)
     bounds = loss.penalty.flat_bounds(loss.layout.penalty_mask)
     # the Kronecker preconditioner where the loss estimates it and there is no box, else
-    # the diagonal (whose estimate is then the only one made)
-    kronecker = loss.curvature_kronecker() if bounds is None else None
+    # the diagonal (estimated only then: a bound method, called when needed)
     return minimize_lbfgs(
         loss,
         coef0,
         float32_loss=stages.float32,
         bounds=bounds,
-        kronecker=kronecker,
-        curvature=loss.curvature_diagonal() if kronecker is None else None,
+        kronecker=loss.curvature_kronecker() if bounds is None else None,
+        curvature=loss.curvature_diagonal,
         n_class_rows=loss.layout.K,
         **options,
     )

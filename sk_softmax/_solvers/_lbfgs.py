@@ -224,8 +224,9 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         or None; ``kronecker``: a :class:`~sk_softmax._loss.KroneckerCurvature`, whose
         preconditioner (:func:`kronecker_preconditioner`) L-BFGS uses in both stages
         when there are no bounds, or None; ``curvature``: a Hessian-diagonal estimate
-        (n_params,) that scales ``coef`` in both stages otherwise, where its entries
-        spread widely (:func:`jacobi_scale`), or None;
+        (n_params,), or a callable that returns one (called only when no Kronecker
+        preconditioner is made), that scales ``coef`` in both stages otherwise, where
+        its entries spread widely (:func:`jacobi_scale`), or None;
         ``n_class_rows``: the layout's class rows (``K``), over which the diagonal is
         averaged (every class scaled alike, see :func:`kronecker_preconditioner`).
 
@@ -300,7 +301,8 @@ def _stages(
     if bounds is None and kronecker is not None:
         precond = kronecker_preconditioner(kronecker)
     if precond is None and curvature is not None:
-        s = jacobi_scale(_class_mean(curvature, n_class_rows))
+        h = curvature() if callable(curvature) else curvature  # made only when needed
+        s = None if h is None else jacobi_scale(_class_mean(h, n_class_rows))
         precond = None if s is None else _Diagonal(s)
     if bounds is None:
         return coef0, float32_loss, None, precond
