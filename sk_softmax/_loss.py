@@ -161,7 +161,7 @@ KRONECKER_MIN_ROWS = 2048
 #: The Kronecker estimate is made for at most this many columns (``S`` is ``m x m``
 #: float64: 32 MiB here), and where ``S`` and its Cholesky factor cost at most
 #: ``KRONECKER_MAX_COST`` full evaluations' multiply-adds (``2 n m K`` each): on
-#: 4000-row MNIST folds they cost ~15 and saved 49-56 (benchmarks/results/preconditioner.md).
+#: 4000-row MNIST folds they cost ~15 and saved 54-75 (benchmarks/results/preconditioner.md).
 KRONECKER_MAX_FEATURES = 2048
 KRONECKER_MAX_COST = 30.0
 
