@@ -297,8 +297,7 @@ class ArrayApiLoss:
             )
             sw = self._sample_weight_host
             sws = np.empty(0) if sw is None else sw[rows]
-            rows_s = np.arange(rows.shape[0])
-            self._second_moment = second_moment(Xs, sws, lay.fit_intercept, rows_s)
+            self._second_moment = second_moment(Xs, sws, lay.fit_intercept)
         return kronecker_curvature(self._sums(), self._second_moment, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):

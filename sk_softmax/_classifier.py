@@ -165,9 +165,10 @@ class SoftmaxClassifier(
     by ``"lbfgs"`` (without an L1 term) on a float32 copy first, then in float64 until
     the float64 gradient meets ``tol`` (docs/design.md, "Two precisions").  Two solvers
     minimise it:
-    ``"lbfgs"`` (L-BFGS with ``LogisticRegression``'s options, on diagonally scaled
-    coefficients where the data are badly scaled; with an L1 term, L-BFGS-B on split
-    weights then OWL-QN with Newton steps, on the same kernel)
+    ``"lbfgs"`` (L-BFGS with ``LogisticRegression``'s options on preconditioned
+    coefficients: by the features' second moments for dense data, a diagonal scaling
+    otherwise; with an L1 term, L-BFGS-B on split weights then OWL-QN with Newton steps,
+    on the same kernel)
     and ``"sgd"``
     (minibatch stochastic gradient descent, which also offers :meth:`partial_fit` for
     streaming and out-of-core data).

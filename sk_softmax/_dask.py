@@ -406,7 +406,7 @@ class DaskLoss:
         self.data, self.layout, self.penalty, self.n_jobs = data, layout, penalty, n_jobs
         self._hessian_rows = None  # (max_rows, SoftmaxLoss on the gathered subsample)
         self._curvature_sums = None  # for curvature_diagonal, on first use
-        self._second_moment = None  # (the sampled rows' second moment,), on first use
+        self._second_moment = None  # the sampled rows' second moment, on first use
         self.n_evaluations = 0
         self.seconds = []
 
@@ -484,11 +484,8 @@ class DaskLoss:
         if self._second_moment is None:
             Xs, sws = dask.compute(d.X[rows], d.sw[rows] if d.sw is not None else None)
             sws = np.empty(0) if sws is None else np.asarray(sws, dtype=np.float64)
-            rows_s = np.arange(rows.shape[0])
-            self._second_moment = (
-                second_moment(_block_X(Xs, d.dtype), sws, lay.fit_intercept, rows_s),
-            )
-        return kronecker_curvature(self._sums(), self._second_moment[0], lay, self.penalty)
+            self._second_moment = second_moment(_block_X(Xs, d.dtype), sws, lay.fit_intercept)
+        return kronecker_curvature(self._sums(), self._second_moment, lay, self.penalty)
 
     def hessian_product(self, coef, free, max_rows=None):
         """Hessian-vector products of the smooth part, for OWL-QN's Newton steps.

@@ -166,9 +166,9 @@ KRONECKER_MAX_FEATURES = 2048
 KRONECKER_MAX_COST = 30.0
 
 
-def second_moment(X, sample_weight, fit_intercept, rows):
+def second_moment(X, sample_weight, fit_intercept, rows=None):
     """The weighted mean of ``a a^T``, ``a = [x, 1]`` (``[x]`` without an intercept), over
-    ``rows`` of dense ``X``: the ``S`` of :class:`KroneckerCurvature`.
+    ``rows`` of dense ``X`` (all rows: None): the ``S`` of :class:`KroneckerCurvature`.
 
     Parameters
     ----------
@@ -176,22 +176,22 @@ def second_moment(X, sample_weight, fit_intercept, rows):
     sample_weight : ndarray of shape (n_samples,) or (0,)
         Non-negative; empty means all ones.
     fit_intercept : bool
-    rows : ndarray of shape (n_rows,), integer
+    rows : ndarray of shape (n_rows,), integer, or None
 
     Returns
     -------
     S : ndarray of shape (m, m), float64, or None
         ``m = n_features + fit_intercept``; None when the rows' weights sum to zero.
     """
-    d = X.shape[1]
-    A = np.empty((rows.shape[0], d + int(fit_intercept)))  # one float64 copy of the rows
-    A[:, :d] = X[rows]
+    n, d = X.shape
+    A = np.empty((n if rows is None else rows.shape[0], d + int(fit_intercept)))
+    A[:, :d] = X if rows is None else X[rows]  # one float64 copy of the rows
     if fit_intercept:
         A[:, d] = 1.0
     if sample_weight.shape[0] == 0:
         total = float(A.shape[0])
     else:
-        w = sample_weight[rows]
+        w = sample_weight if rows is None else sample_weight[rows]
         total = float(w.sum())
         A *= np.sqrt(w)[:, None]
     if not total > 0.0:

@@ -263,15 +263,19 @@ def test_scaling_converges_on_badly_scaled_columns():
         minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=300, tol=tol)
 
 
-def test_scaled_solve_at_its_optimum_takes_no_iteration():
+@pytest.mark.parametrize("precond", ["diagonal", "kronecker"])
+def test_preconditioned_solve_at_its_optimum_takes_no_iteration(precond):
     rng = np.random.default_rng(2)
     X, y = _data(rng)
     loss = SoftmaxLoss(X, y, 3, C=1.0)
-    h = loss.curvature_diagonal()
-    x, _, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-9, curvature=h)
+    if precond == "diagonal":
+        kw = {"curvature": loss.curvature_diagonal()}
+    else:
+        kw = {"kronecker": loss.curvature_kronecker()}
+    x, _, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-9, **kw)
     calls = []
     x2, n_iter, result = minimize_lbfgs(
-        loss, x, tol=1e-6, curvature=h, callback=lambda c, f: calls.append(f)
+        loss, x, tol=1e-6, callback=lambda c, f: calls.append(f), **kw
     )
     assert n_iter == 0 and result.nfev == 1 and result.status == 0 and not calls
     np.testing.assert_array_equal(x2, x)
@@ -458,17 +462,6 @@ def test_kronecker_solve_needs_fewer_iterations_and_stops_on_coef_gradient():
     assert np.max(np.abs(loss.loss_gradient(x)[1])) <= tol
     # both within tol of the optimum: the objectives agree to about tol^2 / curvature
     assert loss.loss(x) == pytest.approx(loss.loss(plain), rel=1e-6)
-
-
-def test_kronecker_solve_at_its_optimum_takes_no_iteration():
-    rng = np.random.default_rng(6)
-    X, y = _data(rng)
-    loss = SoftmaxLoss(X, y, 3, C=1.0)
-    kron = loss.curvature_kronecker()
-    x, _, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), tol=1e-9, kronecker=kron)
-    x2, n_iter, result = minimize_lbfgs(loss, x, tol=1e-6, kronecker=kron)
-    assert n_iter == 0 and result.nfev == 1 and result.status == 0
-    np.testing.assert_array_equal(x2, x)
 
 
 def test_bounds_take_the_diagonal_scaling():
