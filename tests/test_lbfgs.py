@@ -295,6 +295,53 @@ def test_jacobi_scale_guards():
     assert s[2] == s.max() and s[2] / s[1] == pytest.approx(1.0 / np.sqrt(1e-12 * 4.0))
 
 
+# -- the two-loop recursion (L-BFGS's, and OWL-QN's on the free coordinates) ----------------
+def _bfgs_inverse(pairs, n):
+    """The dense inverse-Hessian estimate the recursion applies: ``(s.y / y.y) I`` from
+    the newest pair, then the BFGS update by each pair, oldest first."""
+    s, y = pairs[-1]
+    H = float(s @ y) / float(y @ y) * np.eye(n)
+    for s, y in pairs:
+        rho = 1.0 / float(s @ y)
+        V = np.eye(n) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    return H
+
+
+def test_two_loop_is_the_bfgs_matrix():
+    from sk_softmax._solvers._lbfgs import two_loop
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((6, 6))
+    A = A @ A.T + np.eye(6)
+    pairs = [(s, A @ s) for s in rng.standard_normal((4, 6))]
+    g = rng.standard_normal(6)
+    got = two_loop(g, [(s, y, 1.0 / float(s @ y)) for s, y in pairs])
+    np.testing.assert_allclose(got, _bfgs_inverse(pairs, 6) @ g, rtol=1e-12)
+    np.testing.assert_array_equal(two_loop(g, []), g)  # no pair: the identity
+
+
+def test_owlqn_two_loop_runs_on_the_free_coordinates():
+    from sk_softmax._solvers._owlqn import _two_loop
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((6, 6))
+    A = A @ A.T + np.eye(6)
+    pairs = [(s, A @ s) for s in rng.standard_normal((4, 6))]
+    free = np.array([True, False, True, True, False, True])
+    # a pair whose restricted curvature is negative is left out
+    bad = (np.where(free, 1.0, 5.0), -np.where(free, 1.0, 7.0))
+    g = rng.standard_normal(6)
+    got = _two_loop(g, pairs[:2] + [bad] + pairs[2:], free)
+    sub = [(s[free], y[free]) for s, y in pairs]
+    sub = [(s, y) for s, y in sub if s @ y > 1e-10 * (y @ y)]
+    assert len(sub) >= 2  # (with this seed one of the four pairs is left out too)
+    expected = np.zeros(6)
+    expected[free] = _bfgs_inverse(sub, int(free.sum())) @ g[free]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.all(got[~free] == 0.0)
+
+
 # -- L-BFGS without bounds (lbfgs_unbounded) -----------------------------------------------
 def _recorded(fun, values):
     def wrapped(x):

@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import _precision
 
-__all__ = ["minimize_lbfgs"]
+__all__ = ["minimize_lbfgs", "two_loop"]
 
 
 class _NonFinite(Exception):
@@ -595,7 +595,7 @@ def _step(fun, x, f, g, pairs, first, maxls, counter):
     """One iteration's line search along the L-BFGS direction (the first from a step of
     length 1); when it fails with stored pairs, they are cleared and steepest descent is
     tried once.  ``(x, f, g)`` of the new point, or None."""
-    d = -_two_loop(g, pairs)
+    d = -two_loop(g, pairs)
     step0 = min(1.0 / float(np.linalg.norm(d)), _LS_STPMAX) if first else 1.0
     found = _line_search(fun, x, f, g, d, step0, maxls, counter)
     if found is None and pairs:
@@ -606,7 +606,7 @@ def _step(fun, x, f, g, pairs, first, maxls, counter):
     return found
 
 
-def _two_loop(g, pairs):
+def two_loop(g, pairs):
     """``H g`` for the L-BFGS inverse-Hessian estimate of ``pairs`` ``(s, y, 1 / s.y)``,
     its initial matrix ``(s.y / y.y) I`` from the newest pair (the identity without one)."""
     q = np.array(g, dtype=np.float64)

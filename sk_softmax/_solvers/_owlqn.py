@@ -48,6 +48,8 @@ from collections import deque
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._lbfgs import two_loop
+
 __all__ = [
     "NEWTON_MAX_SUPPORT",
     "SUPPORT_CHANGE",
@@ -94,28 +96,18 @@ def _two_loop(pg, pairs, free):
     gradient changes still enter the pairs; left in, they distort the curvature the
     free coordinates see (an intercept-only model took hundreds of iterations).  So the
     products run over the free coordinates, as L-BFGS-B's subspace step does; a pair
-    whose restricted curvature ``s.y`` is not positive is skipped.
+    whose restricted curvature ``s.y`` is not positive is skipped.  The recursion itself
+    is L-BFGS's (:func:`~sk_softmax._solvers._lbfgs.two_loop`) on the restricted pairs.
     """
-    q = np.where(free, pg, 0.0)
-    used = []
-    for s, y in reversed(pairs):
+    restricted = []
+    for s, y in pairs:
         sf = np.where(free, s, 0.0)
-        sy = float(np.dot(sf, y))
-        if sy <= 1e-10 * float(np.dot(np.where(free, y, 0.0), y)) or sy <= 0.0:
+        yf = np.where(free, y, 0.0)
+        sy = float(np.dot(sf, yf))
+        if sy <= 1e-10 * float(np.dot(yf, yf)) or sy <= 0.0:
             continue
-        rho = 1.0 / sy
-        a = rho * float(np.dot(sf, q))
-        q -= a * np.where(free, y, 0.0)
-        used.append((sf, y, rho, a))
-    if not used:
-        return q
-    sf, y, rho, _ = used[0]  # the newest usable pair gives the initial scaling
-    yf = np.where(free, y, 0.0)
-    q *= 1.0 / (rho * float(np.dot(yf, yf)))
-    for sf, y, rho, a in reversed(used):
-        beta = rho * float(np.dot(np.where(free, y, 0.0), q))
-        q += (a - beta) * sf
-    return q
+        restricted.append((sf, yf, 1.0 / sy))
+    return two_loop(np.where(free, pg, 0.0), restricted)
 
 
 def _newton_direction(hessp, pg, free):
