@@ -662,13 +662,17 @@ def fit(estimator, X, y, sample_weight):
     sgd_state = None
     if estimator.solver == "lbfgs":
         loss = DaskLoss(data, layout, penalty, estimator.n_jobs)
-        coef, n_iter, _ = minimize_full_batch(
-            PrecisionStages(loss),
-            layout.start(init),
-            max_iter=estimator.max_iter,
-            tol=estimator.tol,
-            verbose=estimator.verbose,
-        )
+        # the solver's own BLAS calls on the client (the preconditioner's product and
+        # factorisation, its triangular solves, the recursion's vector updates) on one
+        # thread, as in memory: the blocks' tasks take their threads themselves
+        with kernel_threads(None):
+            coef, n_iter, _ = minimize_full_batch(
+                PrecisionStages(loss),
+                layout.start(init),
+                max_iter=estimator.max_iter,
+                tol=estimator.tol,
+                verbose=estimator.verbose,
+            )
         W, b = layout.weight_intercept(coef)
         stats.update(n_evaluations=loss.n_evaluations, evaluation_seconds=loss.seconds)
     else:

@@ -375,6 +375,31 @@ def test_workers_use_their_threads(client, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_client_solve_holds_blas_at_one_thread(client, da, monkeypatch):
+    """The L-BFGS solve on the client runs its BLAS calls on one thread, as in memory,
+    whatever the caller's BLAS limit."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sk_softmax import _dask
+
+    seen = []
+    original = _dask.minimize_full_batch
+
+    def spy(*args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_dask, "minimize_full_batch", spy)
+    X, y = _data(n=400, k=3, seed=5)
+    with threadpool_limits(2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        SoftmaxClassifier(max_iter=3).fit(da.from_array(X, chunks=(200, -1)), y)
+        after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert after == before  # the caller's limit is back
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_curvature_estimates_equal_in_memory(client, da, monkeypatch):
     """L-BFGS's preconditioners on dask are the in-memory estimates: the Kronecker one
     (the same evenly spaced rows, gathered) for dense blocks, the diagonal (sums over
