@@ -216,3 +216,19 @@ def test_add_rt_x_matches_numpy(rng, dtype, m):
         rtol=1e-12 if dtype == np.float64 else 1e-5,
         atol=1e-12 if dtype == np.float64 else 1e-5,
     )
+
+
+def test_package_reads_constants_from_their_module(monkeypatch):
+    """``sk_softmax._kernels`` re-exports its modules' names lazily: a constant is read
+    from its module each time, so a value patched there, and restored, is never left
+    behind in the package (a test's ``evaluation`` fixture patches ``SMALL_MAX_WORK``)."""
+    import sk_softmax._kernels as kernels
+    from sk_softmax._kernels import _small
+
+    original = _small.SMALL_MAX_WORK
+    with monkeypatch.context() as patch:
+        patch.setattr(_small, "SMALL_MAX_WORK", np.inf)
+        assert kernels.SMALL_MAX_WORK == np.inf
+    assert kernels.SMALL_MAX_WORK == original
+    assert "SMALL_MAX_WORK" not in vars(kernels)
+    assert kernels.softmax_rows is vars(kernels)["softmax_rows"]  # functions are kept

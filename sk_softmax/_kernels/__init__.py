@@ -61,7 +61,12 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
+    if callable(value):
+        # functions and classes are kept here after the first look-up; constants are read
+        # from their module every time, so this package never holds a stale copy of one
+        # (a test that patches ``_small.SMALL_MAX_WORK`` would otherwise leave its value
+        # here for every later caller)
+        globals()[name] = value
     return value
 
 
