@@ -585,6 +585,34 @@ def test_kronecker_refresh_on_separable_data(monkeypatch):
     assert abs(intercepts.sum()) < 1e-10 * np.abs(intercepts).max()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kronecker_refresh_at_a_warm_start(monkeypatch):
+    """A warm start already below the refresh level (a path of C) starts with the
+    refreshed factor, not with the start's estimate for one iteration."""
+    from sklearn.datasets import load_digits
+
+    from sk_softmax._solvers import _lbfgs
+
+    X, y = load_digits(return_X_y=True)
+    loss = SoftmaxLoss(X / 16.0, y, 10, C=100.0)
+    kronecker = loss.curvature_kronecker()
+    below = _lbfgs.kronecker_preconditioner(kronecker).refresh_below()
+    warm, _, _ = minimize_lbfgs(loss, np.zeros(loss.n_params), max_iter=40, tol=1e-6)
+    value = loss.loss(warm)
+    assert value < below
+    phis = []
+    original = _lbfgs.kronecker_preconditioner
+
+    def spy(curvature, phi=1.0):
+        phis.append(phi)
+        return original(curvature, phi)
+
+    monkeypatch.setattr(_lbfgs, "kronecker_preconditioner", spy)
+    x, n_iter, result = minimize_lbfgs(loss, warm, max_iter=2000, tol=1e-6, kronecker=kronecker)
+    assert result.status == 0 and n_iter > 0
+    assert phis[:2] == [1.0, pytest.approx(2 * value / kronecker.class_curvature.sum())]
+
+
 def test_bounds_take_the_diagonal_scaling():
     """A box is no box after the Kronecker change of variables: with bounds the
     estimate is ignored and the diagonal scaling (if any) used."""

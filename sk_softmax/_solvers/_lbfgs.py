@@ -41,6 +41,11 @@ class _NonFinite(Exception):
     """A float32 evaluation overflowed: the float32 stage ends there."""
 
 
+class _RefreshAtStart(Exception):
+    """The starting point's objective is below the Kronecker factor's refresh level (a
+    warm start): the solve starts again with the refreshed factor."""
+
+
 class _ConvergedAtStart(Exception):
     """The starting point already meets the stopping test (scaled solves, where scipy's
     own test is off)."""
@@ -287,22 +292,20 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
     it1 = nfev1 = 0
     if float32_loss is not None:
         tol32 = max(tol, _precision.FLOAT32_STAGE_TOL_FLOOR)
-        stage = dict(float32=True, bounds=bounds, precond=precond)
         coef0, it1, result1 = _run(
-            float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ", **stage
-        )
+            float32_loss, coef0, max_iter, tol32, verbose, callback, 0, "float32 ",
+            float32=True, bounds=bounds, precond=precond,
+        )  # fmt: skip
         nfev1 = int(result1.nfev)
-        precond = getattr(result1, "precond", precond)  # refreshed on the way, or not
+        precond = getattr(result1, "precond", precond)  # (refreshed on the way)
         if result1.status == 99:  # the callback asked to stop
             result1.float32_nit = it1
             return coef0, it1, result1
     if it1 >= max_iter:
         coef, it2, result = coef0, 0, _check_only(loss, coef0, tol, bounds)
     else:
-        stage = dict(bounds=bounds, precond=precond)
-        coef, it2, result = _run(
-            loss, coef0, max_iter - it1, tol, verbose, callback, it1, "", **stage
-        )
+        coef, it2, result = _run(loss, coef0, max_iter - it1, tol, verbose, callback, it1, "",
+                                 bounds=bounds, precond=precond)  # fmt: skip
     n_iter = it1 + it2
     result.nfev = int(result.nfev) + nfev1
     result.float32_nit = it1
@@ -440,6 +443,8 @@ class _Solve:
         self.last = (np.array(v), coef)
         if self.nfev == 1 and _projected_gradient_norm(coef, grad, self.bounds) <= self.tol:
             raise _ConvergedAtStart(value, grad)
+        if self.nfev == 1 and self.refresh_below is not None and value < self.refresh_below:
+            raise _RefreshAtStart(value)  # a warm start, already down there
         return value, self.precond.grad_v(grad)
 
     def iteration(self, intermediate_result):
@@ -531,6 +536,13 @@ def _run(
         x = np.array(solve.x, dtype=np.float64)
         status = dict(status=2, success=False, message="non-finite float32 evaluation")
         return x, solve.it, optimize.OptimizeResult(x=x, nit=solve.it, nfev=solve.nfev, **status)
+    except _RefreshAtStart as start:
+        coef, n_iter, result = _run(
+            loss, coef0, max_iter, tol, verbose, callback, it0, label,
+            float32=float32, bounds=bounds, precond=refreshed(precond, start.args[0]),
+        )  # fmt: skip
+        result.nfev = int(result.nfev) + 1
+        return coef, n_iter, result
     except _ConvergedAtStart as done:
         value, grad = done.args
         status = dict(status=0, success=True, message=_CONVERGED)
