@@ -263,8 +263,9 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
         ``loss_gradient``), or None (default) for a one-stage solve; ``bounds``:
         ``(lower, upper)``, ndarrays of shape (n_params,) (``-inf`` / ``inf``: none),
         or None; ``kronecker``: a :class:`~sk_softmax._loss.KroneckerCurvature`, whose
-        preconditioner (:func:`kronecker_preconditioner`) L-BFGS uses in both stages
-        when there are no bounds, or None; ``curvature``: a Hessian-diagonal estimate
+        preconditioner (:func:`kronecker_preconditioner`, refreshed as the objective
+        falls: :func:`refreshed`) L-BFGS uses in both stages without bounds, or None;
+        ``curvature``: a Hessian-diagonal estimate
         (n_params,), or a callable that returns one (called only when no Kronecker
         preconditioner is made), that scales ``coef`` in both stages otherwise, where
         its entries spread widely (:func:`jacobi_scale`), or None;
@@ -397,7 +398,8 @@ class _Solve:
     last accepted iterate instead of handing scipy the overflow.  ``precond`` (or None:
     none; with bounds only a :class:`_Diagonal`): L-BFGS works on ``v`` (the bounds
     scaled alike) with its ``gtol`` test off, and :meth:`iteration` stops it on the
-    projected gradient of ``coef``."""
+    projected gradient of ``coef``, or asks :func:`_run` for a refreshed Kronecker
+    factor (``refresh``) once the objective falls below its level."""
 
     def __init__(self, loss, coef0, tol, bounds, precond, float32, report, callback):
         self.loss, self.tol, self.bounds, self.precond = loss, tol, bounds, precond
