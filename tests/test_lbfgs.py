@@ -613,6 +613,55 @@ def test_kronecker_refresh_at_a_warm_start(monkeypatch):
     assert phis[:2] == [1.0, pytest.approx(2 * value / kronecker.class_curvature.sum())]
 
 
+def test_kronecker_refresh_bookkeeping(monkeypatch):
+    """Across refreshes: every evaluation counted once and none repeated (a restart's
+    point is not evaluated again), max_iter respected exactly (a refresh asked on the
+    last iteration ends as the limit), and the float64 stage starts with the factor the
+    float32 stage refreshed."""
+    from sklearn.datasets import load_digits
+
+    from sk_softmax._solvers import _lbfgs
+
+    X, y = load_digits(return_X_y=True)
+    loss = SoftmaxLoss(X / 16.0, y, 10, C=100.0)
+    x0 = np.zeros(loss.n_params)
+    kronecker = loss.curvature_kronecker()
+    calls = []
+
+    class Counted:
+        def loss_gradient(self, coef):
+            calls.append(coef.copy())
+            return loss.loss_gradient(coef)
+
+    phis = []
+    original = _lbfgs.kronecker_preconditioner
+    monkeypatch.setattr(
+        _lbfgs,
+        "kronecker_preconditioner",
+        lambda curvature, phi=1.0: phis.append(phi) or original(curvature, phi),
+    )
+    x, n_iter, result = minimize_lbfgs(Counted(), x0, max_iter=500, tol=1e-6, kronecker=kronecker)
+    assert result.status == 0 and len(phis) >= 3
+    assert result.nfev == len(calls)
+    assert not any(np.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(calls, calls[1:]))
+    # the iterations at which the factor was refreshed: stop one short of each
+    for max_iter in range(1, 16):
+        phis.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, n, res = minimize_lbfgs(loss, x0, max_iter=max_iter, tol=1e-6, kronecker=kronecker)
+        assert n == max_iter and res.status == 1
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # two stages: the float64 stage goes on with the float32 stage's last factor
+    X32 = SoftmaxLoss((X / 16.0).astype(np.float32), y, 10, C=100.0)
+    phis.clear()
+    x, n_iter, result = minimize_lbfgs(
+        loss, x0, max_iter=500, tol=1e-6, kronecker=kronecker, float32_loss=X32
+    )
+    assert result.status == 0 and result.float32_nit > 0
+    assert phis[0] == 1.0 and all(np.diff(phis) < 0)  # never back to the start's factor
+
+
 def test_bounds_take_the_diagonal_scaling():
     """A box is no box after the Kronecker change of variables: with bounds the
     estimate is ignored and the diagonal scaling (if any) used."""

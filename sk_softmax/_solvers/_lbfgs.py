@@ -106,11 +106,11 @@ _KRONECKER_RIDGE = 1e-4
 #: falls with the cross-entropy (``p (1 - p) ~ -log p`` for a row classified with near
 #: certainty) while the penalty's stays, and a preconditioner that still weighs the data
 #: as at the start makes the penalty-dominated directions ill-conditioned: on 4000 MNIST
-#: rows at C=1000 L-BFGS took 3299 iterations to tol=1e-8 against 685 unpreconditioned.
+#: rows at C=1000 L-BFGS took 3299 iterations to tol=1e-8 (LogisticRegression: 685).
 #: So the preconditioner is refactored with ``c`` scaled by ``phi = 2 f / sum(c)`` (at most
-#: 1) whenever the objective ``f`` falls below ``1 / _KRONECKER_REFRESH`` of the ``phi`` in
-#: use (L-BFGS restarts there, with an empty memory): 556 iterations there
-#: (docs/design.md, "Known limitation").
+#: 1) whenever the objective ``f`` falls below ``phi / _KRONECKER_REFRESH * sum(c) / 2``,
+#: ``phi`` the factor's in use (L-BFGS restarts there, with an empty memory): 543
+#: iterations there (docs/design.md, "The Kronecker factor refreshed ...").
 _KRONECKER_REFRESH = 4.0
 
 
@@ -408,7 +408,8 @@ class _Solve:
         if precond is not None and bounds is not None:
             lb, ub = precond.to_v(bounds.lb), precond.to_v(bounds.ub)
             self.scaled_bounds = optimize.Bounds(lb, ub)
-        self.it = self.nfev = 0
+        self.it = self.nfev = self.evaluations = 0
+        self.known = None  # (value, grad) answering the first call (see _run)
         self.grad, self.x, self.converged = None, coef0, False
         below = precond.refresh_below() if isinstance(precond, _Kronecker) else None
         self.refresh_below, self.refresh = below, False
@@ -434,7 +435,11 @@ class _Solve:
     def fun(self, v):
         self.nfev += 1
         coef = self.coef(v)
-        value, grad = self.loss.loss_gradient(coef)
+        if self.known is not None:  # the first point of a restart: evaluated already
+            (value, grad), self.known = self.known, None
+        else:
+            self.evaluations += 1
+            value, grad = self.loss.loss_gradient(coef)
         if self.float32 and not (np.isfinite(value) and np.isfinite(grad).all()):
             raise _NonFinite
         self.grad = grad
@@ -446,7 +451,7 @@ class _Solve:
         if self.nfev == 1 and _projected_gradient_norm(coef, grad, self.bounds) <= self.tol:
             raise _ConvergedAtStart(value, grad)
         if self.nfev == 1 and self.refresh_below is not None and value < self.refresh_below:
-            raise _RefreshAtStart(value)  # a warm start, already down there
+            raise _RefreshAtStart(value, grad)  # a warm start, already down there
         return value, self.precond.grad_v(grad)
 
     def iteration(self, intermediate_result):
@@ -501,8 +506,36 @@ def _run(
     bounds=None,
     precond=None,
 ):
-    """One L-BFGS-B solve (:class:`_Solve`); returns ``(coef, n_iter, result)``,
-    warning about nothing."""
+    """One L-BFGS-B solve (:class:`_Solve`), in runs restarted with a refreshed Kronecker
+    factor (:func:`refreshed`) where one asks for it; returns ``(coef, n_iter, result)``
+    with ``result.precond`` the factor in use at the end, warning about nothing."""
+    n_iter = nfev = 0
+    known = None  # (value, grad) at coef0: a restart's point, already evaluated
+    while True:
+        coef0, more, result, again = _run_once(
+            loss, coef0, max_iter - n_iter, tol, verbose, callback, it0 + n_iter, label,
+            float32, bounds, precond, known,
+        )  # fmt: skip
+        n_iter += more
+        nfev += int(result.nfev)
+        if again is None:
+            break
+        if n_iter >= max_iter:  # the limit reached on the iteration that asked for it
+            result.status, result.success = 1, False
+            result.message = "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+            break
+        # the rest of the solve from the same point, with an empty memory
+        precond, known = refreshed(precond, again[0]), again
+    result.nfev, result.precond = nfev, precond
+    return coef0, n_iter, result
+
+
+def _run_once(
+    loss, coef0, max_iter, tol, verbose, callback, it0, label, float32, bounds, precond, known
+):
+    """One run of :func:`_run`: ``(coef, n_iter, result, again)``, ``again`` the
+    ``(value, grad)`` at ``coef`` where the run ended to have its factor refreshed, else
+    None.  ``known``: the ``(value, grad)`` at ``coef0``, answering the first evaluation."""
 
     def report(it, value, grad):
         print(
@@ -514,6 +547,7 @@ def _run(
     solve = _Solve(
         loss, coef0, tol, bounds, precond, float32, report if verbose else None, callback
     )
+    solve.known = known
     per_iteration = verbose or callback is not None or float32 or precond is not None
     options = {
         "maxiter": max_iter,
@@ -537,38 +571,21 @@ def _run(
     except _NonFinite:
         x = np.array(solve.x, dtype=np.float64)
         status = dict(status=2, success=False, message="non-finite float32 evaluation")
-        return x, solve.it, optimize.OptimizeResult(x=x, nit=solve.it, nfev=solve.nfev, **status)
+        nfev = solve.evaluations
+        return x, solve.it, optimize.OptimizeResult(x=x, nit=solve.it, nfev=nfev, **status), None
     except _RefreshAtStart as start:
-        coef, n_iter, result = _run(
-            loss, coef0, max_iter, tol, verbose, callback, it0, label,
-            float32=float32, bounds=bounds, precond=refreshed(precond, start.args[0]),
-        )  # fmt: skip
-        result.nfev = int(result.nfev) + 1
-        return coef, n_iter, result
+        result = optimize.OptimizeResult(x=coef0, nit=0, nfev=solve.evaluations, status=99)
+        return coef0, 0, result, start.args
     except _ConvergedAtStart as done:
         value, grad = done.args
         status = dict(status=0, success=True, message=_CONVERGED)
-        return (
-            coef0,
-            0,
-            optimize.OptimizeResult(x=coef0, fun=value, jac=grad, nit=0, nfev=1, **status),
-        )
+        nfev = solve.evaluations
+        result = optimize.OptimizeResult(x=coef0, fun=value, jac=grad, nit=0, nfev=nfev, **status)
+        return coef0, 0, result, None
     coef, n_iter, result = solve.result(result, max_iter)
-    result.precond = precond
-    if solve.refresh and n_iter < max_iter:
-        # the rest of the solve with a refactored preconditioner, from the same point,
-        # with an empty memory (its first evaluation repeats this one's last)
-        nfev = int(result.nfev)
-        coef, more, result = _run(
-            loss, coef, max_iter - n_iter, tol, verbose, callback, it0 + n_iter, label,
-            float32=float32, bounds=bounds, precond=refreshed(precond, float(result.fun)),
-        )  # fmt: skip
-        result.nfev = int(result.nfev) + nfev
-        n_iter += more
-    elif solve.refresh:  # max_iter reached on the iteration that asked for a refresh
-        result.status, result.success = 1, False
-        result.message = "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
-    return coef, n_iter, result
+    result.nfev = solve.evaluations
+    again = (float(result.fun), solve.grad) if solve.refresh else None
+    return coef, n_iter, result, again
 
 
 _CONVERGED = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
