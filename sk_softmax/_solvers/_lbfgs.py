@@ -109,7 +109,7 @@ _KRONECKER_RIDGE = 1e-4
 #: rows at C=1000 L-BFGS took 3299 iterations to tol=1e-8 (LogisticRegression: 685).
 #: So the preconditioner is refactored with ``c`` scaled by ``phi = 2 f / sum(c)`` (at most
 #: 1) whenever the objective ``f`` falls below ``phi / _KRONECKER_REFRESH * sum(c) / 2``,
-#: ``phi`` the factor's in use (L-BFGS restarts there, with an empty memory): 543
+#: ``phi`` the factor's in use (L-BFGS restarts there, with an empty memory): 545
 #: iterations there (docs/design.md, "The Kronecker factor refreshed ...").
 _KRONECKER_REFRESH = 4.0
 
