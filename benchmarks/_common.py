@@ -7,6 +7,7 @@ import platform
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,18 @@ def save_figure(fig, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def best_time(fn, repeats):
+    """Best wall time of ``fn()`` over ``repeats`` calls, after one warm-up call
+    (compilation, page faults)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def best_fit_time(make, X, y, repeats):

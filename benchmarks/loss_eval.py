@@ -26,21 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
     add_output_options,
+    best_time,
     finish,
     load_data,
     machine_description,
     markdown_table,
 )
-
-
-def best_time(fn, repeats):
-    fn()  # warm-up (compilation, page faults)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv=None):
