@@ -147,10 +147,14 @@ class _Kronecker:
     def refresh_below(self):
         """The objective below which :func:`refreshed` gives a new factor (see
         ``_KRONECKER_REFRESH``), or None."""
-        if self.curvature is None or not np.any(np.asarray(self.curvature[2]) > 0.0):
+        if self.curvature is None or not np.any(self.curvature.penalty_curvature > 0.0):
             return None  # (no penalty: a new factor would be the same)
-        c_sum = float(np.sum(self.curvature[0]))
-        return self.phi / _KRONECKER_REFRESH * c_sum / 2.0
+        return self.phi / _KRONECKER_REFRESH * self.c_sum / 2.0
+
+    @property
+    def c_sum(self):
+        """``sum(c)`` of the estimate: a row's curvature at the start."""
+        return float(np.sum(self.curvature.class_curvature))
 
     def _solve(self, M, trans):
         # (m, K) right-hand sides: L^-T (trans) or L^-1 applied to every class row
@@ -219,8 +223,7 @@ def refreshed(precond, value):
     below = precond.refresh_below() if isinstance(precond, _Kronecker) else None
     if below is None or not value < below:
         return precond
-    c_sum = float(np.sum(precond.curvature[0]))
-    phi = min(1.0, 2.0 * max(float(value), 0.0) / c_sum)
+    phi = min(1.0, 2.0 * max(float(value), 0.0) / precond.c_sum)
     return kronecker_preconditioner(precond.curvature, phi)
 
 
@@ -298,7 +301,7 @@ def minimize_lbfgs(loss, coef0, *, max_iter=100, tol=1e-4, verbose=0, callback=N
             float32=True, bounds=bounds, precond=precond,
         )  # fmt: skip
         nfev1 = int(result1.nfev)
-        precond = getattr(result1, "precond", precond)  # (refreshed on the way)
+        precond = result1.precond  # (refreshed on the way)
         if result1.status == 99:  # the callback asked to stop
             result1.float32_nit = it1
             return coef0, it1, result1
