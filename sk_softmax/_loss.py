@@ -32,7 +32,6 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._kernels import (
-    BATCH_BLOCK_SIZE,
     _small,
     csr_full_buffers,
     dense_batch_buffers,
@@ -350,7 +349,7 @@ class SoftmaxLoss:
             raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
         K = self.layout.K
         # rows per block of the dense kernel: a function of the shape (docs/design.md)
-        self._block_size = dense_block_size(n_features, K)
+        self._block_size = dense_block_size(n_features, X.dtype.itemsize)
         work = (X.nnz if self.sparse else n_samples * n_features) * K
         self._small_max_work = _small.SMALL_MAX_WORK if small_max_work is None else small_max_work
         self.small = work < self._small_max_work
@@ -824,7 +823,6 @@ class SoftmaxLoss:
             self._W,
             self._b,
             lay.binary,
-            BATCH_BLOCK_SIZE,
             buf,
             use_parallel(m * lay.n_features * lay.K),
         )

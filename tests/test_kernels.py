@@ -8,11 +8,12 @@ from sk_softmax._kernels import (
     DenseFullBuffers,
     dense_batch_grad,
     dense_loss_grad,
+    padded_classes,
     reduce_chunks,
     small_softmax_rows,
     softmax_rows,
 )
-from sk_softmax._kernels._dense import add_rt_x
+from sk_softmax._kernels._products import grad_block, logits_block, pack_wt
 from sk_softmax._threading import kernel_threads
 
 from . import reference as ref
@@ -30,6 +31,8 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
     m = n if rows is None else rows.shape[0]
     common = dict(
         Z=np.full((m, K), np.nan, dtype=dtype),
+        WTp=np.full((d, padded_classes(K, dtype)), np.nan, dtype=dtype),
+        tmp=np.full((n_chunks, K, d), np.nan, dtype=dtype),
         acc_W=np.full((n_chunks, K, d), np.nan),
         acc_b=np.full((n_chunks, K), np.nan),
         acc_loss=np.full(n_chunks, np.nan),
@@ -39,7 +42,7 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
     Wd, bd = W.astype(dtype), b.astype(dtype)
     with kernel_threads(n_threads):
         if rows is None:
-            buf = DenseFullBuffers(tmp=np.full((n_chunks, d, K), np.nan, dtype=dtype), **common)
+            buf = DenseFullBuffers(**common)
             dense_loss_grad(X, y, sw, Wd, bd, binary, block_size, buf)
         else:
             buf = DenseBatchBuffers(
@@ -50,7 +53,7 @@ def run_dense(X, y, W, b, binary, sw=None, block_size=4, n_chunks=3, n_threads=2
                 gb=np.empty(K),
                 **common,
             )
-            dense_batch_grad(X, y, sw, rows, Wd, bd, binary, block_size, buf)
+            dense_batch_grad(X, y, sw, rows, Wd, bd, binary, buf)
     loss = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
     return loss, gW, gb, buf.Z
 
@@ -200,22 +203,71 @@ def test_softmax_rows_extreme_logits_stay_finite(softmax, dtype, ref_zero):
     np.testing.assert_allclose(lp[mask], np.log(p[mask]), rtol=1e-5, atol=1e-6)
 
 
+# K: one, two and three vectors of classes in the logits (float64: 4 lanes, float32: 8)
+# and every remainder of the gradient's groups of five; d: every remainder of its vectors
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("m", [0, 1, 3, 4, 5, 9])
-def test_add_rt_x_matches_numpy(rng, dtype, m):
-    """The minibatch gradient product, four rows at a time plus a remainder."""
-    R = rng.standard_normal((m, 6)).astype(dtype)
-    Xb = rng.standard_normal((m, 11)).astype(dtype)
-    G0 = rng.standard_normal((6, 11))
-    G = G0.copy()
-    add_rt_x(R, Xb, G)
-    expected = G0 + R.astype(np.float64).T @ Xb.astype(np.float64)
-    np.testing.assert_allclose(
-        G,
-        expected,
-        rtol=1e-12 if dtype == np.float64 else 1e-5,
-        atol=1e-12 if dtype == np.float64 else 1e-5,
-    )
+@pytest.mark.parametrize("K", [1, 2, 4, 5, 6, 9, 12, 13, 24, 25, 37])
+@pytest.mark.parametrize("d", [1, 7, 8, 17, 35])
+@pytest.mark.parametrize("m", [1, 3, 4, 9])
+def test_block_products_match_numpy(rng, dtype, K, d, m):
+    """The register-blocked products against float64 NumPy; outputs NaN-filled first
+    (every element written), with a guard row after ``Z`` (no lane past ``K`` stored)."""
+    X = rng.standard_normal((m, d)).astype(dtype)
+    W = rng.standard_normal((K, d)).astype(dtype)
+    WTp = np.full((d, padded_classes(K, dtype)), np.nan, dtype=dtype)
+    pack_wt(W, WTp)
+    assert np.all(WTp[:, K:] == 0)
+    Z = np.full((m + 1, K), np.nan, dtype=dtype)
+    logits_block(X, WTp, Z[:m])
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(Z[:m], X64 @ W.astype(np.float64).T, **tol)
+    assert np.all(np.isnan(Z[m]))
+    R = rng.standard_normal((m, K)).astype(dtype)
+    T = np.full((K, d), np.nan, dtype=dtype)
+    grad_block(R, X, T)
+    np.testing.assert_allclose(T, R.astype(np.float64).T @ X64, **tol)
+
+
+def test_block_products_are_bit_identical_per_row():
+    """A row's logits do not depend on the rows beside it in the block (four at a time,
+    the last repeated past the end): the same bits alone as among others."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((11, 30))
+    WTp = np.empty((30, padded_classes(10, X.dtype)))
+    pack_wt(rng.standard_normal((10, 30)), WTp)
+    Z = np.empty((11, 10))
+    logits_block(X, WTp, Z)
+    for i in range(11):
+        z = np.empty((1, 10))
+        logits_block(X[i : i + 1], WTp, z)
+        np.testing.assert_array_equal(z[0], Z[i])
+
+
+def test_vector_loads_are_bounds_checked():
+    """With numba's bounds checking on, a vector load or store that would run past the
+    array raises IndexError, as numba's own indexing does (tox's boundscheck run)."""
+    import numba
+
+    from sk_softmax._kernels._simd import vload, vstore, vzero
+
+    @numba.njit(boundscheck=True)
+    def load(a, i):
+        v = vload(a, i)
+        vstore(a, i, v)
+        return a[i]
+
+    @numba.njit(boundscheck=True)
+    def store(a, i):
+        vstore(a, i, vzero(a))
+
+    a = np.arange(10.0)
+    assert load(a, 6) == 6.0
+    with pytest.raises(IndexError):
+        load(a, 7)
+    with pytest.raises(IndexError):
+        store(np.zeros(12, dtype=np.float32), 5)
+    store(np.zeros(12, dtype=np.float32), 4)
 
 
 def test_package_reads_constants_from_their_module(monkeypatch):

@@ -233,18 +233,19 @@ def test_evaluation_allocates_nothing_per_sample():
     assert large_peak < 40_000 * 10 * 8 / 10  # far below one (n_samples, n_classes) array
 
 
-def test_dense_blocks_stay_small_matrix_products():
-    """Blocks are sized so that each block product has at most SMALL_GEMM_WORK
-    multiply-adds (OpenBLAS's small-matrix kernels), at least 16 rows; shapes too wide
-    for that keep 128-row blocks."""
-    from sk_softmax._kernels import SMALL_GEMM_WORK, dense_block_size
+def test_dense_blocks_fit_the_cache_budget():
+    """Blocks hold about BLOCK_BYTES of X (the gradient's product reads the block again
+    from cache), in multiples of four rows between 16 and BLOCK_SIZE."""
+    from sk_softmax._kernels import BLOCK_BYTES, BLOCK_SIZE, dense_block_size
 
-    for d, K in [(784, 10), (64, 10), (4, 3), (784, 1), (3000, 10)]:
-        rows = dense_block_size(d, K)
-        assert 16 <= rows <= 128
-        assert rows * d * K <= SMALL_GEMM_WORK or rows == 128
-    assert dense_block_size(784, 10) == SMALL_GEMM_WORK // 7840
-    assert dense_block_size(100_000, 20) == 128
+    for d in (1, 4, 64, 784, 3000, 100_000):
+        for itemsize in (4, 8):
+            rows = dense_block_size(d, itemsize)
+            assert 16 <= rows <= BLOCK_SIZE and rows % 4 == 0
+            assert rows * d * itemsize <= BLOCK_BYTES or rows == 16
+    assert dense_block_size(784, 8) == 40
+    assert dense_block_size(784, 4) == 80
+    assert dense_block_size(10, 8) == BLOCK_SIZE
 
 
 def test_block_size_changes_only_rounding(rng):

@@ -24,7 +24,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sk_softmax import SoftmaxClassifier, SoftmaxClassifierCV
-from sk_softmax._kernels import DenseFullBuffers, dense_loss_grad, reduce_chunks
+from sk_softmax._kernels import (
+    DenseFullBuffers,
+    dense_loss_grad,
+    padded_classes,
+    reduce_chunks,
+)
 from sk_softmax._loss import SoftmaxLoss
 from sk_softmax._threading import kernel_threads
 
@@ -132,7 +137,8 @@ def _dense_kernel(n_jobs, dtype):
     b = rng.standard_normal(K).astype(dtype)
     buf = DenseFullBuffers(
         Z=np.full((n, K), np.nan, dtype=dtype),
-        tmp=np.full((n_chunks, d, K), np.nan, dtype=dtype),
+        WTp=np.full((d, padded_classes(K, dtype)), np.nan, dtype=dtype),
+        tmp=np.full((n_chunks, K, d), np.nan, dtype=dtype),
         acc_W=np.full((n_chunks, K, d), np.nan),
         acc_b=np.full((n_chunks, K), np.nan),
         acc_loss=np.full(n_chunks, np.nan),

@@ -24,6 +24,7 @@ __all__ = [
     "SGDModel",
     "SGDSchedule",
     "BATCH_BLOCK_SIZE",
+    "BLOCK_BYTES",
     "BLOCK_SIZE",
     "CsrFullBuffers",
     "CsrStepBuffers",
@@ -33,6 +34,8 @@ __all__ = [
     "csr_step_buffers",
     "dense_batch_buffers",
     "dense_block_size",
+    "padded_classes",
+    "VECTOR_BYTES",
     "dense_full_buffers",
 ]
 
@@ -61,15 +64,17 @@ CSR_STEP_FIELDS = ("scale", "new_scale", "step", "step_b", "alpha", "l1_u")
 #: every feature, or (0, K): no box.
 CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT", "LT", "HT"])
 
-#: Rows per block of a full dense evaluation where :func:`dense_block_size` has no better
-#: choice: the block's logits and gradient products stay in cache on MNIST-like widths.
+#: Bytes of the vectors the dense products run on (:mod:`._simd`): AVX2's registers,
+#: which every x86_64 machine the project targets has (AVX-512 machines run them too).
+VECTOR_BYTES = 32
+#: Most rows per block of a full dense evaluation (narrow data).
 BLOCK_SIZE = 128
-#: Largest ``rows * K * n_features`` of a block's two products aimed for: OpenBLAS runs
-#: products up to 100^3 = 1e6 multiply-adds with its small-matrix kernels (no packing)
-#: on AVX-512 machines, where MNIST's (rows x 784) @ (784 x 10) blocks ran faster below it
-#: than 128-row blocks, which pass it (measured in docs/design.md).  Half the limit leaves
-#: a margin for other BLAS builds' thresholds.
-SMALL_GEMM_WORK = 500_000
+#: Bytes of ``X`` per block aimed for: the gradient's product reads the block again right
+#: after the logits' product, from the core's L2 cache while it fits (256 KiB is the
+#: smallest L2 of the machines measured: Intel Haswell's).  On MNIST, 48 to 96 rows
+#: ran within 3 % of the best, float32 and float64, AVX2 and AVX-512 code; 256 rows
+#: (float64: 1.6 MB) 45 % slower (docs/design.md).
+BLOCK_BYTES = 256 * 2**10
 _MIN_BLOCK_SIZE = 16
 #: Rows per block inside a dense minibatch: small, so that a batch spreads over threads.
 BATCH_BLOCK_SIZE = 32
@@ -85,13 +90,15 @@ _SPARSE_CHUNK_ROWS = 2048
 _MAX_SPARSE_CHUNKS = 8
 _SPARSE_ACC_BUDGET = 16 * 2**20
 
-DenseFullBuffers = namedtuple("DenseFullBuffers", ["Z", "tmp", "acc_W", "acc_b", "acc_loss"])
+DenseFullBuffers = namedtuple("DenseFullBuffers", ["Z", "WTp", "tmp", "acc_W", "acc_b", "acc_loss"])
 DenseFullBuffers.__doc__ = """Buffers of ``dense_loss_grad`` for ``n`` rows in ``n_chunks`` chunks.
 
 Z : ndarray of shape (n, K), dtype of X
     Logits, then ``sw * (P - Y)``.
-tmp : ndarray of shape (n_chunks, n_features, K), dtype of X
-    Each chunk's block product ``X_b.T @ R_b``.
+WTp : ndarray of shape (n_features, Kp), dtype of X
+    ``W.T`` padded with zero columns to whole vectors (:func:`padded_classes`).
+tmp : ndarray of shape (n_chunks, K, n_features), dtype of X
+    Each chunk's block product ``R_b.T @ X_b``.
 acc_W : ndarray of shape (n_chunks, K, n_features), float64
 acc_b : ndarray of shape (n_chunks, K), float64
 acc_loss : ndarray of shape (n_chunks,), float64
@@ -99,7 +106,8 @@ acc_loss : ndarray of shape (n_chunks,), float64
 """
 
 DenseBatchBuffers = namedtuple(
-    "DenseBatchBuffers", ["Z", "Xg", "acc_W", "acc_b", "acc_loss", "Wk", "bk", "gW", "gb"]
+    "DenseBatchBuffers",
+    ["Z", "Xg", "WTp", "tmp", "acc_W", "acc_b", "acc_loss", "Wk", "bk", "gW", "gb"],
 )
 DenseBatchBuffers.__doc__ = """Buffers of ``dense_batch_grad`` / ``dense_sgd_steps`` for batches of
 at most ``m`` rows.
@@ -107,7 +115,7 @@ at most ``m`` rows.
 Z : ndarray of shape (m, K), dtype of X
 Xg : ndarray of shape (n_chunks, block_size, n_features), dtype of X
     Each chunk's gathered block of rows.
-acc_W, acc_b, acc_loss : as in :class:`DenseFullBuffers`
+WTp, tmp, acc_W, acc_b, acc_loss : as in :class:`DenseFullBuffers`
 Wk : ndarray of shape (K, n_features), dtype of X
 bk : ndarray of shape (K,), dtype of X
     The float64 iterate converted to X's dtype before each step.
@@ -134,16 +142,23 @@ losses : ndarray of shape (m,), float64
 """
 
 
-def dense_block_size(n_features, K):
-    """Rows per block of a full dense evaluation for ``K`` stored classes.
+def padded_classes(K, dtype):
+    """``K`` rounded up to whole vectors of ``dtype`` (:data:`VECTOR_BYTES` each): the
+    columns of the packed ``W.T`` that the logits' product loads."""
+    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+    return -(-K // lanes) * lanes
 
-    ``SMALL_GEMM_WORK // (K * n_features)`` rows (MNIST: 63) while that is at least 16,
-    so that each block's two products stay small-matrix GEMMs; wider problems, whose
-    blocks could not, keep :data:`BLOCK_SIZE` (128).  A function of the shape alone, so
-    the summation order does not depend on the thread count.
+
+def dense_block_size(n_features, itemsize):
+    """Rows per block of a full dense evaluation of ``X`` with items of ``itemsize`` bytes.
+
+    :data:`BLOCK_BYTES` of ``X`` (MNIST: 40 rows in float64, 80 in float32), a multiple of
+    four (the logits' product runs four rows at a time) between 16 and
+    :data:`BLOCK_SIZE`.  A function of the shape and dtype alone, so the summation order
+    does not depend on the thread count.
     """
-    rows = SMALL_GEMM_WORK // max(1, K * n_features)
-    return int(min(BLOCK_SIZE, rows)) if rows >= _MIN_BLOCK_SIZE else BLOCK_SIZE
+    rows = BLOCK_BYTES // max(1, n_features * itemsize) // 4 * 4
+    return int(min(BLOCK_SIZE, max(_MIN_BLOCK_SIZE, rows)))
 
 
 def _n_dense_chunks(n_rows, block_size, K, n_features, itemsize):
@@ -157,11 +172,12 @@ def dense_full_buffers(n_rows, K, n_features, dtype, block_size=None):
     ``block_size`` rows (default: :func:`dense_block_size`)."""
     dtype = np.dtype(dtype)
     if block_size is None:
-        block_size = dense_block_size(n_features, K)
+        block_size = dense_block_size(n_features, dtype.itemsize)
     n_chunks = _n_dense_chunks(n_rows, block_size, K, n_features, dtype.itemsize)
     return DenseFullBuffers(
         Z=np.empty((n_rows, K), dtype=dtype),
-        tmp=np.empty((n_chunks, n_features, K), dtype=dtype),
+        WTp=np.empty((n_features, padded_classes(K, dtype)), dtype=dtype),
+        tmp=np.empty((n_chunks, K, n_features), dtype=dtype),
         acc_W=np.empty((n_chunks, K, n_features), dtype=np.float64),
         acc_b=np.empty((n_chunks, K), dtype=np.float64),
         acc_loss=np.empty(n_chunks, dtype=np.float64),
@@ -179,6 +195,8 @@ def dense_batch_buffers(batch_size, K, n_features, dtype, block_size=BATCH_BLOCK
     return DenseBatchBuffers(
         Z=np.empty((batch_size, K), dtype=dtype),
         Xg=np.empty((n_chunks, block_size, n_features), dtype=dtype),
+        WTp=np.empty((n_features, padded_classes(K, dtype)), dtype=dtype),
+        tmp=np.empty((n_chunks, K, n_features), dtype=dtype),
         acc_W=np.empty((n_chunks, K, n_features), dtype=np.float64),
         acc_b=np.empty((n_chunks, K), dtype=np.float64),
         acc_loss=np.empty(n_chunks, dtype=np.float64),

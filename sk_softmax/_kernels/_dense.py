@@ -1,9 +1,10 @@
 """Fused loss + gradient kernel for dense ``X``.
 
-One pass over ``X`` in row blocks: for each block, the logits ``Z_b = X_b @ W.T`` (BLAS
-``gemm`` on the block, written into a preallocated slice of ``Z``), then per row the bias,
-the stable softmax, the weighted cross-entropy and ``sw * (P - Y)`` written over the
-logits in place, then ``X_b.T @ (P - Y)_b`` while ``X_b`` is still in cache.
+One pass over ``X`` in row blocks: for each block, the logits ``Z_b = X_b @ W.T``
+(:func:`._products.logits_block`, written into a preallocated slice of ``Z``), then per
+row the bias, the stable softmax, the weighted cross-entropy and ``sw * (P - Y)`` written
+over the logits in place, then ``(P - Y)_b.T @ X_b`` (:func:`._products.grad_block`)
+while ``X_b`` is still in cache.  ``W.T`` is packed once per call (``buf.WTp``).
 
 Determinism: the blocks are grouped into ``n_chunks`` contiguous chunks (the leading
 dimension of the accumulators, fixed by the caller from the data shape only).  ``prange``
@@ -17,6 +18,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, jit_callers, jit_variants
+from ._products import grad_block, logits_block, pack_wt
 from ._softmax import row_exp_inplace
 
 # Kernels write fills, copies and in-place additions of arrays as loops: numba compiles a
@@ -109,48 +111,6 @@ def softmax_grad_row(z, b, col, ref_zero, w, gb):
     return w * ((m - zy) + np.log(s))
 
 
-@jit
-def add_rt_x(R, Xb, G):
-    """``G += R.T @ Xb`` as row updates ``G[k] += R[i, k] * Xb[i]``, four rows at a time.
-
-    The inner loop runs over features with no reduction, so it vectorises without
-    fastmath's reassociation; grouping four rows reads and writes ``G`` a quarter as
-    often.  Each ``G[k, j]`` is summed in a fixed order (groups of four rows, in order).
-
-    Parameters
-    ----------
-    R : ndarray of shape (m, K)
-    Xb : ndarray of shape (m, n_features)
-    G : ndarray of shape (K, n_features), float64
-        Updated in place.
-    """
-    m, K = R.shape
-    d = Xb.shape[1]
-    i = 0
-    while i + 4 <= m:
-        x0 = Xb[i]
-        x1 = Xb[i + 1]
-        x2 = Xb[i + 2]
-        x3 = Xb[i + 3]
-        for k in range(K):
-            r0 = R[i, k]
-            r1 = R[i + 1, k]
-            r2 = R[i + 2, k]
-            r3 = R[i + 3, k]
-            g = G[k]
-            for j in range(d):
-                g[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
-        i += 4
-    while i < m:
-        x = Xb[i]
-        for k in range(K):
-            r = R[i, k]
-            g = G[k]
-            for j in range(d):
-                g[j] += r * x[j]
-        i += 1
-
-
 def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf, parallel=True):
     """Per-chunk weighted cross-entropy and its gradients, one pass over all rows of ``X``.
 
@@ -173,21 +133,38 @@ def dense_loss_grad(X, y, sw, W, b, ref_zero, block_size, buf, parallel=True):
     buf : DenseFullBuffers
         ``Z`` holds ``sw * (P - Y)`` on exit; ``acc_W``, ``acc_b``, ``acc_loss`` the
         per-chunk sums of ``(sw * (P - Y)).T @ X``, ``sw * (P - Y)`` and
-        ``sw * -log P[i, y_i]``, to be reduced by :func:`reduce_chunks`.
+        ``sw * -log P[i, y_i]``, to be reduced by :func:`reduce_chunks`; ``WTp`` and
+        ``tmp`` are work space.
     parallel : bool, default=True
         Run the parallel variant (else the serial one, bit-identical, which compiles
         faster: for problems too small for threads to pay off).
     """
     kernel = _dense_loss_grad.parallel if parallel else _dense_loss_grad.serial
-    kernel(X, y, sw, W, b, ref_zero, block_size, buf.Z, buf.tmp, buf.acc_W, buf.acc_b, buf.acc_loss)
+    kernel(
+        X,
+        y,
+        sw,
+        W,
+        b,
+        ref_zero,
+        block_size,
+        buf.Z,
+        buf.WTp,
+        buf.tmp,
+        buf.acc_W,
+        buf.acc_b,
+        buf.acc_loss,
+    )
 
 
-def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, acc_b, acc_loss):
+def _dense_loss_grad_body(
+    X, y, sw, W, b, ref_zero, block_size, Z, WTp, tmp, acc_W, acc_b, acc_loss
+):
     n = X.shape[0]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
     off = 1 if ref_zero else 0
-    WT = W.T
+    pack_wt(W, WTp)
     for c in prange(n_chunks):
         gW = acc_W[c]
         gb = acc_b[c]
@@ -200,29 +177,28 @@ def _dense_loss_grad_body(X, y, sw, W, b, ref_zero, block_size, Z, tmp, acc_W, a
             hi = min(n, lo + block_size)
             Xb = X[lo:hi]
             Zb = Z[lo:hi]
-            np.dot(Xb, WT, Zb)
+            logits_block(Xb, WTp, Zb)
             # the row loop stays in the parallel body: numba did not inline a helper
             # taking the block, and its calls slowed the SGD epoch (docs/design.md)
             for i in range(hi - lo):
                 w = 1.0 if sw.shape[0] == 0 else sw[lo + i]
                 loss += softmax_grad_row(Zb[i], b, y[lo + i] - off, ref_zero, w, gb)
-            # X_b.T @ R_b into a (n_features, K) buffer: the tall, thin orientation runs
-            # faster in OpenBLAS than R_b.T @ X_b.
-            np.dot(Xb.T, Zb, t)
-            add2(gW, t.T)
+            # the block's product in X's dtype, summed into the float64 accumulator
+            grad_block(Zb, Xb, t)
+            add2(gW, t)
         acc_loss[c] = loss
 
 
 _dense_loss_grad = jit_variants(_dense_loss_grad_body)
 
 
-def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf, parallel=True):
+def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, buf, parallel=True):
     """:func:`dense_loss_grad` on the rows ``rows`` of ``X`` (a minibatch), gathered block
-    by block into ``buf.Xg``.
+    by block into ``buf.Xg`` (blocks of ``buf.Xg.shape[1]`` rows).
 
     Parameters
     ----------
-    X, y, sw, W, b, ref_zero, block_size : as for :func:`dense_loss_grad`
+    X, y, sw, W, b, ref_zero : as for :func:`dense_loss_grad`
     rows : ndarray of shape (m,), integer, m >= 1
         The rows, in this order (repeats allowed).
     buf : DenseBatchBuffers
@@ -240,23 +216,23 @@ def dense_batch_grad(X, y, sw, rows, W, b, ref_zero, block_size, buf, parallel=T
         W,
         b,
         ref_zero,
-        block_size,
         buf.Z,
         buf.Xg,
+        buf.WTp,
+        buf.tmp,
         buf.acc_W,
         buf.acc_b,
         buf.acc_loss,
     )
 
 
-def _dense_batch_grad_body(
-    X, y, sw, rows, W, b, ref_zero, block_size, Z, Xg, acc_W, acc_b, acc_loss
-):
+def _dense_batch_grad_body(X, y, sw, rows, W, b, ref_zero, Z, Xg, WTp, tmp, acc_W, acc_b, acc_loss):
     n = rows.shape[0]
+    block_size = Xg.shape[1]
     n_chunks = acc_W.shape[0]
     n_blocks = (n + block_size - 1) // block_size
     off = 1 if ref_zero else 0
-    WT = W.T
+    pack_wt(W, WTp)
     for c in prange(n_chunks):
         gW = acc_W[c]
         gb = acc_b[c]
@@ -270,13 +246,14 @@ def _dense_batch_grad_body(
             for r in range(hi - lo):
                 copy1(Xb[r], X[rows[lo + r]])
             Zb = Z[lo:hi]
-            np.dot(Xb, WT, Zb)
+            logits_block(Xb, WTp, Zb)
             for i in range(hi - lo):
                 idx = rows[lo + i]
                 w = 1.0 if sw.shape[0] == 0 else sw[idx]
                 loss += softmax_grad_row(Zb[i], b, y[idx] - off, ref_zero, w, gb)
-            # small blocks, where BLAS is slow: axpy loops straight into the accumulator
-            add_rt_x(Zb, Xb, gW)
+            t = tmp[c]
+            grad_block(Zb, Xb, t)
+            add2(gW, t)
         acc_loss[c] = loss
 
 
@@ -316,7 +293,6 @@ def dense_sgd_steps(
     penalty,
     fit_intercept,
     ref_zero,
-    block_size,
     buf,
     n_avg,
     loss_sums,
@@ -357,10 +333,9 @@ def dense_sgd_steps(
     penalty : PenaltyScalars
         ``l2`` (gradient ``l2 * W``) and ``l1`` (0: no L1 term).
     fit_intercept, ref_zero : bool
-    block_size : int
-        Rows per block of :func:`dense_batch_grad`.
     buf : DenseBatchBuffers
-        For ``batch_size`` rows.
+        For ``batch_size`` rows (blocks of ``buf.Xg.shape[1]`` rows in
+        :func:`dense_batch_grad`).
     n_avg : int
         Number of iterates in the mean on entry.
     loss_sums : ndarray of shape (n_batches,), float64
@@ -384,7 +359,6 @@ def dense_sgd_steps(
         penalty,
         fit_intercept,
         ref_zero,
-        block_size,
         buf,
         n_avg,
         loss_sums,
@@ -408,7 +382,7 @@ def cumulative_l1(w, u, q):
 
 
 def _sgd_steps_body(
-    X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, block_size, buf, n_avg, loss_sums
+    X, y, sw, schedule, model, penalty, fit_intercept, ref_zero, buf, n_avg, loss_sums
 ):
     order, batch_size, weights, etas, etas_b, avg_flags = schedule
     W, b, W_avg, b_avg, Q, l1_u, lower, upper = model
@@ -433,9 +407,10 @@ def _sgd_steps_body(
             Wk,
             bk,
             ref_zero,
-            block_size,
             buf.Z,
             buf.Xg,
+            buf.WTp,
+            buf.tmp,
             buf.acc_W,
             buf.acc_b,
             buf.acc_loss,

@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from .. import _kernels
-from .._kernels import BATCH_BLOCK_SIZE, csr_step_buffers, dense_batch_buffers
+from .._kernels import csr_step_buffers, dense_batch_buffers
 from .._threading import use_parallel
 
 __all__ = [
@@ -445,7 +445,6 @@ def _dense_steps(loss, state, schedule):
         penalty,
         lay.fit_intercept,
         lay.binary,
-        BATCH_BLOCK_SIZE,
         buf,
         state.n_avg,
         loss_sums,

@@ -1,0 +1,313 @@
+"""A dense block's two products, register-blocked: the logits and the gradient's.
+
+One dense evaluation is two products per row block: ``Z_b = X_b @ W.T`` and
+``R_b.T @ X_b``, with ``K`` (the classes) small.  BLAS handles such thin shapes poorly:
+with AVX2 code (AMD Zen; Intel without AVX-512) OpenBLAS's product of MNIST's blocks
+with ``W.T`` ran at a third of the core's peak, and the two products made up 0.8x of
+scikit-learn's whole evaluation (benchmarks/results/products_haswell.md).  These loops
+keep their running sums in vector registers, as a BLAS micro-kernel does, without
+packing ``X``:
+
+* :func:`logits_block`: the classes in the vectors' lanes (``W.T`` packed once per
+  evaluation into ``WTp``, ``K`` padded with zero columns to whole vectors), four rows at
+  a time, up to three vectors of classes: twelve running sums, each feature's ``x_ij``
+  broadcast and multiplied into them.
+* :func:`grad_block`: the features in the lanes, the rows of the block summed into five
+  classes by two vectors of features (ten running sums), one class by four vectors for
+  the classes left over.
+
+Each output element is a sum in a fixed order (over features for a logit, over the
+block's rows for a gradient entry), with fused multiply-adds where the CPU has them
+(:mod:`._simd`): a function of the data and the block size only, never of the threads.
+"""
+
+from ._config import jit
+from ._simd import lanes, vfma, vlane, vload, vsplat, vstore, vzero
+
+__all__ = ["grad_block", "logits_block", "pack_wt"]
+
+
+@jit
+def pack_wt(W, WTp):
+    """``WTp[:, :K] = W.T`` and zeros in the padding columns.
+
+    Parameters
+    ----------
+    W : ndarray of shape (K, n_features)
+    WTp : ndarray of shape (n_features, Kp), float32 or float64, Kp >= K
+        Output, C-contiguous; ``Kp`` a multiple of the vectors' lanes.
+    """
+    K, d = W.shape
+    Kp = WTp.shape[1]
+    for j in range(d):
+        for k in range(K):
+            WTp[j, k] = W[k, j]
+        for k in range(K, Kp):
+            WTp[j, k] = 0.0
+
+
+@jit
+def _store(row, k, K, vec):
+    # row[k:k + lanes] = vec, cut at K (the padding classes are not stored)
+    L = lanes(row)
+    if k + L <= K:
+        vstore(row, k, vec)
+    else:
+        for lane in range(K - k):
+            row[k + lane] = vlane(vec, lane)
+
+
+@jit
+def _logits_rows_3(Xb, i, WTp, k0, Zb):
+    # rows i..i+3 (the last row repeated past the block's end), classes k0..k0+3L
+    m, d = Xb.shape
+    K = Zb.shape[1]
+    L = lanes(WTp)
+    last = m - 1
+    x0 = Xb[i]
+    x1 = Xb[min(i + 1, last)]
+    x2 = Xb[min(i + 2, last)]
+    x3 = Xb[min(i + 3, last)]
+    a0 = a1 = a2 = b0 = b1 = b2 = c0 = c1 = c2 = e0 = e1 = e2 = vzero(x0)
+    for j in range(d):
+        w = WTp[j]
+        u0 = vload(w, k0)
+        u1 = vload(w, k0 + L)
+        u2 = vload(w, k0 + 2 * L)
+        s = vsplat(x0[j])
+        a0 = vfma(s, u0, a0)
+        a1 = vfma(s, u1, a1)
+        a2 = vfma(s, u2, a2)
+        s = vsplat(x1[j])
+        b0 = vfma(s, u0, b0)
+        b1 = vfma(s, u1, b1)
+        b2 = vfma(s, u2, b2)
+        s = vsplat(x2[j])
+        c0 = vfma(s, u0, c0)
+        c1 = vfma(s, u1, c1)
+        c2 = vfma(s, u2, c2)
+        s = vsplat(x3[j])
+        e0 = vfma(s, u0, e0)
+        e1 = vfma(s, u1, e1)
+        e2 = vfma(s, u2, e2)
+    z = Zb[i]
+    _store(z, k0, K, a0)
+    _store(z, k0 + L, K, a1)
+    _store(z, k0 + 2 * L, K, a2)
+    if i + 1 <= last:
+        z = Zb[i + 1]
+        _store(z, k0, K, b0)
+        _store(z, k0 + L, K, b1)
+        _store(z, k0 + 2 * L, K, b2)
+    if i + 2 <= last:
+        z = Zb[i + 2]
+        _store(z, k0, K, c0)
+        _store(z, k0 + L, K, c1)
+        _store(z, k0 + 2 * L, K, c2)
+    if i + 3 <= last:
+        z = Zb[i + 3]
+        _store(z, k0, K, e0)
+        _store(z, k0 + L, K, e1)
+        _store(z, k0 + 2 * L, K, e2)
+
+
+@jit
+def _logits_rows_2(Xb, i, WTp, k0, Zb):
+    # as _logits_rows_3 with two vectors of classes
+    m, d = Xb.shape
+    K = Zb.shape[1]
+    L = lanes(WTp)
+    last = m - 1
+    x0 = Xb[i]
+    x1 = Xb[min(i + 1, last)]
+    x2 = Xb[min(i + 2, last)]
+    x3 = Xb[min(i + 3, last)]
+    a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = vzero(x0)
+    for j in range(d):
+        w = WTp[j]
+        u0 = vload(w, k0)
+        u1 = vload(w, k0 + L)
+        s = vsplat(x0[j])
+        a0 = vfma(s, u0, a0)
+        a1 = vfma(s, u1, a1)
+        s = vsplat(x1[j])
+        b0 = vfma(s, u0, b0)
+        b1 = vfma(s, u1, b1)
+        s = vsplat(x2[j])
+        c0 = vfma(s, u0, c0)
+        c1 = vfma(s, u1, c1)
+        s = vsplat(x3[j])
+        e0 = vfma(s, u0, e0)
+        e1 = vfma(s, u1, e1)
+    z = Zb[i]
+    _store(z, k0, K, a0)
+    _store(z, k0 + L, K, a1)
+    if i + 1 <= last:
+        z = Zb[i + 1]
+        _store(z, k0, K, b0)
+        _store(z, k0 + L, K, b1)
+    if i + 2 <= last:
+        z = Zb[i + 2]
+        _store(z, k0, K, c0)
+        _store(z, k0 + L, K, c1)
+    if i + 3 <= last:
+        z = Zb[i + 3]
+        _store(z, k0, K, e0)
+        _store(z, k0 + L, K, e1)
+
+
+@jit
+def _logits_rows_1(Xb, i, WTp, k0, Zb):
+    # as _logits_rows_3 with one vector of classes
+    m, d = Xb.shape
+    K = Zb.shape[1]
+    last = m - 1
+    x0 = Xb[i]
+    x1 = Xb[min(i + 1, last)]
+    x2 = Xb[min(i + 2, last)]
+    x3 = Xb[min(i + 3, last)]
+    a0 = b0 = c0 = e0 = vzero(x0)
+    for j in range(d):
+        u0 = vload(WTp[j], k0)
+        a0 = vfma(vsplat(x0[j]), u0, a0)
+        b0 = vfma(vsplat(x1[j]), u0, b0)
+        c0 = vfma(vsplat(x2[j]), u0, c0)
+        e0 = vfma(vsplat(x3[j]), u0, e0)
+    _store(Zb[i], k0, K, a0)
+    if i + 1 <= last:
+        _store(Zb[i + 1], k0, K, b0)
+    if i + 2 <= last:
+        _store(Zb[i + 2], k0, K, c0)
+    if i + 3 <= last:
+        _store(Zb[i + 3], k0, K, e0)
+
+
+@jit
+def logits_block(Xb, WTp, Zb):
+    """``Zb = Xb @ WTp[:, :K]``, each logit summed over the features in order.
+
+    Parameters
+    ----------
+    Xb : ndarray of shape (m, n_features), float32 or float64, C-contiguous rows
+    WTp : ndarray of shape (n_features, Kp), dtype of Xb
+        ``W.T`` packed by :func:`pack_wt`.
+    Zb : ndarray of shape (m, K), dtype of Xb
+        Output.
+    """
+    m = Xb.shape[0]
+    K = Zb.shape[1]
+    L = lanes(WTp)
+    k0 = 0
+    while k0 < K:
+        nv = min(3, (K - k0 + L - 1) // L)
+        for i in range(0, m, 4):
+            if nv == 3:
+                _logits_rows_3(Xb, i, WTp, k0, Zb)
+            elif nv == 2:
+                _logits_rows_2(Xb, i, WTp, k0, Zb)
+            else:
+                _logits_rows_1(Xb, i, WTp, k0, Zb)
+        k0 += nv * L
+
+
+@jit
+def _grad_tail(R, Xb, T, k, j):
+    # T[k, j] for one class and one feature, by scalars
+    s = 0.0
+    for i in range(Xb.shape[0]):
+        s += R[i, k] * Xb[i, j]
+    T[k, j] = s
+
+
+@jit
+def _grad_5(R, Xb, T, k):
+    # T[k:k + 5] = R[:, k:k + 5].T @ Xb: two vectors of features at a time
+    m, d = Xb.shape
+    L = lanes(T)
+    step = 2 * L
+    end = d - d % step
+    g0 = T[k]
+    g1 = T[k + 1]
+    g2 = T[k + 2]
+    g3 = T[k + 3]
+    g4 = T[k + 4]
+    for j in range(0, end, step):
+        a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = vzero(g0)
+        for i in range(m):
+            x = Xb[i]
+            p = vload(x, j)
+            q = vload(x, j + L)
+            s = vsplat(R[i, k])
+            a0 = vfma(s, p, a0)
+            b0 = vfma(s, q, b0)
+            s = vsplat(R[i, k + 1])
+            a1 = vfma(s, p, a1)
+            b1 = vfma(s, q, b1)
+            s = vsplat(R[i, k + 2])
+            a2 = vfma(s, p, a2)
+            b2 = vfma(s, q, b2)
+            s = vsplat(R[i, k + 3])
+            a3 = vfma(s, p, a3)
+            b3 = vfma(s, q, b3)
+            s = vsplat(R[i, k + 4])
+            a4 = vfma(s, p, a4)
+            b4 = vfma(s, q, b4)
+        vstore(g0, j, a0)
+        vstore(g0, j + L, b0)
+        vstore(g1, j, a1)
+        vstore(g1, j + L, b1)
+        vstore(g2, j, a2)
+        vstore(g2, j + L, b2)
+        vstore(g3, j, a3)
+        vstore(g3, j + L, b3)
+        vstore(g4, j, a4)
+        vstore(g4, j + L, b4)
+    for j in range(end, d):
+        for c in range(k, k + 5):
+            _grad_tail(R, Xb, T, c, j)
+
+
+@jit
+def _grad_1(R, Xb, T, k):
+    # T[k] = R[:, k] @ Xb: four vectors of features at a time
+    m, d = Xb.shape
+    L = lanes(T)
+    step = 4 * L
+    end = d - d % step
+    g = T[k]
+    for j in range(0, end, step):
+        a0 = a1 = a2 = a3 = vzero(g)
+        for i in range(m):
+            x = Xb[i]
+            s = vsplat(R[i, k])
+            a0 = vfma(s, vload(x, j), a0)
+            a1 = vfma(s, vload(x, j + L), a1)
+            a2 = vfma(s, vload(x, j + 2 * L), a2)
+            a3 = vfma(s, vload(x, j + 3 * L), a3)
+        vstore(g, j, a0)
+        vstore(g, j + L, a1)
+        vstore(g, j + 2 * L, a2)
+        vstore(g, j + 3 * L, a3)
+    for j in range(end, d):
+        _grad_tail(R, Xb, T, k, j)
+
+
+@jit
+def grad_block(R, Xb, T):
+    """``T = R.T @ Xb``, each entry summed over the block's rows in order.
+
+    Parameters
+    ----------
+    R : ndarray of shape (m, K), dtype of Xb
+    Xb : ndarray of shape (m, n_features), float32 or float64, C-contiguous rows
+    T : ndarray of shape (K, n_features), dtype of Xb, C-contiguous
+        Output.
+    """
+    K = R.shape[1]
+    k = 0
+    while k + 5 <= K:
+        _grad_5(R, Xb, T, k)
+        k += 5
+    while k < K:
+        _grad_1(R, Xb, T, k)
+        k += 1
