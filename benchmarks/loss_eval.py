@@ -4,10 +4,13 @@ Same data (MNIST train, /255), same coefficients, same dtype, best of ``--repeat
 calls after one warm-up call each.  One thread: scikit-learn with ``n_threads=1`` inside
 ``threadpoolctl.threadpool_limits(1)`` (BLAS held at one thread too: what a joblib worker
 of GridSearchCV gives a fit), ours with one numba thread.  Two threads: scikit-learn with
-``n_threads=2`` and BLAS free (two threads here), ours with two numba threads.  "ours,
-128-row blocks" is the dense kernel with the block size it had before blocks were sized
-for OpenBLAS's small-matrix GEMM (the before/after of that change, in the same run).
+``n_threads=2`` and BLAS free (two threads here), ours with two numba threads.
 ``X.sum()`` reads X once: the memory-bandwidth floor.
+
+AMD Zen's code on an Intel machine: OpenBLAS's AVX2 (Haswell) kernels for scikit-learn
+and numba's AVX2 code for ours, written to ``loss_eval_haswell_kernels.md``::
+
+    OPENBLAS_CORETYPE=Haswell NUMBA_CPU_NAME=haswell python benchmarks/loss_eval.py
 
 Usage::
 
@@ -15,6 +18,7 @@ Usage::
 """
 
 import argparse
+import os
 import sys
 import time
 from functools import partial
@@ -70,29 +74,22 @@ def main(argv=None):
                     partial(sk_loss.loss_gradient, sk_coef, X, y_sk, None, l2, n_threads=nt),
                     repeats,
                 )
-        ours, before = {}, {}
+        ours = {}
         flat = coef.ravel()
         for nt in (1, 2):
             with kernel_threads(nt):  # what an estimator call holds around its solve
                 loss = SoftmaxLoss(X, y_enc, K, None, C=C)
                 ours[nt] = best_time(partial(loss.loss_gradient, flat), repeats)
-                old = SoftmaxLoss(X, y_enc, K, None, C=C)
-                old._block_size = 128
-                before[nt] = best_time(partial(old.loss_gradient, flat), repeats)
         floor = best_time(X.sum, repeats)
         rows.append(
             [
                 np.dtype(dt).name,
                 f"{sk[1] * 1e3:.1f}",
                 f"{ours[1] * 1e3:.1f}",
-                f"{before[1] * 1e3:.1f}",
                 f"**{ours[1] / sk[1]:.2f}**",
-                f"{before[1] / sk[1]:.2f}",
                 f"{sk[2] * 1e3:.1f}",
                 f"{ours[2] * 1e3:.1f}",
-                f"{before[2] * 1e3:.1f}",
                 f"**{ours[2] / sk[2]:.2f}**",
-                f"{before[2] / sk[2]:.2f}",
                 f"{floor * 1e3:.1f}",
             ]
         )
@@ -100,16 +97,15 @@ def main(argv=None):
         "dtype",
         "1 thr: sklearn (ms)",
         "ours (ms)",
-        "ours, 128-row blocks (ms)",
         "ours / sklearn",
-        "128-row / sklearn",
         "2 thr: sklearn (ms)",
         "ours (ms)",
-        "ours, 128-row blocks (ms)",
         "ours / sklearn",
-        "128-row / sklearn",
         "X.sum() (ms)",
     ]
+    env = ", ".join(
+        f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "NUMBA_CPU_NAME") if k in os.environ
+    )
     text = "\n".join(
         [
             "# loss_eval: one loss+gradient evaluation",
@@ -118,13 +114,15 @@ def main(argv=None):
             "- 1 thr: scikit-learn's `n_threads=1` inside `threadpool_limits(1)`, ours with one "
             "numba thread; 2 thr: scikit-learn's `n_threads=2` with BLAS on two threads, ours "
             "with two numba threads",
+            f"- environment: {env or 'none set (native code)'}",
             f"- machine: {machine_description()}",
             f"- date: {time.strftime('%Y-%m-%d')}",
             "",
             markdown_table(header, rows),
         ]
     )
-    finish("loss_eval_quick" if args.quick else "loss_eval", text, args)
+    name = "loss_eval" + ("_haswell_kernels" if "OPENBLAS_CORETYPE" in os.environ else "")
+    finish(name + ("_quick" if args.quick else ""), text, args)
 
 
 if __name__ == "__main__":

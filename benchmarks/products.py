@@ -1,24 +1,24 @@
-"""Where one dense evaluation's time goes, and whether numba loops beat BLAS's products.
+"""One dense evaluation's two products: BLAS against the package's register-blocked kernels.
 
-The dense kernel (``sk_softmax/_kernels/_dense.py``) calls BLAS ``gemm`` twice per row
-block: the logits ``X_b @ W.T`` and the gradient product ``X_b.T @ R_b``.  With
-OpenBLAS's AVX2 kernels (what it runs on AMD Zen; emulate them on an Intel machine with
-``OPENBLAS_CORETYPE=Haswell`` and numba's code with ``NUMBA_CPU_NAME=haswell``) one
-evaluation is about 0.9x of scikit-learn's, against a goal of 0.6x (issue 30).  This
-measures, on one thread, MNIST's shape (60000 x 784, 10 classes), best of ``--repeats``:
+The dense kernel (``sk_softmax/_kernels/_dense.py``) runs two products per row block: the
+logits ``X_b @ W.T`` and the gradient product ``R_b.T @ X_b``, with the package's own
+register-blocked numba kernels (``_kernels/_products.py``, on 256-bit vectors).  Until
+2026-12-05 both were BLAS ``gemm`` calls; with OpenBLAS's AVX2 kernels (what it runs on AMD
+Zen; emulate them on an Intel machine with ``OPENBLAS_CORETYPE=Haswell`` and numba's code
+with ``NUMBA_CPU_NAME=haswell``) one evaluation was about 0.9x scikit-learn's, against a
+goal of 0.6x (issue 30).  This measures, on one thread, MNIST's shape (60000 x 784, 10
+classes), float64, best of ``--repeats``:
 
 * scikit-learn's evaluation (``LinearModelLoss.loss_gradient``) and ours (as shipped);
-* the logits product alone: BLAS on the kernel's row blocks against a numba kernel
-  (rows two at a time, features four at a time, classes innermost, ``W.T`` contiguous);
-* the whole evaluation with the gradient product by BLAS (as shipped) or by numba row
-  updates (``add_rt_x``, the minibatch kernel's), at 63- and 128-row blocks;
+* each product alone over all rows, in the shipped kernel's row blocks: BLAS (numba's
+  ``np.dot`` on the blocks) against ``logits_block`` / ``grad_block``;
+* the whole evaluation with BLAS products on 63-row blocks (the kernel before the change,
+  its block size then) against the same body with the shipped products;
 * MNIST stored as CSR through the CSR kernel (19 % of its entries are non-zero).
 
-numba's loops may use fused multiply-adds here (``fastmath={"contract"}``), which the
-package's kernels do not: the most a numba loop could give.  BLAS is held at one thread
-through ``OPENBLAS_NUM_THREADS=1`` set below, before NumPy loads: a
-``threadpool_limits(1)`` entered before numba first compiles ``np.dot`` would miss the
-OpenBLAS behind ``scipy.linalg.cython_blas``, which numba loads then, and the "one
+BLAS is held at one thread through ``OPENBLAS_NUM_THREADS=1`` set below, before NumPy
+loads: a ``threadpool_limits(1)`` entered before numba first compiles ``np.dot`` would miss
+the OpenBLAS behind ``scipy.linalg.cython_blas``, which numba loads then, and the "one
 thread" BLAS products would run on all cores.
 
 Usage::
@@ -55,59 +55,40 @@ from benchmarks._common import (  # noqa: E402
 def _kernels():
     from numba import njit
 
-    from sk_softmax._kernels._dense import add2, add_rt_x, fill1, fill2, softmax_grad_row
-
-    @njit(fastmath={"contract"})
-    def logits_numba(Xb, WT, Zb):
-        # Zb = Xb @ WT: the classes innermost (vectorised), two rows and four features
-        # per step so that each load of WT serves eight multiply-adds
-        m, d = Xb.shape
-        K = WT.shape[1]
-        i = 0
-        while i + 2 <= m:
-            za, zb = Zb[i], Zb[i + 1]
-            for k in range(K):
-                za[k] = 0.0
-                zb[k] = 0.0
-            xa, xb = Xb[i], Xb[i + 1]
-            j = 0
-            while j + 4 <= d:
-                a0, a1, a2, a3 = xa[j], xa[j + 1], xa[j + 2], xa[j + 3]
-                b0, b1, b2, b3 = xb[j], xb[j + 1], xb[j + 2], xb[j + 3]
-                w0, w1, w2, w3 = WT[j], WT[j + 1], WT[j + 2], WT[j + 3]
-                for k in range(K):
-                    za[k] += a0 * w0[k] + a1 * w1[k] + a2 * w2[k] + a3 * w3[k]
-                    zb[k] += b0 * w0[k] + b1 * w1[k] + b2 * w2[k] + b3 * w3[k]
-                j += 4
-            while j < d:
-                for k in range(K):
-                    za[k] += xa[j] * WT[j, k]
-                    zb[k] += xb[j] * WT[j, k]
-                j += 1
-            i += 2
-        if i < m:  # an odd block's last row
-            for k in range(K):
-                Zb[i, k] = 0.0
-            for j in range(d):
-                for k in range(K):
-                    Zb[i, k] += Xb[i, j] * WT[j, k]
+    from sk_softmax._kernels._dense import add2, fill1, fill2, softmax_grad_row
+    from sk_softmax._kernels._products import grad_block, logits_block
 
     @njit
-    def logits_blas_blocks(X, WT, Z, bs):
+    def logits_blas(X, WT, Z, bs):
         for lo in range(0, X.shape[0], bs):
             hi = min(X.shape[0], lo + bs)
             np.dot(X[lo:hi], WT, Z[lo:hi])
 
-    @njit(fastmath={"contract"})
-    def logits_numba_blocks(X, WT, Z, bs):
+    @njit
+    def logits_ours(X, WTp, Z, bs):
         for lo in range(0, X.shape[0], bs):
             hi = min(X.shape[0], lo + bs)
-            logits_numba(X[lo:hi], WT, Z[lo:hi])
+            logits_block(X[lo:hi], WTp, Z[lo:hi])
 
-    @njit(fastmath={"contract"})
-    def evaluation(X, y, W, b, bs, Z, t, gW, gb, numba_gradient):
-        # the shipped kernel's serial body (no sample weights), with a choice of
-        # gradient product
+    @njit
+    def grad_blas(X, R, t, G, bs):
+        fill2(G, 0.0)
+        for lo in range(0, X.shape[0], bs):
+            hi = min(X.shape[0], lo + bs)
+            np.dot(X[lo:hi].T, R[lo:hi], t)
+            add2(G, t.T)
+
+    @njit
+    def grad_ours(X, R, T, G, bs):
+        fill2(G, 0.0)
+        for lo in range(0, X.shape[0], bs):
+            hi = min(X.shape[0], lo + bs)
+            grad_block(R[lo:hi], X[lo:hi], T)
+            add2(G, T)
+
+    @njit
+    def evaluation(X, y, W, WTp, b, bs, Z, t, T, gW, gb, ours):
+        # the kernel's serial body (no sample weights), with either kind of products
         WT = W.T
         fill2(gW, 0.0)
         fill1(gb, 0.0)
@@ -115,17 +96,21 @@ def _kernels():
         for lo in range(0, X.shape[0], bs):
             hi = min(X.shape[0], lo + bs)
             Xb, Zb = X[lo:hi], Z[lo:hi]
-            np.dot(Xb, WT, Zb)
+            if ours:
+                logits_block(Xb, WTp, Zb)
+            else:
+                np.dot(Xb, WT, Zb)
             for i in range(hi - lo):
                 loss += softmax_grad_row(Zb[i], b, y[lo + i], False, 1.0, gb)
-            if numba_gradient:
-                add_rt_x(Zb, Xb, gW)
+            if ours:
+                grad_block(Zb, Xb, T)
+                add2(gW, T)
             else:
                 np.dot(Xb.T, Zb, t)
                 add2(gW, t.T)
         return loss
 
-    return logits_blas_blocks, logits_numba_blocks, evaluation
+    return logits_blas, logits_ours, grad_blas, grad_ours, evaluation
 
 
 def main(argv=None):
@@ -141,6 +126,8 @@ def main(argv=None):
     from sklearn._loss.loss import HalfMultinomialLoss
     from sklearn.linear_model._linear_loss import LinearModelLoss
 
+    from sk_softmax._kernels import dense_block_size, padded_classes
+    from sk_softmax._kernels._products import pack_wt
     from sk_softmax._loss import SoftmaxLoss
     from sk_softmax._threading import kernel_threads
 
@@ -170,21 +157,28 @@ def main(argv=None):
         ms["csr"] = best_time(lambda: csr.loss_gradient(coef.ravel()), reps)
     density = sp.csr_matrix(X).nnz / X.size
 
-    logits_blas, logits_numba, evaluation = _kernels()
+    logits_blas, logits_ours, grad_blas, grad_ours, evaluation = _kernels()
+    bs = dense_block_size(d, X.itemsize)
+    WTp = np.empty((d, padded_classes(K, X.dtype)))
+    pack_wt(W, WTp)
     Z, Z2 = np.empty((n, K)), np.empty((n, K))
-    ms["logits_blas"] = best_time(lambda: logits_blas(X, W.T, Z, 63), reps)
-    ms["logits_numba"] = best_time(lambda: logits_numba(X, np.ascontiguousarray(W.T), Z2, 63), reps)
+    ms["logits_blas"] = best_time(lambda: logits_blas(X, W.T, Z, bs), reps)
+    ms["logits_ours"] = best_time(lambda: logits_ours(X, WTp, Z2, bs), reps)
     np.testing.assert_allclose(Z2, Z, rtol=1e-10, atol=1e-12)
+    R = rng.standard_normal((n, K))
+    t, T = np.empty((d, K)), np.empty((K, d))
+    G, G2 = np.empty((K, d)), np.empty((K, d))
+    ms["grad_blas"] = best_time(lambda: grad_blas(X, R, t, G, bs), reps)
+    ms["grad_ours"] = best_time(lambda: grad_ours(X, R, T, G2, bs), reps)
+    np.testing.assert_allclose(G2, G, rtol=1e-10, atol=1e-9)
     y64 = y_enc.astype(np.int64)
-    t = np.empty((d, K))
-    for bs in (63, 128):
-        grads = []
-        for numba_gradient in (False, True):
-            gW, gb = np.empty((K, d)), np.empty(K)
-            args_ = (X, y64, W, b, bs, Z, t, gW, gb, numba_gradient)
-            ms[(bs, numba_gradient)] = best_time(lambda a=args_: evaluation(*a), reps)
-            grads.append(gW.copy())
-        np.testing.assert_allclose(grads[1], grads[0], rtol=1e-9, atol=1e-9)
+    grads = []
+    for ours, blocks in ((False, 63), (True, bs)):
+        gW, gb = np.empty((K, d)), np.empty(K)
+        args_ = (X, y64, W, WTp, b, blocks, Z, t, T, gW, gb, ours)
+        ms[("eval", ours)] = best_time(lambda a=args_: evaluation(*a), reps)
+        grads.append(gW.copy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-9, atol=1e-9)
 
     sk = ms["sk"]
 
@@ -194,12 +188,12 @@ def main(argv=None):
     rows = [
         ["scikit-learn's evaluation", f"{sk * 1e3:.1f}", "1.00"],
         row("ours, as shipped", "ours"),
-        row("logits product alone, BLAS, 63-row blocks", "logits_blas"),
-        row("logits product alone, numba (contract)", "logits_numba"),
-        row("evaluation, gradient product by BLAS, 63-row blocks", (63, False)),
-        row("same, gradient product by numba row updates", (63, True)),
-        row("evaluation, gradient product by BLAS, 128-row blocks", (128, False)),
-        row("same, gradient product by numba row updates", (128, True)),
+        row(f"logits product alone, BLAS, {bs}-row blocks", "logits_blas"),
+        row("logits product alone, logits_block (shipped)", "logits_ours"),
+        row(f"gradient product alone, BLAS, {bs}-row blocks", "grad_blas"),
+        row("gradient product alone, grad_block (shipped)", "grad_ours"),
+        row("evaluation with BLAS products, 63-row blocks (before)", ("eval", False)),
+        row(f"evaluation with the shipped products, {bs}-row blocks", ("eval", True)),
         row(f"MNIST as CSR ({100 * density:.0f} % non-zero), CSR kernel", "csr"),
     ]
     env = ", ".join(
@@ -209,7 +203,7 @@ def main(argv=None):
     )
     text = "\n".join(
         [
-            "# products: one dense evaluation's products, BLAS against numba loops",
+            "# products: one dense evaluation's products, BLAS against the shipped kernels",
             "",
             f"- data: {desc}: {n} x {d}, {K} classes, float64; one thread; best of {reps}",
             f"- environment: {env}",

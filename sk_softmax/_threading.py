@@ -9,9 +9,9 @@ Three things are decided here and nowhere else:
   ``threadpoolctl.threadpool_limits`` through the controller registered here).
   ``numba.set_num_threads`` is thread-local, and the previous value is restored when a
   call ends, also on error.
-* **BLAS inside the kernels.**  The dense kernel calls ``gemm`` on row blocks from every
-  numba thread; letting OpenBLAS start its own threads there would oversubscribe the
-  cores.  BLAS is limited to one thread for the whole estimator call (a whole solve:
+* **BLAS beside the kernels.**  The kernels run no BLAS (their products are our own),
+  but the solvers' BLAS work between evaluations would wake OpenBLAS threads that keep
+  spinning and take the cores from the next kernel call.  BLAS is limited to one thread for the whole estimator call (a whole solve:
   see docs/design.md for why not per kernel call) and restored afterwards, through
   threadpoolctl.  OpenBLAS's limit is process-wide: the first active call (in any
   thread) sets it, the last one to leave restores the limits read before the first
@@ -246,8 +246,8 @@ def _choose_threading_layer():
 def _blas_controller():
     global _controller
     if _controller is None:
-        # numba's np.dot calls the BLAS behind scipy.linalg.cython_blas: make sure that
-        # library is loaded before threadpoolctl looks for BLAS libraries.
+        # scipy's BLAS (scipy.linalg.cython_blas; numba's np.dot too) may be a library of
+        # its own: make sure it is loaded before threadpoolctl looks for BLAS libraries.
         import scipy.linalg.cython_blas  # noqa: F401
         from threadpoolctl import ThreadpoolController
 

@@ -158,7 +158,7 @@ def compiled_kernels():
     import importlib
 
     names = []
-    for module_name in ("_softmax", "_dense", "_sparse"):
+    for module_name in ("_softmax", "_products", "_dense", "_sparse"):
         module = importlib.import_module(f"{__package__}.{module_name}")
         for value in vars(module).values():
             dispatchers = value if isinstance(value, KernelVariants) else (value,)
