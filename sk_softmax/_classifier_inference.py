@@ -94,7 +94,13 @@ class InferenceMixin:
                 "without bounds."
             )
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=False,
         )
         y_enc = encode_known_labels(y, self.classes_)
         sw = fit_sample_weight(X, y, self.classes_, sample_weight, self.class_weight)

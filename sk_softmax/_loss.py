@@ -347,6 +347,9 @@ class SoftmaxLoss:
         self.sparse = sp.issparse(X)
         if self.sparse and X.format != "csr":
             raise ValueError(f"Sparse X must be CSR, got {X.format!r}.")
+        if not self.sparse and not X.flags.c_contiguous:
+            # the kernels load rows as vectors (the caller validates with order="C")
+            raise ValueError("Dense X must be C-contiguous.")
         K = self.layout.K
         # rows per block of the dense kernel: a function of the shape (docs/design.md)
         self._block_size = dense_block_size(n_features, X.dtype.itemsize)

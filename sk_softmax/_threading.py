@@ -11,8 +11,9 @@ Three things are decided here and nowhere else:
   call ends, also on error.
 * **BLAS beside the kernels.**  The kernels run no BLAS (their products are our own),
   but the solvers' BLAS work between evaluations would wake OpenBLAS threads that keep
-  spinning and take the cores from the next kernel call.  BLAS is limited to one thread for the whole estimator call (a whole solve:
-  see docs/design.md for why not per kernel call) and restored afterwards, through
+  spinning and take the cores from the next kernel call.  BLAS is limited to one
+  thread for the whole estimator call (a whole solve: see docs/design.md for why not
+  per kernel call) and restored afterwards, through
   threadpoolctl.  OpenBLAS's limit is process-wide: the first active call (in any
   thread) sets it, the last one to leave restores the limits read before the first
   (reference-counted in ``_single_threaded_blas``), so overlapping calls from several

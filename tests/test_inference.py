@@ -231,6 +231,19 @@ def test_csr_and_float32_equal_dense(cov_type):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
+def test_any_memory_layout_of_x():
+    """Fortran-ordered and strided X give the covariance of C-ordered X (the kernels need
+    C-contiguous rows: validation copies)."""
+    X, y = overlapping(n=3000, n_features=30, n_classes=3)  # past the NumPy-only size
+    clf = SoftmaxClassifier(C=1.0).fit(X, y)
+    expected = clf.covariance_matrix(X, y)
+    for layout in (np.asfortranarray(X), np.hstack([X, X])[:, :30]):
+        np.testing.assert_allclose(clf.covariance_matrix(layout, y), expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        clf.std_errors(np.asfortranarray(X), y), clf.std_errors(X, y), rtol=1e-10
+    )
+
+
 def test_feature_names_and_class_weight():
     X, y = admissions()
     frame = pd.DataFrame(X, columns=["gpa", "exam"])

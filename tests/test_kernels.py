@@ -88,8 +88,8 @@ def assert_close(actual, expected, dtype):
     ],
 )
 @pytest.mark.parametrize("n_classes", [2, 3, 10, 50])
-def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_classes):
-    d = 7
+@pytest.mark.parametrize("d", [7, 37])  # 37: the products' vectors and their tails
+def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_classes, d):
     X, y, W, b = make_problem(rng, n, d, n_classes, dtype)
     binary = n_classes == 2
     sw = rng.uniform(0, 3, size=n)
@@ -104,11 +104,14 @@ def test_dense_kernel_matches_reference(rng, dtype, n, block_size, n_chunks, n_c
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n_classes", [2, 6])
+@pytest.mark.parametrize("n_classes", [2, 6, 12])
+@pytest.mark.parametrize("d", [7, 37])
 @pytest.mark.parametrize("m, block_size, n_chunks", [(1, 4, 1), (13, 4, 2), (40, 8, 3)])
-def test_dense_kernel_gathered_rows_match_reference(rng, dtype, n_classes, m, block_size, n_chunks):
+def test_dense_kernel_gathered_rows_match_reference(
+    rng, dtype, n_classes, d, m, block_size, n_chunks
+):
     """A minibatch given as a row list (repeats allowed) equals the reference on X[rows]."""
-    X, y, W, b = make_problem(rng, 50, 7, n_classes, dtype)
+    X, y, W, b = make_problem(rng, 50, d, n_classes, dtype)
     binary = n_classes == 2
     sw = rng.uniform(0, 2, size=50)
     rows = rng.integers(0, 50, size=m).astype(np.intp)
@@ -229,17 +232,18 @@ def test_block_products_match_numpy(rng, dtype, K, d, m):
     np.testing.assert_allclose(T, R.astype(np.float64).T @ X64, **tol)
 
 
-def test_block_products_are_bit_identical_per_row():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_block_products_are_bit_identical_per_row(dtype):
     """A row's logits do not depend on the rows beside it in the block (four at a time,
     the last repeated past the end): the same bits alone as among others."""
     rng = np.random.default_rng(3)
-    X = rng.standard_normal((11, 30))
-    WTp = np.empty((30, padded_classes(10, X.dtype)))
-    pack_wt(rng.standard_normal((10, 30)), WTp)
-    Z = np.empty((11, 10))
+    X = rng.standard_normal((11, 30)).astype(dtype)
+    WTp = np.empty((30, padded_classes(10, dtype)), dtype=dtype)
+    pack_wt(rng.standard_normal((10, 30)).astype(dtype), WTp)
+    Z = np.empty((11, 10), dtype=dtype)
     logits_block(X, WTp, Z)
     for i in range(11):
-        z = np.empty((1, 10))
+        z = np.empty((1, 10), dtype=dtype)
         logits_block(X[i : i + 1], WTp, z)
         np.testing.assert_array_equal(z[0], Z[i])
 

@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sk_softmax._loss import SoftmaxLoss
 from sk_softmax._threading import kernel_threads
@@ -70,6 +71,17 @@ def test_gradient_finite_differences(rng, n_classes, fit_intercept, weighted):
         e[j] = h
         fd[j] = (loss.loss(coef + e) - loss.loss(coef - e)) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_x_of_another_format_or_layout_raises(rng):
+    """The loss takes CSR or C-contiguous X (validation converts the rest): another sparse
+    format or a dense layout is a ValueError, not a kernel's typing error."""
+    X = rng.standard_normal((50, 4))
+    y = rng.integers(0, 3, 50)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        SoftmaxLoss(np.asfortranarray(X), y, 3, None)
+    with pytest.raises(ValueError, match="CSR"):
+        SoftmaxLoss(sp.csc_matrix(X), y, 3, None)
 
 
 @pytest.mark.usefixtures("evaluation")
@@ -161,8 +173,6 @@ def test_numpy_and_kernel_evaluations_agree(rng, sparse, n_classes, weighted, fi
     """The NumPy path of small problems and the kernels sum in other orders: they agree
     to 1e-12 relative in float64 (the bound docs/design.md gives), not bit for bit, on
     all rows and on a minibatch (SGD's gradients)."""
-    import scipy.sparse as sp
-
     X, y, sw = make(rng, n=400, d=8, n_classes=n_classes, weighted=weighted)
     if sparse:
         X = sp.csr_matrix(np.where(rng.random(X.shape) < 0.3, X, 0.0))

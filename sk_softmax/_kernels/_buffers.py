@@ -96,7 +96,7 @@ DenseFullBuffers.__doc__ = """Buffers of ``dense_loss_grad`` for ``n`` rows in `
 Z : ndarray of shape (n, K), dtype of X
     Logits, then ``sw * (P - Y)``.
 WTp : ndarray of shape (n_features, Kp), dtype of X
-    ``W.T`` padded with zero columns to whole vectors (:func:`padded_classes`).
+    ``W.T`` padded with zero columns (:func:`padded_classes`).
 tmp : ndarray of shape (n_chunks, K, n_features), dtype of X
     Each chunk's block product ``R_b.T @ X_b``.
 acc_W : ndarray of shape (n_chunks, K, n_features), float64
@@ -143,10 +143,10 @@ losses : ndarray of shape (m,), float64
 
 
 def padded_classes(K, dtype):
-    """``K`` rounded up to whole vectors of ``dtype`` (:data:`VECTOR_BYTES` each): the
-    columns of the packed ``W.T`` that the logits' product loads."""
-    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
-    return -(-K // lanes) * lanes
+    """``K`` rounded up to whole groups of three vectors of ``dtype`` (:data:`VECTOR_BYTES`
+    each): the columns of the packed ``W.T`` that the logits' product loads."""
+    group = 3 * (VECTOR_BYTES // np.dtype(dtype).itemsize)
+    return -(-K // group) * group
 
 
 def dense_block_size(n_features, itemsize):

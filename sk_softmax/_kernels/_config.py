@@ -163,6 +163,10 @@ def compiled_kernels():
         for value in vars(module).values():
             dispatchers = value if isinstance(value, KernelVariants) else (value,)
             for d in dispatchers:
-                if isinstance(d, numba.core.dispatcher.Dispatcher) and d.signatures:
+                if (
+                    isinstance(d, numba.core.dispatcher.Dispatcher)
+                    and d.signatures
+                    and d.py_func.__module__ == module.__name__  # not one imported there
+                ):
                     names.append(f"{module_name}.{d.py_func.__name__}")
     return names

@@ -9,12 +9,17 @@ keep their running sums in vector registers, as a BLAS micro-kernel does, withou
 packing ``X``:
 
 * :func:`logits_block`: the classes in the vectors' lanes (``W.T`` packed once per
-  evaluation into ``WTp``, ``K`` padded with zero columns to whole vectors), four rows at
-  a time, up to three vectors of classes: twelve running sums, each feature's ``x_ij``
-  broadcast and multiplied into them.
+  evaluation into ``WTp``, ``K`` padded with zero columns to groups of three vectors),
+  four rows by three vectors of classes at a time: twelve running sums, each feature's
+  ``x_ij`` broadcast and multiplied into them.
 * :func:`grad_block`: the features in the lanes, the rows of the block summed into five
-  classes by two vectors of features (ten running sums), one class by four vectors for
-  the classes left over.
+  classes by two vectors of features at a time (ten running sums).
+
+Each has one register-blocked loop: the rows past a block's end and the classes past
+``K`` repeat the last one, and padded lanes multiply zeros, instead of further loops for
+the remainders (each compiled loop is optimised again in every kernel that calls it, which
+is what a cold cache pays; the padding cost nothing measurable: the products are bound
+by reading ``X``, not by their multiply-adds, down to ``K = 1``).
 
 Each output element is a sum in a fixed order (over features for a logit, over the
 block's rows for a gradient entry), with fused multiply-adds where the CPU has them
@@ -58,7 +63,7 @@ def _store(row, k, K, vec):
 
 
 @jit
-def _logits_rows_3(Xb, i, WTp, k0, Zb):
+def _logits_rows(Xb, i, WTp, k0, Zb):
     # rows i..i+3 (the last row repeated past the block's end), classes k0..k0+3L
     m, d = Xb.shape
     K = Zb.shape[1]
@@ -112,77 +117,6 @@ def _logits_rows_3(Xb, i, WTp, k0, Zb):
 
 
 @jit
-def _logits_rows_2(Xb, i, WTp, k0, Zb):
-    # as _logits_rows_3 with two vectors of classes
-    m, d = Xb.shape
-    K = Zb.shape[1]
-    L = lanes(WTp)
-    last = m - 1
-    x0 = Xb[i]
-    x1 = Xb[min(i + 1, last)]
-    x2 = Xb[min(i + 2, last)]
-    x3 = Xb[min(i + 3, last)]
-    a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = vzero(x0)
-    for j in range(d):
-        w = WTp[j]
-        u0 = vload(w, k0)
-        u1 = vload(w, k0 + L)
-        s = vsplat(x0[j])
-        a0 = vfma(s, u0, a0)
-        a1 = vfma(s, u1, a1)
-        s = vsplat(x1[j])
-        b0 = vfma(s, u0, b0)
-        b1 = vfma(s, u1, b1)
-        s = vsplat(x2[j])
-        c0 = vfma(s, u0, c0)
-        c1 = vfma(s, u1, c1)
-        s = vsplat(x3[j])
-        e0 = vfma(s, u0, e0)
-        e1 = vfma(s, u1, e1)
-    z = Zb[i]
-    _store(z, k0, K, a0)
-    _store(z, k0 + L, K, a1)
-    if i + 1 <= last:
-        z = Zb[i + 1]
-        _store(z, k0, K, b0)
-        _store(z, k0 + L, K, b1)
-    if i + 2 <= last:
-        z = Zb[i + 2]
-        _store(z, k0, K, c0)
-        _store(z, k0 + L, K, c1)
-    if i + 3 <= last:
-        z = Zb[i + 3]
-        _store(z, k0, K, e0)
-        _store(z, k0 + L, K, e1)
-
-
-@jit
-def _logits_rows_1(Xb, i, WTp, k0, Zb):
-    # as _logits_rows_3 with one vector of classes
-    m, d = Xb.shape
-    K = Zb.shape[1]
-    last = m - 1
-    x0 = Xb[i]
-    x1 = Xb[min(i + 1, last)]
-    x2 = Xb[min(i + 2, last)]
-    x3 = Xb[min(i + 3, last)]
-    a0 = b0 = c0 = e0 = vzero(x0)
-    for j in range(d):
-        u0 = vload(WTp[j], k0)
-        a0 = vfma(vsplat(x0[j]), u0, a0)
-        b0 = vfma(vsplat(x1[j]), u0, b0)
-        c0 = vfma(vsplat(x2[j]), u0, c0)
-        e0 = vfma(vsplat(x3[j]), u0, e0)
-    _store(Zb[i], k0, K, a0)
-    if i + 1 <= last:
-        _store(Zb[i + 1], k0, K, b0)
-    if i + 2 <= last:
-        _store(Zb[i + 2], k0, K, c0)
-    if i + 3 <= last:
-        _store(Zb[i + 3], k0, K, e0)
-
-
-@jit
 def logits_block(Xb, WTp, Zb):
     """``Zb = Xb @ WTp[:, :K]``, each logit summed over the features in order.
 
@@ -190,29 +124,24 @@ def logits_block(Xb, WTp, Zb):
     ----------
     Xb : ndarray of shape (m, n_features), float32 or float64, C-contiguous rows
     WTp : ndarray of shape (n_features, Kp), dtype of Xb
-        ``W.T`` packed by :func:`pack_wt`.
+        ``W.T`` packed by :func:`pack_wt`, ``Kp >= K`` a multiple of three vectors'
+        lanes.
     Zb : ndarray of shape (m, K), dtype of Xb
         Output.
     """
     m = Xb.shape[0]
     K = Zb.shape[1]
-    L = lanes(WTp)
-    k0 = 0
-    while k0 < K:
-        nv = min(3, (K - k0 + L - 1) // L)
+    step = 3 * lanes(WTp)
+    for k0 in range(0, K, step):
         for i in range(0, m, 4):
-            if nv == 3:
-                _logits_rows_3(Xb, i, WTp, k0, Zb)
-            elif nv == 2:
-                _logits_rows_2(Xb, i, WTp, k0, Zb)
-            else:
-                _logits_rows_1(Xb, i, WTp, k0, Zb)
-        k0 += nv * L
+            _logits_rows(Xb, i, WTp, k0, Zb)
 
 
 @jit
 def _grad_tail(R, Xb, T, k, j):
-    # T[k, j] for one class and one feature, by scalars
+    # T[k, j] for one class and one feature, by scalars, summed in float64 (also for
+    # float32 data: a few columns at most, where the vectors' float32 sums would need a
+    # float32 scalar of numba's choosing); rounded to T's dtype once
     s = 0.0
     for i in range(Xb.shape[0]):
         s += R[i, k] * Xb[i, j]
@@ -221,75 +150,58 @@ def _grad_tail(R, Xb, T, k, j):
 
 @jit
 def _grad_5(R, Xb, T, k):
-    # T[k:k + 5] = R[:, k:k + 5].T @ Xb: two vectors of features at a time
+    # T[k:k + 5] = R[:, k:k + 5].T @ Xb, two vectors of features at a time; past the last
+    # class the last one is repeated (the same values stored twice)
     m, d = Xb.shape
+    last = R.shape[1] - 1
     L = lanes(T)
     step = 2 * L
     end = d - d % step
-    g0 = T[k]
-    g1 = T[k + 1]
-    g2 = T[k + 2]
-    g3 = T[k + 3]
-    g4 = T[k + 4]
+    k0 = k
+    k1 = min(k + 1, last)
+    k2 = min(k + 2, last)
+    k3 = min(k + 3, last)
+    k4 = min(k + 4, last)
+    g0 = T[k0]
+    g1 = T[k1]
+    g2 = T[k2]
+    g3 = T[k3]
+    g4 = T[k4]
     for j in range(0, end, step):
         a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = vzero(g0)
         for i in range(m):
             x = Xb[i]
             p = vload(x, j)
             q = vload(x, j + L)
-            s = vsplat(R[i, k])
+            s = vsplat(R[i, k0])
             a0 = vfma(s, p, a0)
             b0 = vfma(s, q, b0)
-            s = vsplat(R[i, k + 1])
+            s = vsplat(R[i, k1])
             a1 = vfma(s, p, a1)
             b1 = vfma(s, q, b1)
-            s = vsplat(R[i, k + 2])
+            s = vsplat(R[i, k2])
             a2 = vfma(s, p, a2)
             b2 = vfma(s, q, b2)
-            s = vsplat(R[i, k + 3])
+            s = vsplat(R[i, k3])
             a3 = vfma(s, p, a3)
             b3 = vfma(s, q, b3)
-            s = vsplat(R[i, k + 4])
+            s = vsplat(R[i, k4])
             a4 = vfma(s, p, a4)
             b4 = vfma(s, q, b4)
-        vstore(g0, j, a0)
-        vstore(g0, j + L, b0)
-        vstore(g1, j, a1)
-        vstore(g1, j + L, b1)
-        vstore(g2, j, a2)
-        vstore(g2, j + L, b2)
-        vstore(g3, j, a3)
-        vstore(g3, j + L, b3)
+        # the repeated classes first, so that each row of T ends with its own values
         vstore(g4, j, a4)
         vstore(g4, j + L, b4)
+        vstore(g3, j, a3)
+        vstore(g3, j + L, b3)
+        vstore(g2, j, a2)
+        vstore(g2, j + L, b2)
+        vstore(g1, j, a1)
+        vstore(g1, j + L, b1)
+        vstore(g0, j, a0)
+        vstore(g0, j + L, b0)
     for j in range(end, d):
-        for c in range(k, k + 5):
+        for c in range(k, min(k + 5, last + 1)):
             _grad_tail(R, Xb, T, c, j)
-
-
-@jit
-def _grad_1(R, Xb, T, k):
-    # T[k] = R[:, k] @ Xb: four vectors of features at a time
-    m, d = Xb.shape
-    L = lanes(T)
-    step = 4 * L
-    end = d - d % step
-    g = T[k]
-    for j in range(0, end, step):
-        a0 = a1 = a2 = a3 = vzero(g)
-        for i in range(m):
-            x = Xb[i]
-            s = vsplat(R[i, k])
-            a0 = vfma(s, vload(x, j), a0)
-            a1 = vfma(s, vload(x, j + L), a1)
-            a2 = vfma(s, vload(x, j + 2 * L), a2)
-            a3 = vfma(s, vload(x, j + 3 * L), a3)
-        vstore(g, j, a0)
-        vstore(g, j + L, a1)
-        vstore(g, j + 2 * L, a2)
-        vstore(g, j + 3 * L, a3)
-    for j in range(end, d):
-        _grad_tail(R, Xb, T, k, j)
 
 
 @jit
@@ -303,11 +215,5 @@ def grad_block(R, Xb, T):
     T : ndarray of shape (K, n_features), dtype of Xb, C-contiguous
         Output.
     """
-    K = R.shape[1]
-    k = 0
-    while k + 5 <= K:
+    for k in range(0, R.shape[1], 5):
         _grad_5(R, Xb, T, k)
-        k += 5
-    while k < K:
-        _grad_1(R, Xb, T, k)
-        k += 1
