@@ -32,6 +32,7 @@ _SOURCES = {
     "dense_full_buffers": "_buffers",
     "dense_block_size": "_buffers",
     "BLOCK_BYTES": "_buffers",
+    "LOGITS_BLOCKING": "_buffers",
     "padded_classes": "_buffers",
     "dense_batch_grad": "_dense",
     "dense_loss_grad": "_dense",

@@ -26,6 +26,7 @@ __all__ = [
     "BATCH_BLOCK_SIZE",
     "BLOCK_BYTES",
     "BLOCK_SIZE",
+    "LOGITS_BLOCKING",
     "CsrFullBuffers",
     "CsrStepBuffers",
     "DenseBatchBuffers",
@@ -67,6 +68,9 @@ CsrModel = namedtuple("CsrModel", ["VT", "b", "UT", "QT", "LT", "HT"])
 #: Bytes of the vectors the dense products run on (:mod:`._simd`): AVX2's registers,
 #: which every x86_64 machine the project targets has (AVX-512 machines run them too).
 VECTOR_BYTES = 32
+#: The logits' product's step, by itemsize: (rows, vectors of classes), twelve running
+#: sums (float64: 4 x 3 vectors of 4 classes; float32: 6 x 2 vectors of 8).
+LOGITS_BLOCKING = {8: (4, 3), 4: (6, 2)}
 #: Most rows per block of a full dense evaluation (narrow data).
 BLOCK_SIZE = 128
 #: Bytes of ``X`` per block aimed for: the gradient's product reads the block again right
@@ -143,22 +147,25 @@ losses : ndarray of shape (m,), float64
 
 
 def padded_classes(K, dtype):
-    """``K`` rounded up to whole groups of three vectors of ``dtype`` (:data:`VECTOR_BYTES`
-    each): the columns of the packed ``W.T`` that the logits' product loads."""
-    group = 3 * (VECTOR_BYTES // np.dtype(dtype).itemsize)
+    """``K`` rounded up to whole groups of vectors of ``dtype`` (:data:`LOGITS_BLOCKING`):
+    the columns of the packed ``W.T`` that the logits' product loads."""
+    itemsize = np.dtype(dtype).itemsize
+    group = LOGITS_BLOCKING[itemsize][1] * (VECTOR_BYTES // itemsize)
     return -(-K // group) * group
 
 
 def dense_block_size(n_features, itemsize):
     """Rows per block of a full dense evaluation of ``X`` with items of ``itemsize`` bytes.
 
-    :data:`BLOCK_BYTES` of ``X`` (MNIST: 40 rows in float64, 80 in float32), a multiple of
-    four (the logits' product runs four rows at a time) between 16 and
-    :data:`BLOCK_SIZE`.  A function of the shape and dtype alone, so the summation order
-    does not depend on the thread count.
+    :data:`BLOCK_BYTES` of ``X``, kept between 16 and :data:`BLOCK_SIZE` rows and rounded
+    down to whole steps of the logits' product (:data:`LOGITS_BLOCKING`: four rows in
+    float64, six in float32; MNIST: 40 rows in float64, 78 in float32).  A function of
+    the shape and dtype alone, so the summation order does not depend on the thread
+    count.
     """
-    rows = BLOCK_BYTES // max(1, n_features * itemsize) // 4 * 4
-    return int(min(BLOCK_SIZE, max(_MIN_BLOCK_SIZE, rows)))
+    rows = BLOCK_BYTES // max(1, n_features * itemsize)
+    rows = min(BLOCK_SIZE, max(_MIN_BLOCK_SIZE, rows))
+    return int(rows - rows % LOGITS_BLOCKING[itemsize][0])
 
 
 def _n_dense_chunks(n_rows, block_size, K, n_features, itemsize):
