@@ -248,6 +248,49 @@ def test_block_products_are_bit_identical_per_row(dtype):
         np.testing.assert_array_equal(z[0], Z[i])
 
 
+GENERIC_CPU = """
+import sys
+import numpy as np
+from sk_softmax._kernels import dense_full_buffers, dense_loss_grad, reduce_chunks
+rng = np.random.default_rng(0)
+for dtype in (np.float64, np.float32):
+    X = rng.standard_normal((90, 37)).astype(dtype)
+    y = rng.integers(0, 10, 90)
+    W = rng.standard_normal((10, 37)).astype(dtype)
+    b = rng.standard_normal(10).astype(dtype)
+    buf = dense_full_buffers(90, 10, 37, dtype, block_size=16)
+    dense_loss_grad(X, y, np.empty(0), W, b, False, 16, buf, parallel=False)
+    gW, gb = np.empty((10, 37)), np.empty(10)
+    loss = reduce_chunks(buf.acc_W, buf.acc_b, buf.acc_loss, gW, gb)
+    np.save(sys.argv[1] + "/" + np.dtype(dtype).name, np.concatenate([[loss], gW.ravel(), gb]))
+"""
+
+
+def test_kernels_without_fma_or_avx(tmp_path):
+    """Compiled for a generic x86-64 CPU (SSE2: no AVX, no FMA), the vectors are split
+    into SSE registers and each multiply-add becomes a multiply and an add (LLVM's
+    ``fmuladd``, not a library call): the results still match the reference."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run(
+        [sys.executable, "-c", GENERIC_CPU, str(tmp_path)], check=True, env=env, timeout=600
+    )
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        X = rng.standard_normal((90, 37)).astype(dtype)
+        y = rng.integers(0, 10, 90)
+        W = rng.standard_normal((10, 37)).astype(dtype)
+        b = rng.standard_normal(10).astype(dtype)
+        got = np.load(tmp_path / f"{np.dtype(dtype).name}.npy")
+        r_loss, r_GW, r_gb, _ = ref.loss_sum_terms(X.astype(np.float64), y, W, b)
+        assert_close(got[0], r_loss, dtype)
+        assert_close(got[1:371].reshape(10, 37), r_GW, dtype)
+        assert_close(got[371:], r_gb, dtype)
+
+
 def test_vector_loads_are_bounds_checked():
     """With numba's bounds checking on, a vector load or store that would run past the
     array raises IndexError, as numba's own indexing does (tox's boundscheck run)."""

@@ -34,7 +34,8 @@ from ._config import JIT_OPTIONS, jit
 from ._simd import lanes, vfma, vlane, vload, vsplat, vstore, vzero
 
 # rows and vectors of classes per step of the logits' product, by itemsize (numba reads
-# module-level integers as compile-time constants)
+# module-level integers as compile-time constants); the two loops below are written for
+# exactly these steps (the tests' remainders would catch a mismatch)
 _ROWS_32, _VECTORS_32 = LOGITS_BLOCKING[4]
 _ROWS_64, _VECTORS_64 = LOGITS_BLOCKING[8]
 
@@ -48,8 +49,9 @@ def pack_wt(W, WTp):
     Parameters
     ----------
     W : ndarray of shape (K, n_features)
-    WTp : ndarray of shape (n_features, Kp), float32 or float64, Kp >= K
-        Output, C-contiguous; ``Kp`` a multiple of the vectors' lanes.
+    WTp : ndarray of shape (n_features, Kp), float32 or float64
+        Output, C-contiguous; ``Kp`` from
+        :func:`~sk_softmax._kernels._buffers.padded_classes`.
     """
     K, d = W.shape
     Kp = WTp.shape[1]
