@@ -1,4 +1,8 @@
-"""A software prefetch hint for kernels whose reads follow an index array.
+"""A software prefetch hint for kernels whose reads the hardware does not foresee.
+
+The dense logits' product (``_products``) reads a few rows of ``X`` at a time, each a
+stream of a few kB, too short for the hardware prefetcher to ramp up on: it asks for the
+next rows' cache lines while it works on the current ones.
 
 The CSR kernels read (and, for the gradient, update) one row of a ``(n_features, K)``
 table per stored entry, at columns given by ``indices``: random rows of a table of
