@@ -36,6 +36,7 @@ __all__ = [
     "dense_batch_buffers",
     "dense_block_size",
     "padded_classes",
+    "vector_lanes",
     "VECTOR_BYTES",
     "dense_full_buffers",
 ]
@@ -74,10 +75,9 @@ LOGITS_BLOCKING = {8: (4, 3), 4: (6, 2)}
 #: Most rows per block of a full dense evaluation (narrow data).
 BLOCK_SIZE = 128
 #: Bytes of ``X`` per block aimed for: the gradient's product reads the block again right
-#: after the logits' product, from the core's L2 cache while it fits (256 KiB is the
-#: smallest L2 of the machines measured: Intel Haswell's).  On MNIST, 48 to 96 rows
-#: ran within 3 % of the best, float32 and float64, AVX2 and AVX-512 code; 256 rows
-#: (float64: 1.6 MB) 45 % slower (docs/design.md).
+#: after the logits' product, from the core's L2 cache while it fits.  On MNIST the time
+#: was flat from about 36 to 120 rows, float32 and float64, AVX2 and AVX-512 code
+#: (docs/design.md has the measurements).
 BLOCK_BYTES = 256 * 2**10
 _MIN_BLOCK_SIZE = 16
 #: Rows per block inside a dense minibatch: small, so that a batch spreads over threads.
@@ -150,8 +150,14 @@ def padded_classes(K, dtype):
     """``K`` rounded up to whole groups of vectors of ``dtype`` (:data:`LOGITS_BLOCKING`):
     the columns of the packed ``W.T`` that the logits' product loads."""
     itemsize = np.dtype(dtype).itemsize
-    group = LOGITS_BLOCKING[itemsize][1] * (VECTOR_BYTES // itemsize)
+    group = LOGITS_BLOCKING[itemsize][1] * vector_lanes(itemsize)
     return -(-K // group) * group
+
+
+def vector_lanes(itemsize):
+    """Lanes of a vector (:data:`VECTOR_BYTES`) of items of ``itemsize`` bytes: 4 for
+    float64, 8 for float32."""
+    return VECTOR_BYTES // itemsize
 
 
 def dense_block_size(n_features, itemsize):

@@ -25,14 +25,9 @@ from numba.core.datamodel import models
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, register_model
 
-from ._buffers import VECTOR_BYTES
+from ._buffers import vector_lanes
 
-__all__ = ["lanes", "simd_lanes", "vfma", "vlane", "vload", "vsplat", "vstore", "vzero"]
-
-
-def simd_lanes(itemsize):
-    """Lanes of a vector of items of ``itemsize`` bytes (4 for float64, 8 for float32)."""
-    return VECTOR_BYTES // itemsize
+__all__ = ["lanes", "vfma", "vlane", "vload", "vsplat", "vstore", "vzero"]
 
 
 class SimdVector(types.Type):
@@ -40,7 +35,7 @@ class SimdVector(types.Type):
 
     def __init__(self, dtype):
         self.dtype = dtype
-        self.lanes = simd_lanes(dtype.bitwidth // 8)
+        self.lanes = vector_lanes(dtype.bitwidth // 8)
         super().__init__(name=f"SimdVector({dtype} x {self.lanes})")
 
 
