@@ -3,8 +3,8 @@
 One dense evaluation is two products per row block: ``Z_b = X_b @ W.T`` and
 ``R_b.T @ X_b``, with ``K`` (the classes) small.  BLAS handles such thin shapes poorly:
 with AVX2 code (AMD Zen; Intel without AVX-512) OpenBLAS's product of MNIST's blocks
-with ``W.T`` ran at a third of the core's peak, and the two products made up 0.8x of
-scikit-learn's whole evaluation (benchmarks/results/products_haswell.md).  These loops
+with ``W.T`` alone took 0.45x of scikit-learn's whole evaluation, and an evaluation with
+BLAS's products 0.88x (benchmarks/results/products_haswell.md).  These loops
 keep their running sums in vector registers, as a BLAS micro-kernel does, without
 packing ``X``:
 
