@@ -3,7 +3,7 @@
 One dense evaluation is two products per row block: ``Z_b = X_b @ W.T`` and
 ``R_b.T @ X_b``, with ``K`` (the classes) small.  BLAS handles such thin shapes poorly:
 with AVX2 code (AMD Zen; Intel without AVX-512) OpenBLAS's product of MNIST's blocks
-with ``W.T`` alone took 0.45x of scikit-learn's whole evaluation, and an evaluation with
+with ``W.T`` alone took 0.44x of scikit-learn's whole evaluation, and an evaluation with
 BLAS's products 0.88x (benchmarks/results/products_haswell.md).  These loops
 keep their running sums in vector registers, as a BLAS micro-kernel does, without
 packing ``X``:
